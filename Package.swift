@@ -1,0 +1,47 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "herald",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "heraldd", targets: ["heraldd"]),
+        .executable(name: "heraldctl", targets: ["heraldctl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CPcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
+        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        .target(name: "HeraldWire"),
+        .target(name: "HeraldCore", dependencies: ["HeraldWire"]),
+        .target(
+            name: "HeraldDaemon",
+            dependencies: [
+                "HeraldWire", "HeraldCore", "CPcap", "CSystemd",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "heraldd",
+            dependencies: [
+                "HeraldDaemon",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "heraldctl",
+            dependencies: [
+                "HeraldDaemon", "HeraldCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "HeraldWireTests", dependencies: ["HeraldWire"]),
+        .testTarget(name: "HeraldCoreTests", dependencies: ["HeraldCore", "HeraldWire"]),
+        .testTarget(name: "HeraldDaemonTests", dependencies: ["HeraldDaemon", "HeraldCore"]),
+    ]
+)

@@ -1,0 +1,5 @@
+#ifndef HERALD_CSYSTEMD_SHIM_H
+#define HERALD_CSYSTEMD_SHIM_H
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-journal.h>
+#endif

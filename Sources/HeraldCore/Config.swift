@@ -1,0 +1,168 @@
+import HeraldWire
+
+/// Where a setting was written, for error messages that point at the line to fix.
+public struct SourceLocation: Hashable, Sendable, CustomStringConvertible {
+    public var file: String
+    public var line: Int
+
+    public init(file: String, line: Int) {
+        self.file = file
+        self.line = line
+    }
+
+    /// `file:line`, or just the file for problems with the file as a whole (line 0).
+    public var description: String { line > 0 ? "\(file):\(line)" : file }
+}
+
+/// The validated contents of `herald.toml` and `pools.d/*.toml`.
+public struct HeraldConfig: Equatable, Sendable {
+    public var node = NodeSettings()
+    public var gossip: GossipSettings?
+    public var kubernetes: KubernetesSettings?
+    public var metrics: MetricsSettings?
+    public var pools: [PoolConfig] = []
+    public var vips: [VIPConfig] = []
+
+    public init() {}
+}
+
+public struct NodeSettings: Equatable, Sendable {
+    /// `nil`: the host name.
+    public var name: String?
+    /// `nil`: every UP, broadcast-capable, non-virtual interface.
+    public var interfaces: [String]?
+    public var interfacesLocation: SourceLocation?
+
+    public init(name: String? = nil, interfaces: [String]? = nil) {
+        self.name = name
+        self.interfaces = interfaces
+    }
+}
+
+public struct HostPort: Hashable, Sendable, CustomStringConvertible {
+    public var host: String
+    public var port: UInt16
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+    /// `192.168.2.20:7946`, `[fd00::1]:7946` or `name.example:7946`.
+    public static func parse(_ text: String) -> HostPort? {
+        let host: Substring
+        let portText: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else { return nil }
+            host = text[text.index(after: text.startIndex)..<close]
+            guard IPv6Address(host) != nil else { return nil }
+            portText = text[text.index(close, offsetBy: 2)...]
+        } else {
+            guard let colon = text.lastIndex(of: ":"), text.firstIndex(of: ":") == colon else { return nil }
+            host = text[..<colon]
+            portText = text[text.index(after: colon)...]
+            let isName = host.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "." } && host.first?.isLetter == true
+            guard IPv4Address(host) != nil || isName else { return nil }
+        }
+        guard !host.isEmpty, let port = UInt16(portText), port > 0 else { return nil }
+        return HostPort(host: String(host), port: port)
+    }
+}
+
+public struct GossipSettings: Equatable, Sendable {
+    public enum Profile: String, CaseIterable, Sendable {
+        case lan, fast, conservative
+    }
+
+    public var bind: HostPort
+    public var join: [HostPort] = []
+    public var keyFile: String?
+    public var keyFileLocation: SourceLocation?
+    public var insecure = false
+    public var profile = Profile.lan
+}
+
+public struct KubernetesSettings: Equatable, Sendable {
+    public var kubeconfig: String?
+    public var loadBalancerClass = ""
+}
+
+public struct MetricsSettings: Equatable, Sendable {
+    public var listen: HostPort
+}
+
+public struct PoolConfig: Equatable, Sendable {
+    public var name: String
+    public var addresses: [IPRange]
+    public var autoAssign = true
+    public var avoidBuggyIPs = false
+    public var interfaces: [String]?
+    public var nodes: [Glob] = []
+    public var namespaces: [String] = []
+    public var location: SourceLocation
+}
+
+/// A health gate for a standalone VIP: the node is eligible only while the check passes.
+public struct HealthCheck: Equatable, Sendable {
+    public enum Probe: Equatable, Sendable {
+        case tcp(HostPort)
+        case command(String)
+    }
+
+    public var probe: Probe
+    public var interval: Duration = .seconds(1)
+    public var timeout: Duration = .seconds(1)
+    /// Consecutive passes before a failing node becomes eligible again.
+    public var rise = 2
+    /// Consecutive failures before a passing node stops being eligible.
+    public var fall = 2
+}
+
+public struct VIPConfig: Equatable, Sendable {
+    public var name: String
+    public var address: IPAddress
+    public var nodes: [Glob] = []
+    public var interfaces: [String]?
+    public var check: HealthCheck?
+    public var location: SourceLocation
+
+    /// Whether `node` may announce this VIP; an empty list means every node.
+    public func allows(node: String) -> Bool {
+        nodes.isEmpty || nodes.contains { $0.matches(node) }
+    }
+}
+
+/// One problem in the config, phrased as `FILE:LINE: key.path: message`.
+public struct ConfigError: Error, Hashable, Sendable, CustomStringConvertible {
+    public var location: SourceLocation
+    public var keyPath: String
+    public var message: String
+
+    public init(_ location: SourceLocation, _ keyPath: String, _ message: String) {
+        self.location = location
+        self.keyPath = keyPath
+        self.message = message
+    }
+
+    public var description: String {
+        keyPath.isEmpty ? "\(location): \(message)" : "\(location): \(keyPath): \(message)"
+    }
+}
+
+/// Parses a duration as written in config: `250ms`, `1s`, `1.5s`, `2m`, `1h`.
+func parseDuration(_ text: String) -> Duration? {
+    let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+    for (suffix, seconds) in units where text.hasSuffix(suffix) {
+        let number = text.dropLast(suffix.count)
+        guard !number.isEmpty, number.allSatisfy({ $0.isASCIIDigitValue || $0 == "." }),
+              let value = Double(number), value.isFinite else { return nil }
+        return .milliseconds(Int64((value * seconds * 1000).rounded()))
+    }
+    return nil
+}
+
+/// Every problem found in one attempt to load the config, in file order.
+public struct ConfigErrors: Error, Equatable, Sendable, CustomStringConvertible {
+    public var errors: [ConfigError]
+
+    public init(_ errors: [ConfigError]) { self.errors = errors }
+
+    public var description: String { errors.map(\.description).joined(separator: "\n") }
+}

@@ -1,0 +1,63 @@
+import HeraldWire
+
+/// What the daemon found out about one network interface; the pure core decides from it.
+public struct HostInterface: Hashable, Sendable {
+    public var name: String
+    public var index: Int32
+    public var mac: MACAddress?
+    public var isUp: Bool
+    public var isBroadcast: Bool
+    public var isLoopback: Bool
+    /// Created by software (veth, bridge, macvlan, dummy…), under /sys/devices/virtual.
+    public var isVirtual: Bool
+    /// Enslaved to a bridge or bond: its addresses, if any, live on the master.
+    public var hasMaster: Bool
+    public var prefixes: [IPPrefix]
+
+    public init(name: String, index: Int32, mac: MACAddress?, isUp: Bool, isBroadcast: Bool, isLoopback: Bool,
+                isVirtual: Bool, hasMaster: Bool, prefixes: [IPPrefix]) {
+        self.name = name
+        self.index = index
+        self.mac = mac
+        self.isUp = isUp
+        self.isBroadcast = isBroadcast
+        self.isLoopback = isLoopback
+        self.isVirtual = isVirtual
+        self.hasMaster = hasMaster
+        self.prefixes = prefixes
+    }
+
+    /// Whether the default selection (no `node.interfaces`) picks it: an UP physical NIC
+    /// that can carry ARP, not a bridge port. Bridges themselves count as physical here
+    /// only when listed, because they are virtual devices.
+    public var isDefaultCandidate: Bool {
+        isUp && isBroadcast && !isLoopback && !isVirtual && !hasMaster && mac != nil
+    }
+
+    /// The subnet of this interface that `address` lies in, if any.
+    public func subnet(containing address: IPAddress) -> IPPrefix? {
+        prefixes.first { $0.contains(address) && !($0.address.isIPv4 == false && isLinkLocal($0.address)) }
+    }
+
+    private func isLinkLocal(_ address: IPAddress) -> Bool {
+        if case .v6(let v6) = address { v6.isLinkLocal } else { false }
+    }
+}
+
+/// The facts about this host that config validation and link planning need.
+public struct HostFacts: Sendable {
+    public var hostname: String
+    public var interfaces: [HostInterface]
+
+    public init(hostname: String, interfaces: [HostInterface]) {
+        self.hostname = hostname
+        self.interfaces = interfaces
+    }
+
+    /// The interfaces Herald may answer on: those listed in `node.interfaces`, or the
+    /// default candidates when the list is absent.
+    public func usableInterfaces(_ node: NodeSettings) -> [HostInterface] {
+        guard let names = node.interfaces else { return interfaces.filter(\.isDefaultCandidate) }
+        return names.compactMap { name in interfaces.first { $0.name == name } }
+    }
+}

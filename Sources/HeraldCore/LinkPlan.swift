@@ -1,0 +1,40 @@
+import HeraldWire
+
+/// Which addresses this node answers for on which interface. Pure: the daemon gives it the
+/// config, the host facts and the set of addresses this node owns, and opens one link per
+/// interface in the result.
+public struct LinkPlan: Equatable, Sendable {
+    public var addressesByInterface: [String: Set<IPAddress>]
+
+    public init(addressesByInterface: [String: Set<IPAddress>] = [:]) {
+        self.addressesByInterface = addressesByInterface
+    }
+
+    /// Every VIP goes to each usable interface (restricted by the VIP's `interfaces`) whose
+    /// subnet contains it. Interfaces that carry none of the config's VIPs are left out.
+    public static func make(config: HeraldConfig, host: HostFacts, owned: Set<IPAddress>) -> LinkPlan {
+        var plan = LinkPlan()
+        let usable = host.usableInterfaces(config.node)
+        for vip in config.vips where owned.contains(vip.address) {
+            for interface in usable where vip.interfaces?.contains(interface.name) ?? true {
+                if interface.subnet(containing: vip.address) != nil {
+                    plan.addressesByInterface[interface.name, default: []].insert(vip.address)
+                }
+            }
+        }
+        return plan
+    }
+
+    /// The interfaces any config VIP could ever be announced on, owned now or not, so links
+    /// can be opened once at start.
+    public static func interfaces(config: HeraldConfig, host: HostFacts) -> [HostInterface] {
+        let all = Set(config.vips.map(\.address))
+        let names = make(config: config, host: host, owned: all).addressesByInterface.keys
+        return host.interfaces.filter { names.contains($0.name) }
+    }
+
+    /// Without gossip every node owns each VIP its name is allowed for.
+    public static func standaloneOwnership(config: HeraldConfig, nodeName: String) -> Set<IPAddress> {
+        Set(config.vips.filter { $0.allows(node: nodeName) }.map(\.address))
+    }
+}

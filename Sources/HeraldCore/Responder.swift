@@ -1,0 +1,148 @@
+import HeraldWire
+
+/// Why a captured frame got no answer. Counted per reason; the set is closed so the
+/// metric labels stay bounded.
+public enum DropReason: Hashable, Sendable, CustomStringConvertible {
+    case malformed(WireError)
+    /// An ARP reply, or a neighbor advertisement, that claims none of our addresses.
+    case notRequest
+    /// The target is not an address this node owns.
+    case notOurs
+    /// The target is ours, but not on this interface (or the config excludes the interface).
+    case wrongInterface
+    /// A gratuitous request: someone announcing, not asking.
+    case gratuitous
+    /// Our own frame, looped back.
+    case fromSelf
+    /// Sender MAC is broadcast, multicast or zero: nobody to answer to.
+    case badSender
+    /// Addressed to another host's MAC, or to an IPv6 destination that is neither the
+    /// target nor its solicited-node group.
+    case notForUs
+
+    /// The label used in logs and the `reason` label of the drop counter.
+    public var label: String {
+        switch self {
+        case .malformed(let error): "malformed_" + error.reason
+        case .notRequest: "not_request"
+        case .notOurs: "not_ours"
+        case .wrongInterface: "wrong_interface"
+        case .gratuitous: "gratuitous"
+        case .fromSelf: "from_self"
+        case .badSender: "bad_sender"
+        case .notForUs: "not_for_us"
+        }
+    }
+
+    public var description: String { label }
+}
+
+/// What a link knows about itself when deciding: its name and MAC, the addresses it
+/// answers for, and the addresses this node owns on other links (to tell `notOurs` from
+/// `wrongInterface`).
+public struct ResponderContext: Sendable {
+    public var interface: String
+    public var mac: MACAddress
+    public var answering: Set<IPAddress>
+    public var ownedElsewhere: Set<IPAddress>
+
+    public init(interface: String, mac: MACAddress, answering: Set<IPAddress>, ownedElsewhere: Set<IPAddress> = []) {
+        self.interface = interface
+        self.mac = mac
+        self.answering = answering
+        self.ownedElsewhere = ownedElsewhere
+    }
+}
+
+/// The responder's decision for one frame.
+public enum ResponderOutcome: Equatable, Sendable {
+    /// Send `frame`: the answer to a request for `address`.
+    case reply(frame: [UInt8], address: IPAddress)
+    /// Another host claims an address we answer for: a reply or announcement from `mac`.
+    case conflict(address: IPAddress, mac: MACAddress)
+    case drop(DropReason)
+}
+
+/// The whole decision from captured bytes to a reply, with no I/O: the link service calls
+/// it for every frame and executes the outcome. Follows RFC 826 and RFC 4861 §7.2.
+public enum Responder {
+    public static func decide(_ bytes: UnsafeRawBufferPointer, context: ResponderContext) -> ResponderOutcome {
+        let frame: Frame?
+        do {
+            frame = try Frame.decode(bytes)
+        } catch {
+            return .drop(.malformed(error))
+        }
+        switch frame {
+        case .arp(let ethernet, let arp): return decideARP(ethernet, arp, context)
+        case .ndp(let ethernet, let ndp): return decideNDP(ethernet, ndp, context)
+        case nil: return .drop(.notRequest)
+        }
+    }
+
+    public static func decide(_ bytes: [UInt8], context: ResponderContext) -> ResponderOutcome {
+        bytes.withUnsafeBytes { decide($0, context: context) }
+    }
+
+    static func decideARP(_ ethernet: EthernetHeader, _ arp: ARPPacket, _ context: ResponderContext) -> ResponderOutcome {
+        if ethernet.source == context.mac || arp.senderMAC == context.mac { return .drop(.fromSelf) }
+        let sender = IPAddress.v4(arp.senderIP)
+        // Anyone else sending from one of our addresses (reply, announcement or request)
+        // is claiming it.
+        if arp.senderIP != .any, context.answering.contains(sender) {
+            return .conflict(address: sender, mac: arp.senderMAC)
+        }
+        guard arp.operation == .request else { return .drop(.notRequest) }
+        if arp.isGratuitous { return .drop(.gratuitous) }
+        let target = IPAddress.v4(arp.targetIP)
+        guard context.answering.contains(target) else {
+            return .drop(context.ownedElsewhere.contains(target) ? .wrongInterface : .notOurs)
+        }
+        guard ethernet.destination.isBroadcast || ethernet.destination == context.mac else { return .drop(.notForUs) }
+        guard !arp.senderMAC.isMulticast, !arp.senderMAC.isZero, !ethernet.source.isMulticast else {
+            return .drop(.badSender)
+        }
+        // A probe (sender 0.0.0.0) is answered too, so a host about to take our VIP sees
+        // that it is in use (RFC 5227 §2.1.1).
+        let reply = ARPPacket(operation: .reply, senderMAC: context.mac, senderIP: arp.targetIP,
+                              targetMAC: arp.senderMAC, targetIP: arp.senderIP)
+        return .reply(frame: reply.frame(ethernetDestination: arp.senderMAC, ethernetSource: context.mac), address: target)
+    }
+
+    static func decideNDP(_ ethernet: EthernetHeader, _ ndp: NDPPacket, _ context: ResponderContext) -> ResponderOutcome {
+        if ethernet.source == context.mac { return .drop(.fromSelf) }
+        switch ndp.message {
+        case .advertisement(let advertisement):
+            let target = IPAddress.v6(advertisement.target)
+            if context.answering.contains(target), advertisement.targetLinkLayer != context.mac {
+                return .conflict(address: target, mac: advertisement.targetLinkLayer ?? ethernet.source)
+            }
+            return .drop(.notRequest)
+        case .solicitation(let solicitation):
+            let target = IPAddress.v6(solicitation.target)
+            guard context.answering.contains(target) else {
+                return .drop(context.ownedElsewhere.contains(target) ? .wrongInterface : .notOurs)
+            }
+            if solicitation.sourceLinkLayer == context.mac { return .drop(.fromSelf) }
+            let destination = ndp.header.destination
+            let toGroup = destination == solicitation.target.solicitedNodeMulticast
+            guard toGroup || destination == solicitation.target else { return .drop(.notForUs) }
+            guard ethernet.destination == context.mac || ethernet.destination == .ipv6Multicast(destination) else {
+                return .drop(.notForUs)
+            }
+            guard !ethernet.source.isMulticast, !(solicitation.sourceLinkLayer?.isMulticast ?? false) else {
+                return .drop(.badSender)
+            }
+            let isDAD = ndp.header.source.isUnspecified
+            let advertisement = NeighborAdvertisement(solicited: !isDAD, override: true, target: solicitation.target,
+                                                      targetLinkLayer: context.mac)
+            let replyDestination = isDAD ? IPv6Address.allNodes : ndp.header.source
+            let ethernetDestination = isDAD ? MACAddress.ipv6Multicast(.allNodes)
+                : solicitation.sourceLinkLayer ?? ethernet.source
+            let frame = NDPPacket.frame(.advertisement(advertisement), source: solicitation.target,
+                                        destination: replyDestination, ethernetDestination: ethernetDestination,
+                                        ethernetSource: context.mac)
+            return .reply(frame: frame, address: target)
+        }
+    }
+}

@@ -1,0 +1,61 @@
+import Glibc
+import HeraldCore
+
+/// A config that passed every check, with the facts it was checked against.
+public struct LoadedConfig: Sendable {
+    public var config: HeraldConfig
+    public var nodeName: String
+    public var host: HostFacts
+    public var files: [String]
+}
+
+/// Reads `herald.toml` and `pools.d/*.toml` next to it, and runs the pure decoder and
+/// validator. Also checks what only the file system can tell (key file permissions).
+public enum ConfigLoader {
+    public static func load(path: String, host: HostFacts? = nil) -> Result<LoadedConfig, ConfigErrors> {
+        let host = host ?? InterfaceDiscovery.hostFacts()
+        let main: ConfigFile
+        do {
+            main = ConfigFile(path: path, text: try System.readFile(path))
+        } catch {
+            return .failure(ConfigErrors([ConfigError(SourceLocation(file: path, line: 0), "", error.description)]))
+        }
+        let directory = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
+        let fragmentDirectory = (directory.isEmpty ? "" : directory) + "/pools.d"
+        var fragments: [ConfigFile] = []
+        var errors: [ConfigError] = []
+        for name in System.listDirectory(fragmentDirectory) where name.hasSuffix(".toml") {
+            let fragmentPath = "\(fragmentDirectory)/\(name)"
+            do {
+                fragments.append(ConfigFile(path: fragmentPath, text: try System.readFile(fragmentPath)))
+            } catch {
+                errors.append(ConfigError(SourceLocation(file: fragmentPath, line: 0), "", error.description))
+            }
+        }
+        let config: HeraldConfig
+        switch ConfigDecoder.decode(main: main, fragments: fragments) {
+        case .success(let decoded): config = decoded
+        case .failure(let decodeErrors): return .failure(ConfigErrors(errors + decodeErrors.errors))
+        }
+        errors += ConfigValidator.validate(config, host: host)
+        if let gossip = config.gossip, !gossip.insecure, let keyFile = gossip.keyFile,
+           let problem = keyFileProblem(keyFile) {
+            errors.append(ConfigError(gossip.keyFileLocation ?? SourceLocation(file: path, line: 0), "gossip.key_file", problem))
+        }
+        guard errors.isEmpty else { return .failure(ConfigErrors(errors)) }
+        return .success(LoadedConfig(config: config, nodeName: config.node.name ?? host.hostname, host: host,
+                                     files: [path] + fragments.map(\.path)))
+    }
+
+    /// The gossip key must be readable by us and by nobody else.
+    static func keyFileProblem(_ path: String) -> String? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return "cannot use key file \(path): \(System.errorString(errno))" }
+        guard info.st_mode & S_IFMT == S_IFREG else { return "\(path) is not a regular file" }
+        guard info.st_mode & 0o077 == 0 else {
+            return "\(path) is readable by group or others (mode \(String(info.st_mode & 0o777, radix: 8))); run: chmod 600 \(path)"
+        }
+        guard access(path, R_OK) == 0 else { return "cannot read key file \(path): \(System.errorString(errno))" }
+        return nil
+    }
+}

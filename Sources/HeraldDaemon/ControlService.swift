@@ -1,0 +1,157 @@
+import Glibc
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// The root-only unix socket `heraldctl` talks to. A dedicated thread accepts, reads one
+/// command line, writes the JSON answer the handler builds, and closes.
+public final class ControlService: Service, Sendable {
+    public typealias Handler = @Sendable (ControlCommand) -> [UInt8]
+
+    let path: String
+    private let listenFD: Int32
+    private let handler: Handler
+    private let wake = WakeSignal()
+    private let stopping = Mutex(false)
+    private let logger: Logger
+
+    public init(path: String, logger: Logger, handler: @escaping Handler) throws(SystemError) {
+        self.path = path
+        self.handler = handler
+        self.logger = logger
+        if ControlClient.isListening(path) {
+            throw SystemError("another heraldd is already listening on \(path)", errno: 0)
+        }
+        unlink(path)
+        let directory = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
+        if !directory.isEmpty && !System.fileExists(directory) {
+            guard mkdir(directory, 0o750) == 0 else { throw SystemError("cannot create \(directory)", errno: errno) }
+        }
+        var address = try ControlClient.socketAddress(path)
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw SystemError("socket(AF_UNIX)", errno: errno) }
+        // Created 0600 (no window where others could connect), then only root can talk to us.
+        let previous = umask(0o177)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        umask(previous)
+        guard bound == 0, listen(fd, 16) == 0 else {
+            let code = errno
+            close(fd)
+            throw SystemError("cannot listen on \(path)", errno: code)
+        }
+        listenFD = fd
+    }
+
+    public func run() async throws {
+        let thread = DedicatedThread(name: "control") { [self] in acceptLoop() }
+        await withTaskCancellationHandler {
+            try? await gracefulShutdown()
+        } onCancel: {}
+        stopping.withLock { $0 = true }
+        wake.signal()
+        thread.join()
+        close(listenFD)
+        unlink(path)
+    }
+
+    private func acceptLoop() {
+        while !stopping.withLock({ $0 }) {
+            var fds = [pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: wake.fd, events: Int16(POLLIN), revents: 0)]
+            guard poll(&fds, 2, -1) >= 0 || errno == EINTR else { return }
+            guard fds[0].revents & Int16(POLLIN) != 0 else { continue }
+            let client = accept(listenFD, nil, nil)
+            guard client >= 0 else { continue }
+            serve(client)
+            close(client)
+        }
+    }
+
+    private func serve(_ client: Int32) {
+        var timeout = timeval(tv_sec: 2, tv_usec: 0)
+        setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var request: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 256)
+        while request.count < 1024, !request.contains(UInt8(ascii: "\n")) {
+            let count = read(client, &buffer, buffer.count)
+            guard count > 0 else { break }
+            request += buffer[..<count]
+        }
+        let line = String(decoding: request.prefix { $0 != UInt8(ascii: "\n") }, as: UTF8.self)
+        let reply: [UInt8]
+        if let command = ControlCommand(rawValue: line.trimmingWhitespace) {
+            reply = handler(command)
+        } else {
+            logger.debug("unknown control command", metadata: ["command": "\(line.prefix(64))"])
+            reply = ControlJSON.encode(ControlErrorReply(
+                error: "unknown command '\(line.prefix(64))'; known: \(ControlCommand.allCases.map(\.rawValue).joined(separator: ", "))"))
+        }
+        reply.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let written = write(client, raw.baseAddress! + offset, raw.count - offset)
+                guard written > 0 else { return }
+                offset += written
+            }
+        }
+    }
+}
+
+/// The client side, used by `heraldctl`.
+public enum ControlClient {
+    public static let defaultPath = "/run/herald/herald.sock"
+
+    static func socketAddress(_ path: String) throws(SystemError) -> sockaddr_un {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        let capacity = MemoryLayout.size(ofValue: address.sun_path)
+        guard bytes.count < capacity else { throw SystemError("socket path \(path) is too long", errno: 0) }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in bytes.enumerated() { raw[index] = byte }
+        }
+        return address
+    }
+
+    static func connectSocket(_ path: String) throws(SystemError) -> Int32 {
+        var address = try socketAddress(path)
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw SystemError("socket(AF_UNIX)", errno: errno) }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard connected == 0 else {
+            let code = errno
+            close(fd)
+            throw SystemError("cannot connect to heraldd at \(path) (is it running? are you root?)", errno: code)
+        }
+        return fd
+    }
+
+    static func isListening(_ path: String) -> Bool {
+        guard let fd = try? connectSocket(path) else { return false }
+        close(fd)
+        return true
+    }
+
+    /// Sends one command and returns the raw JSON answer.
+    public static func request(_ command: ControlCommand, path: String = defaultPath) throws(SystemError) -> [UInt8] {
+        let fd = try connectSocket(path)
+        defer { close(fd) }
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        System.write(fd, command.rawValue + "\n")
+        var reply: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while reply.count < 16 << 20 {
+            let count = read(fd, &buffer, buffer.count)
+            if count < 0 { throw SystemError("reading from heraldd", errno: errno) }
+            if count == 0 { break }
+            reply += buffer[..<count]
+        }
+        return reply
+    }
+}

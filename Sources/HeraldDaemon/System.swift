@@ -1,0 +1,142 @@
+import Glibc
+
+/// Small POSIX helpers for the shell; the pure modules never call these.
+enum System {
+    static func readFile(_ path: String, limit: Int = 1 << 20) throws(SystemError) -> String {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw SystemError("cannot open \(path)", errno: errno) }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw SystemError("cannot read \(path)", errno: errno)
+            }
+            if count == 0 { break }
+            bytes += chunk[..<count]
+            guard bytes.count <= limit else { throw SystemError("\(path) is larger than \(limit) bytes", errno: 0) }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The names in a directory, sorted; empty when it does not exist.
+    static func listDirectory(_ path: String) -> [String] {
+        guard let dir = opendir(path) else { return [] }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted()
+    }
+
+    static func fileExists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
+    static func hostname() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
+        return String(cBuffer: buffer)
+    }
+
+    static func environment(_ name: String) -> String? {
+        getenv(name).map { String(cString: $0) }
+    }
+
+    static func errorString(_ code: Int32) -> String { String(cString: strerror(code)) }
+
+    /// Writes all of `text` to a file descriptor, retrying short writes.
+    static func write(_ fd: Int32, _ text: String) {
+        var bytes = Array(text.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeMutableBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                return
+            }
+            offset += written
+        }
+    }
+}
+
+public struct SystemError: Error, CustomStringConvertible, Sendable {
+    public let message: String
+    public let code: Int32
+
+    init(_ message: String, errno code: Int32) {
+        self.message = message
+        self.code = code
+    }
+
+    public var description: String { code == 0 ? message : "\(message): \(System.errorString(code))" }
+}
+
+/// A thread of its own for blocking work (pcap, accept), so it never occupies the
+/// cooperative pool. `join()` waits for it to finish.
+final class DedicatedThread: @unchecked Sendable {
+    private var thread = pthread_t()
+    private let body: () -> Void
+
+    init(name: String, _ body: @escaping () -> Void) {
+        self.body = body
+        let box = Unmanaged.passRetained(self).toOpaque()
+        let result = pthread_create(&thread, nil, { raw in
+            let this = Unmanaged<DedicatedThread>.fromOpaque(raw!).takeRetainedValue()
+            this.body()
+            return nil
+        }, box)
+        precondition(result == 0, "pthread_create failed: \(result)")
+    }
+
+    func join() { pthread_join(thread, nil) }
+}
+
+/// A non-blocking pipe used to wake a thread blocked in poll(): `fd` becomes readable
+/// after `signal()`.
+final class WakeSignal: @unchecked Sendable {
+    let fd: Int32
+    private let writeFD: Int32
+
+    init() {
+        var fds: [Int32] = [0, 0]
+        precondition(pipe(&fds) == 0, "pipe failed")
+        for descriptor in fds {
+            _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) | O_NONBLOCK)
+            _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC)
+        }
+        fd = fds[0]
+        writeFD = fds[1]
+    }
+
+    func signal() {
+        var byte: UInt8 = 1
+        _ = Glibc.write(writeFD, &byte, 1)
+    }
+
+    func drain() {
+        var buffer = [UInt8](repeating: 0, count: 64)
+        while read(fd, &buffer, buffer.count) > 0 {}
+    }
+
+    deinit {
+        close(fd)
+        close(writeFD)
+    }
+}
+
+extension String {
+    /// A string from a NUL-terminated C buffer such as libpcap's error buffer.
+    init(cBuffer: [CChar]) {
+        self.init(decoding: cBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
+
+/// Plain output for the command-line tools (Swift 6 does not allow the C `stderr` global).
+public enum Console {
+    public static func error(_ line: String) { System.write(2, line + "\n") }
+}

@@ -1,0 +1,49 @@
+/// Why a frame could not be decoded. Every case is a bounded label (`reason`) so the
+/// daemon can count malformed input by kind without unbounded metric labels.
+public enum WireError: Error, Hashable, Sendable, CustomStringConvertible {
+    case truncated(needed: Int, available: Int)
+    case unsupportedARPHardware(hardwareType: UInt16, protocolType: UInt16, hardwareLength: UInt8, protocolLength: UInt8)
+    case unsupportedARPOperation(UInt16)
+    case notIPv6(version: UInt8)
+    case badIPv6PayloadLength(declared: Int, available: Int)
+    case unsupportedExtensionHeader(UInt8)
+    case tooManyExtensionHeaders
+    case badICMPv6Checksum
+    case badNDPCode(UInt8)
+    case badNDPOption(type: UInt8, length: Int)
+    case badNDPHopLimit(UInt8)
+
+    /// A short, stable name for logs and the `reason` label of drop counters.
+    public var reason: String {
+        switch self {
+        case .truncated: "truncated"
+        case .unsupportedARPHardware: "arp_unsupported_format"
+        case .unsupportedARPOperation: "arp_unsupported_operation"
+        case .notIPv6: "ipv6_bad_version"
+        case .badIPv6PayloadLength: "ipv6_bad_length"
+        case .unsupportedExtensionHeader: "ipv6_unsupported_extension"
+        case .tooManyExtensionHeaders: "ipv6_too_many_extensions"
+        case .badICMPv6Checksum: "icmpv6_bad_checksum"
+        case .badNDPCode: "ndp_bad_code"
+        case .badNDPOption: "ndp_bad_option"
+        case .badNDPHopLimit: "ndp_bad_hop_limit"
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .truncated(let needed, let available): "truncated: need \(needed) bytes, have \(available)"
+        case .unsupportedARPHardware(let htype, let ptype, let hlen, let plen):
+            "unsupported ARP format htype=\(htype) ptype=0x\(String(ptype, radix: 16)) hlen=\(hlen) plen=\(plen)"
+        case .unsupportedARPOperation(let op): "unsupported ARP operation \(op)"
+        case .notIPv6(let version): "IP version \(version) in an IPv6 frame"
+        case .badIPv6PayloadLength(let declared, let available): "IPv6 payload length \(declared) but \(available) bytes present"
+        case .unsupportedExtensionHeader(let next): "unsupported IPv6 extension header \(next)"
+        case .tooManyExtensionHeaders: "too many IPv6 extension headers"
+        case .badICMPv6Checksum: "bad ICMPv6 checksum"
+        case .badNDPCode(let code): "NDP message with code \(code)"
+        case .badNDPOption(let type, let length): "bad NDP option type \(type) length \(length)"
+        case .badNDPHopLimit(let hopLimit): "NDP message with hop limit \(hopLimit) (must be 255)"
+        }
+    }
+}
