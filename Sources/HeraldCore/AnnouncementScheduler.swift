@@ -23,7 +23,8 @@ public struct AnnouncementScheduler: Sendable {
 
     struct Entry: Sendable {
         var takenAt: Duration
-        var sent: Int
+        /// Index of the next burst offset; `burst.count` once the burst is over.
+        var nextInBurst: Int
         var due: Duration
     }
 
@@ -39,7 +40,7 @@ public struct AnnouncementScheduler: Sendable {
     public mutating func onOwnershipChanged(_ owned: Set<IPAddress>, now: Duration) {
         entries = entries.filter { owned.contains($0.key) }
         for address in owned where entries[address] == nil {
-            entries[address] = Entry(takenAt: now, sent: 0, due: now + settings.burst[0])
+            entries[address] = Entry(takenAt: now, nextInBurst: 0, due: now + settings.burst[0])
         }
     }
 
@@ -48,9 +49,12 @@ public struct AnnouncementScheduler: Sendable {
         var due: [IPAddress] = []
         for (address, var entry) in entries where entry.due <= now {
             due.append(address)
-            entry.sent += 1
-            entry.due = entry.sent < settings.burst.count
-                ? max(entry.takenAt + settings.burst[entry.sent], now)
+            // Offsets already in the past (the thread was late) are covered by this send.
+            while entry.nextInBurst < settings.burst.count, entry.takenAt + settings.burst[entry.nextInBurst] <= now {
+                entry.nextInBurst += 1
+            }
+            entry.due = entry.nextInBurst < settings.burst.count
+                ? entry.takenAt + settings.burst[entry.nextInBurst]
                 : now + settings.refreshInterval
             entries[address] = entry
         }

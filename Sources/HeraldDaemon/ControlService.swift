@@ -92,7 +92,8 @@ public final class ControlService: Service, Sendable {
         reply.withUnsafeBytes { raw in
             var offset = 0
             while offset < raw.count {
-                let written = write(client, raw.baseAddress! + offset, raw.count - offset)
+                // MSG_NOSIGNAL: a client that hung up must not kill the daemon with SIGPIPE.
+                let written = send(client, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
                 guard written > 0 else { return }
                 offset += written
             }
@@ -143,7 +144,10 @@ public enum ControlClient {
         defer { close(fd) }
         var timeout = timeval(tv_sec: 5, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        System.write(fd, command.rawValue + "\n")
+        let line = Array((command.rawValue + "\n").utf8)
+        guard send(fd, line, line.count, Int32(MSG_NOSIGNAL)) == line.count else {
+            throw SystemError("writing to heraldd", errno: errno)
+        }
         var reply: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
         while reply.count < 16 << 20 {

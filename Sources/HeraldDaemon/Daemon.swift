@@ -27,6 +27,9 @@ public enum Daemon {
     /// does not restart on it, since restarting cannot fix the file.
     public static let exitConfigError: Int32 = 78
 
+    /// Writes to a peer that went away must fail with EPIPE, not end the process.
+    public static func ignoreSIGPIPE() { signal(SIGPIPE, SIG_IGN) }
+
     public static func makeLogger(_ label: String) -> Logger {
         LoggingSystem.bootstrap { HeraldLogHandler(label: $0) }
         return Logger(label: label)

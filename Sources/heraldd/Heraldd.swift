@@ -20,6 +20,7 @@ struct Heraldd: AsyncParsableCommand {
     var check = false
 
     func run() async throws {
+        Daemon.ignoreSIGPIPE()
         let logger = Daemon.makeLogger("heraldd")
         let loaded: LoadedConfig
         switch ConfigLoader.load(path: config) {

@@ -1,0 +1,119 @@
+import Glibc
+import HeraldCore
+@testable import HeraldDaemon
+import Logging
+import ServiceLifecycle
+import Testing
+
+/// A scratch directory under /tmp, removed when the test ends.
+final class ScratchDirectory {
+    let path: String
+
+    init() {
+        var template = Array("/tmp/herald-test-XXXXXX".utf8CString)
+        path = String(cString: mkdtemp(&template))
+    }
+
+    func write(_ name: String, _ text: String, mode: mode_t = 0o644) {
+        let full = "\(path)/\(name)"
+        if let slash = name.lastIndex(of: "/") { mkdir("\(path)/\(name[..<slash])", 0o755) }
+        let fd = open(full, O_WRONLY | O_CREAT | O_TRUNC, mode)
+        System.write(fd, text)
+        fchmod(fd, mode)
+        close(fd)
+    }
+
+    deinit {
+        for entry in System.listDirectory(path) {
+            for inner in System.listDirectory("\(path)/\(entry)") { unlink("\(path)/\(entry)/\(inner)") }
+            rmdir("\(path)/\(entry)")
+            unlink("\(path)/\(entry)")
+        }
+        rmdir(path)
+    }
+}
+
+let noInterfaces = HostFacts(hostname: "h1", interfaces: [])
+
+@Suite struct LogHandlerTests {
+    @Test func logfmtQuotesOnlyWhatNeedsIt() {
+        let line = HeraldLogHandler.logfmtLine(level: .warning, message: "another host claims a VIP",
+                                               fields: ["vip": "198.51.100.50", "note": "a \"b\"\nc", "iface": "eth0"],
+                                               time: "2026-01-01T00:00:00.000Z")
+        #expect(line == "time=2026-01-01T00:00:00.000Z level=warning msg=\"another host claims a VIP\" iface=eth0 note=\"a \\\"b\\\"\\nc\" vip=198.51.100.50\n")
+    }
+
+    @Test func journalFieldsAreUpperCaseAndPrefixed() {
+        #expect(HeraldLogHandler.journalField("vip") == "HERALD_VIP")
+        #expect(HeraldLogHandler.journalField("foreign-mac") == "HERALD_FOREIGN_MAC")
+        #expect(HeraldLogHandler.journalPriority(.error) == 3)
+    }
+
+    @Test func journalOnlyWhenStderrIsTheNamedStream() {
+        setenv("JOURNAL_STREAM", "1:2", 1)
+        defer { unsetenv("JOURNAL_STREAM") }
+        #expect(HeraldLogHandler.detectSink() == .logfmt)
+        var info = stat()
+        fstat(2, &info)
+        setenv("JOURNAL_STREAM", "\(info.st_dev):\(info.st_ino)", 1)
+        #expect(HeraldLogHandler.detectSink() == .journal)
+    }
+}
+
+@Suite struct ConfigLoaderTests {
+    @Test func readsMainFileAndPoolsDirectoryInOrder() throws {
+        let scratch = ScratchDirectory()
+        scratch.write("herald.toml", "[node]\nname = \"h1\"\n")
+        scratch.write("pools.d/20-b.toml", "[[pool]]\nname = \"b\"\naddresses = [\"10.0.1.0/24\"]\n")
+        scratch.write("pools.d/10-a.toml", "[[pool]]\nname = \"a\"\naddresses = [\"10.0.0.0/24\"]\n")
+        scratch.write("pools.d/notes.txt", "ignored")
+        let loaded = try ConfigLoader.load(path: "\(scratch.path)/herald.toml", host: noInterfaces).get()
+        #expect(loaded.config.pools.map(\.name) == ["a", "b"])
+        #expect(loaded.files == ["\(scratch.path)/herald.toml", "\(scratch.path)/pools.d/10-a.toml", "\(scratch.path)/pools.d/20-b.toml"])
+        #expect(loaded.nodeName == "h1")
+    }
+
+    @Test func missingFileIsNamed() {
+        guard case .failure(let errors) = ConfigLoader.load(path: "/nonexistent/herald.toml", host: noInterfaces) else {
+            Issue.record("loaded a missing file")
+            return
+        }
+        #expect(errors.description == "/nonexistent/herald.toml: cannot open /nonexistent/herald.toml: No such file or directory")
+    }
+
+    @Test func refusesAKeyFileOthersCanRead() {
+        let scratch = ScratchDirectory()
+        scratch.write("gossip.key", "secret\n", mode: 0o644)
+        scratch.write("herald.toml", "[gossip]\nbind = \"127.0.0.1:7946\"\nkey_file = \"\(scratch.path)/gossip.key\"\n")
+        guard case .failure(let errors) = ConfigLoader.load(path: "\(scratch.path)/herald.toml", host: noInterfaces) else {
+            Issue.record("accepted a world-readable key")
+            return
+        }
+        #expect(errors.description == "\(scratch.path)/herald.toml:3: gossip.key_file: \(scratch.path)/gossip.key is readable by group or others (mode 644); run: chmod 600 \(scratch.path)/gossip.key")
+        scratch.write("gossip.key", "secret\n", mode: 0o600)
+        #expect((try? ConfigLoader.load(path: "\(scratch.path)/herald.toml", host: noInterfaces).get()) != nil)
+    }
+}
+
+@Suite struct ControlSocketTests {
+    @Test func answersStatusAndRejectsUnknownCommands() async throws {
+        let scratch = ScratchDirectory()
+        let path = "\(scratch.path)/herald.sock"
+        let service = try ControlService(path: path, logger: Logger(label: "test")) { command in
+            Array("{\"answer\":\"\(command.rawValue)\"}".utf8)
+        }
+        var info = stat()
+        #expect(stat(path, &info) == 0 && info.st_mode & 0o777 == 0o600)
+        #expect(throws: SystemError.self) { try ControlService(path: path, logger: Logger(label: "test")) { _ in [] } }
+
+        let group = ServiceGroup(services: [service], logger: Logger(label: "test"))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            let reply = try ControlClient.request(.status, path: path)
+            #expect(String(decoding: reply, as: UTF8.self) == "{\"answer\":\"status\"}")
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+        #expect(!System.fileExists(path))
+    }
+}
