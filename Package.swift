@@ -26,13 +26,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .executableTarget(
-            name: "heraldd",
-            dependencies: [
-                "HeraldDaemon",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
-        ),
+        .executableTarget(name: "heraldd", dependencies: ["HeraldDaemon", "HeraldCore"]),
         .executableTarget(
             name: "heraldctl",
             dependencies: [

@@ -86,8 +86,8 @@ public final class ControlService: Service, Sendable {
             reply = handler(command)
         } else {
             logger.debug("unknown control command", metadata: ["command": "\(line.prefix(64))"])
-            reply = ControlJSON.encode(ControlErrorReply(
-                error: "unknown command '\(line.prefix(64))'; known: \(ControlCommand.allCases.map(\.rawValue).joined(separator: ", "))"))
+            reply = JSONWriter.encode(ControlErrorReply(
+                error: "unknown command '\(line.prefix(64))'; known: \(ControlCommand.allCases.map(\.rawValue).joined(separator: ", "))").json)
         }
         reply.withUnsafeBytes { raw in
             var offset = 0

@@ -27,6 +27,8 @@ public enum Daemon {
     /// does not restart on it, since restarting cannot fix the file.
     public static let exitConfigError: Int32 = 78
 
+    public static func exit(_ status: Int32) -> Never { Glibc.exit(status) }
+
     /// Writes to a peer that went away must fail with EPIPE, not end the process.
     public static func ignoreSIGPIPE() { signal(SIGPIPE, SIG_IGN) }
 
@@ -59,8 +61,8 @@ public enum Daemon {
         let control = try ControlService(path: options.controlSocket, logger: logger) { command in
             switch command {
             case .status:
-                return ControlJSON.encode(statusReport(loaded: loaded, links: allLinks, plan: plan, owned: owned,
-                                                       uptime: started.duration(to: .now)))
+                return JSONWriter.encode(statusReport(loaded: loaded, links: allLinks, plan: plan, owned: owned,
+                                                      uptime: started.duration(to: .now)).json)
             }
         }
         let notifier = SystemdNotifier(

@@ -17,8 +17,22 @@ public struct LinkCounters: Codable, Equatable, Sendable {
     public var kernelDrops: UInt64 = 0
 
     public init() {}
+}
 
-    mutating func merge(_ other: LinkCounters) {
+/// The link thread's own tally, keyed by values rather than strings so counting a frame
+/// costs a hash of an address, not a string allocation. Turned into `LinkCounters` only
+/// when someone asks.
+struct LinkTally: Equatable, Sendable {
+    var requestsReceived: [IPAddress: UInt64] = [:]
+    var responsesSent: [IPAddress: UInt64] = [:]
+    var gratuitousSent: [IPAddress: UInt64] = [:]
+    var dropped: [DropReason: UInt64] = [:]
+    var conflicts: [IPAddress: UInt64] = [:]
+    var injectFailures: UInt64 = 0
+
+    var isEmpty: Bool { self == LinkTally() }
+
+    mutating func merge(_ other: LinkTally) {
         requestsReceived.merge(other.requestsReceived, uniquingKeysWith: +)
         responsesSent.merge(other.responsesSent, uniquingKeysWith: +)
         gratuitousSent.merge(other.gratuitousSent, uniquingKeysWith: +)
@@ -27,5 +41,17 @@ public struct LinkCounters: Codable, Equatable, Sendable {
         injectFailures += other.injectFailures
     }
 
-    var isEmpty: Bool { self == LinkCounters() }
+    var counters: LinkCounters {
+        func named(_ values: [IPAddress: UInt64]) -> [String: UInt64] {
+            Dictionary(values.map { ($0.key.description, $0.value) }, uniquingKeysWith: +)
+        }
+        var counters = LinkCounters()
+        counters.requestsReceived = named(requestsReceived)
+        counters.responsesSent = named(responsesSent)
+        counters.gratuitousSent = named(gratuitousSent)
+        counters.dropped = Dictionary(dropped.map { ($0.key.label, $0.value) }, uniquingKeysWith: +)
+        counters.conflicts = named(conflicts)
+        counters.injectFailures = injectFailures
+        return counters
+    }
 }

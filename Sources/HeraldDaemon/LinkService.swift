@@ -27,7 +27,7 @@ public final class LinkService: Service, Sendable {
         var ownedElsewhere: Set<IPAddress> = []
         var version = 0
         var stopping = false
-        var counters = LinkCounters()
+        var tally = LinkTally()
     }
 
     enum LinkEvent: Sendable {
@@ -64,7 +64,7 @@ public final class LinkService: Service, Sendable {
     public var answering: Set<IPAddress> { shared.withLock { $0.answering } }
 
     public var counters: LinkCounters {
-        var counters = shared.withLock { $0.counters }
+        var counters = shared.withLock { $0.tally }.counters
         counters.kernelDrops = UInt64(pcap.kernelDrops)
         return counters
     }
@@ -113,7 +113,7 @@ public final class LinkService: Service, Sendable {
         var scheduler = AnnouncementScheduler(settings: settings)
         var context = ResponderContext(interface: interface.name, mac: mac, answering: [])
         var applied = -1
-        var pending = LinkCounters()
+        var pending = LinkTally()
         var reportedReady = false
         let multicast: MulticastMembership?
         do {
@@ -143,7 +143,7 @@ public final class LinkService: Service, Sendable {
                         pending.injectFailures += 1
                         eventSink.yield(.failure("sending gratuitous announcement for \(address) failed: \(error)"))
                     } else {
-                        pending.gratuitousSent[address.description, default: 0] += 1
+                        pending.gratuitousSent[address, default: 0] += 1
                     }
                 }
             }
@@ -182,29 +182,29 @@ public final class LinkService: Service, Sendable {
         }
     }
 
-    private func handle(_ bytes: UnsafeRawBufferPointer, context: ResponderContext, counters: inout LinkCounters) {
+    private func handle(_ bytes: UnsafeRawBufferPointer, context: ResponderContext, counters: inout LinkTally) {
         switch Responder.decide(bytes, context: context) {
         case .reply(let frame, let address):
-            counters.requestsReceived[address.description, default: 0] += 1
+            counters.requestsReceived[address, default: 0] += 1
             if let error = pcap.inject(frame) {
                 counters.injectFailures += 1
                 eventSink.yield(.failure("reply for \(address) failed: \(error)"))
             } else {
-                counters.responsesSent[address.description, default: 0] += 1
+                counters.responsesSent[address, default: 0] += 1
             }
         case .conflict(let address, let foreign):
-            counters.conflicts[address.description, default: 0] += 1
+            counters.conflicts[address, default: 0] += 1
             eventSink.yield(.conflict(address, foreign))
         case .drop(let reason):
-            counters.dropped[reason.label, default: 0] += 1
+            counters.dropped[reason, default: 0] += 1
         }
     }
 
-    private func publish(_ pending: inout LinkCounters) {
+    private func publish(_ pending: inout LinkTally) {
         guard !pending.isEmpty else { return }
         let delta = pending
-        shared.withLock { $0.counters.merge(delta) }
-        pending = LinkCounters()
+        shared.withLock { $0.tally.merge(delta) }
+        pending = LinkTally()
     }
 }
 

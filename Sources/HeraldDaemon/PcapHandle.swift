@@ -12,7 +12,9 @@ final class PcapHandle: @unchecked Sendable {
     private let handle: OpaquePointer
     let selectableFD: Int32
 
-    init(interface: String, bufferSize: Int32 = 4 << 20) throws(SystemError) {
+    /// 2 MB of ring holds about 6,000 frames: 60 ms of a 100,000 requests/s flood. The
+    /// ring is resident from the start, so it is most of what heraldd adds to its RSS.
+    init(interface: String, bufferSize: Int32 = 2 << 20) throws(SystemError) {
         self.interface = interface
         var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
         guard let handle = pcap_create(interface, &errorBuffer) else {

@@ -1,46 +1,98 @@
-import ArgumentParser
-import HeraldDaemon
 import HeraldCore
+import HeraldDaemon
 
 /// heraldd: parse flags, load config, run the service group. Nothing else.
+///
+/// Flags are parsed by hand: swift-argument-parser would load Foundation into the
+/// daemon, about 2 MB of resident memory for four flags.
 @main
-struct Heraldd: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "heraldd",
-        abstract: "Answer ARP and NDP for virtual IPs on this host.",
-        version: HeraldVersion.current)
+enum Heraldd {
+    static let usage = """
+        usage: heraldd [--config FILE] [--control-socket PATH] [--check]
 
-    @Option(name: .long, help: "Main config file; pools.d/*.toml next to it is read too.")
-    var config = "/etc/herald/herald.toml"
+        Answer ARP and NDP for virtual IPs on this host.
 
-    @Option(name: .long, help: "Control socket for heraldctl.")
-    var controlSocket = ControlClient.defaultPath
+          --config FILE          main config (default /etc/herald/herald.toml);
+                                 pools.d/*.toml next to it is read too
+          --control-socket PATH  socket for heraldctl (default \(ControlClient.defaultPath))
+          --check                validate the config and exit: 0 when valid,
+                                 78 with FILE:LINE errors on stderr
+          --version, --help
+        """
 
-    @Flag(name: .long, help: "Validate the config and exit: 0 when valid, 78 with errors on stderr.")
-    var check = false
+    struct Flags {
+        var config = "/etc/herald/herald.toml"
+        var controlSocket = ControlClient.defaultPath
+        var check = false
+    }
 
-    func run() async throws {
+    enum Parsed {
+        case run(Flags)
+        case exit(String, status: Int32)
+    }
+
+    static func parse(_ arguments: [String]) -> Parsed {
+        var flags = Flags()
+        var remaining = arguments[...]
+        while let argument = remaining.popFirst() {
+            let (name, inline) = argument.split(separator: "=", maxSplits: 1).map(String.init).splitFirst
+            func value() -> String? { inline ?? remaining.popFirst() }
+            switch name {
+            case "--config":
+                guard let path = value() else { return .exit("heraldd: --config needs a FILE\n\n\(usage)", status: 64) }
+                flags.config = path
+            case "--control-socket":
+                guard let path = value() else { return .exit("heraldd: --control-socket needs a PATH\n\n\(usage)", status: 64) }
+                flags.controlSocket = path
+            case "--check":
+                flags.check = true
+            case "--version":
+                return .exit(HeraldVersion.current, status: 0)
+            case "--help", "-h":
+                return .exit(usage, status: 0)
+            default:
+                return .exit("heraldd: unknown argument '\(argument)'\n\n\(usage)", status: 64)
+            }
+        }
+        return .run(flags)
+    }
+
+    static func main() async {
         Daemon.ignoreSIGPIPE()
+        let flags: Flags
+        switch parse(Array(CommandLine.arguments.dropFirst())) {
+        case .run(let parsed):
+            flags = parsed
+        case .exit(let text, let status):
+            if status == 0 { print(text) } else { Console.error(text) }
+            Daemon.exit(status)
+        }
+
         let logger = Daemon.makeLogger("heraldd")
         let loaded: LoadedConfig
-        switch ConfigLoader.load(path: config) {
+        switch ConfigLoader.load(path: flags.config) {
         case .success(let value):
             loaded = value
         case .failure(let errors):
             for error in errors.errors { Console.error("\(error)") }
-            if !check { logger.critical("invalid config; not starting", metadata: ["errors": "\(errors.errors.count)"]) }
-            throw ExitCode(Daemon.exitConfigError)
+            if !flags.check { logger.critical("invalid config; not starting", metadata: ["errors": "\(errors.errors.count)"]) }
+            Daemon.exit(Daemon.exitConfigError)
         }
-        if check {
-            print("\(config): OK (\(loaded.config.pools.count) pool(s), \(loaded.config.vips.count) VIP(s), node \(loaded.nodeName))")
+        if flags.check {
+            print("\(flags.config): OK (\(loaded.config.pools.count) pool(s), \(loaded.config.vips.count) VIP(s), node \(loaded.nodeName))")
             return
         }
         do {
-            try await Daemon.run(Daemon.Options(configPath: config, controlSocket: controlSocket), loaded: loaded, logger: logger)
-        } catch let error as SystemError {
+            try await Daemon.run(Daemon.Options(configPath: flags.config, controlSocket: flags.controlSocket),
+                                 loaded: loaded, logger: logger)
+        } catch {
             logger.critical("cannot start: \(error)")
-            throw ExitCode.failure
+            Daemon.exit(1)
         }
     }
 }
 
+extension Array where Element == String {
+    /// `["--config", "x"]` → ("--config", "x"); `["--check"]` → ("--check", nil).
+    var splitFirst: (String, String?) { (self[0], count > 1 ? self[1] : nil) }
+}

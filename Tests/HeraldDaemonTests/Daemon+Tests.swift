@@ -1,3 +1,4 @@
+import FoundationEssentials
 import Glibc
 import HeraldCore
 @testable import HeraldDaemon
@@ -115,5 +116,21 @@ let noInterfaces = HostFacts(hostname: "h1", interfaces: [])
             try await tasks.waitForAll()
         }
         #expect(!System.fileExists(path))
+    }
+}
+
+@Suite struct ControlProtocolTests {
+    @Test func daemonsJSONDecodesIntoTheSameReport() throws {
+        var counters = LinkCounters()
+        counters.requestsReceived = ["198.51.100.50": 7]
+        counters.dropped = ["malformed_truncated": 3, "not_ours": 1]
+        counters.kernelDrops = 2
+        let report = StatusReport(
+            node: "h1 \"quoted\"\n", version: "0.1.0", pid: 42, uptimeSeconds: 9, configFiles: ["/etc/herald/herald.toml"],
+            links: [LinkReport(name: "eth0", mac: "02:00:00:00:00:0b", answering: ["198.51.100.50"], counters: counters)],
+            vips: [VIPReport(name: "web", address: "198.51.100.50", role: .announcing, interfaces: ["eth0"]),
+                   VIPReport(name: "nas", address: "198.51.100.51", role: .notEligible, interfaces: [])])
+        let decoded = try JSONDecoder().decode(StatusReport.self, from: Data(JSONWriter.encode(report.json)))
+        #expect(decoded == report)
     }
 }

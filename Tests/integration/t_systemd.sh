@@ -1,0 +1,61 @@
+# What systemd sees: the unit's hardening score, READY=1/STOPPING=1 on the notify socket,
+# native journal fields, and the unit's privilege model (unprivileged, CAP_NET_RAW only).
+source "$(dirname "$0")/lib.sh"
+test_lab
+lab_host h1 11; lab_host c 2
+cat >"$LAB_DIR/herald.toml" <<TOML
+[node]
+name = "h1"
+interfaces = ["eth0"]
+[[vip]]
+name = "web"
+address = "198.51.100.50"
+TOML
+
+score=$(systemd-analyze security --offline=yes systemd/herald.service 2>/dev/null | sed -n 's/.*Overall exposure level for herald.service: \([0-9.]*\).*/\1/p')
+[ -n "$score" ] && /usr/bin/python3 -c "import sys; sys.exit(0 if float('$score') <= 2.5 else 1)" || fail "exposure $score > 2.5"
+pass "systemd-analyze exposure $score"
+
+# sd_notify: READY=1 only once the link announces (the VIP answers by then), STOPPING=1 on SIGTERM.
+/usr/bin/python3 Tests/integration/listen_datagrams.py "$LAB_DIR/notify.sock" "$LAB_DIR/notify.txt" 20 &
+echo $! >"$LAB_DIR/listener.pid"
+for i in $(seq 50); do [ -S "$LAB_DIR/notify.sock" ] && break; sleep 0.1; done
+NOTIFY_SOCKET="$LAB_DIR/notify.sock" lab_heraldd h1 "$LAB_DIR/herald.toml"
+for i in $(seq 100); do grep -s >/dev/null READY=1 "$LAB_DIR/notify.txt" && break; sleep 0.1; done
+grep -s >/dev/null '^READY=1' "$LAB_DIR/notify.txt" || fail "no READY=1: $(cat "$LAB_DIR/notify.txt" 2>&1)"
+[ "$(counter h1 gratuitousSent)" -ge 1 ] || fail "READY=1 before the first announcement"
+[ "$(arping_macs c 198.51.100.50 1)" = "02:00:00:00:00:0b" ] || fail "not answering after READY=1"
+pass "READY=1 after the first announcement"
+lab_stop h1
+grep -s >/dev/null '^STOPPING=1' "$LAB_DIR/notify.txt" || fail "no STOPPING=1: $(cat "$LAB_DIR/notify.txt")"
+pass "STOPPING=1 on SIGTERM"
+
+# Journal: with JOURNAL_STREAM naming our stderr, log records go to journald's socket with
+# HERALD_* fields. A private mount namespace puts a listener where journald's socket lives.
+: >"$LAB_DIR/stderr.txt"
+stream=$(stat -c '%d:%i' "$LAB_DIR/stderr.txt")
+lab_exec h1 unshare --mount --propagation private sh -c '
+    mount -t tmpfs none /run && mkdir -p /run/systemd/journal
+    /usr/bin/python3 "$1" /run/systemd/journal/socket "$2" 4 & listener=$!
+    for i in $(seq 50); do [ -S /run/systemd/journal/socket ] && break; sleep 0.1; done
+    JOURNAL_STREAM="$3" "$4/heraldd" --config "$5" --control-socket "$6" 2>>"$7" & daemon=$!
+    sleep 1.5; kill -TERM $daemon; wait $daemon; wait $listener' \
+    sh Tests/integration/listen_datagrams.py "$LAB_DIR/journal.txt" "$stream" "$HERALD_BIN" "$LAB_DIR/herald.toml" \
+    "$LAB_DIR/j.sock" "$LAB_DIR/stderr.txt"
+grep -s >/dev/null '^MESSAGE=answering ARP/NDP$' "$LAB_DIR/journal.txt" || fail "no journal record: $(cat "$LAB_DIR/journal.txt" 2>&1)"
+grep -s >/dev/null '^HERALD_IFACE=eth0$' "$LAB_DIR/journal.txt" || fail "no HERALD_IFACE field"
+grep -s >/dev/null '^HERALD_VIPS=198.51.100.50$' "$LAB_DIR/journal.txt" || fail "no HERALD_VIPS field"
+grep -s >/dev/null '^PRIORITY=6$' "$LAB_DIR/journal.txt" || fail "no PRIORITY field"
+[ ! -s "$LAB_DIR/stderr.txt" ] || fail "logged to stderr as well: $(cat "$LAB_DIR/stderr.txt")"
+pass "journal fields HERALD_IFACE, HERALD_VIPS, PRIORITY"
+
+# The unit's privilege model: an unprivileged user with only CAP_NET_RAW can answer.
+mkdir -p "$LAB_DIR/run" && chown 65534:65534 "$LAB_DIR/run" && chmod 755 "$LAB_DIR" && chmod 644 "$LAB_DIR/herald.toml"
+lab_exec h1 setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all,+net_raw --ambient-caps=-all,+net_raw \
+    --bounding-set=-all,+net_raw "$HERALD_BIN/heraldd" --config "$LAB_DIR/herald.toml" --control-socket "$LAB_DIR/run/herald.sock" \
+    >"$LAB_DIR/unpriv.log" 2>&1 &
+echo $! >"$LAB_DIR/unpriv.pid"
+for i in $(seq 100); do grep -s >/dev/null 'msg=ready' "$LAB_DIR/unpriv.log" && break; sleep 0.1; done
+grep -s >/dev/null 'msg=ready' "$LAB_DIR/unpriv.log" || fail "not ready without root: $(cat "$LAB_DIR/unpriv.log")"
+[ "$(arping_macs c 198.51.100.50 2 | sort -u)" = "02:00:00:00:00:0b" ] || fail "not answering without root"
+pass "answers as nobody with only CAP_NET_RAW"

@@ -1,0 +1,98 @@
+# Network-namespace lab shared by `make demo`, the integration tests and `make bench`.
+# Source it, call lab_init with a unique prefix, and `trap lab_cleanup EXIT`.
+#
+# Topology: namespace $LAB-sw holds the "switch" (bridges br0, br1); every host is a
+# namespace with eth0 (and optionally eth1) plugged into it. Host N on segment 0 gets
+# MAC 02:00:00:00:00:NN, 198.51.100.N/24 and 2001:db8:100::N/64 — documentation ranges,
+# so nothing here can reach or be mistaken for a real network.
+
+HERALD_BIN=${HERALD_BIN:-$(pwd)/.build/debug}
+ARPBLAST=${ARPBLAST:-$(pwd)/.build/tools/arpblast}
+
+lab_init() {
+    LAB=$1
+    LAB_DIR=$(mktemp -d "/tmp/$LAB.XXXXXX")
+    ip netns add "$LAB-sw"
+    ip -n "$LAB-sw" link set lo up
+    for br in br0 br1; do
+        ip -n "$LAB-sw" link add "$br" type bridge
+        ip -n "$LAB-sw" link set "$br" up
+    done
+}
+
+# lab_host NAME N [SEGMENT] [IFACE]: a host namespace (created on first use) with IFACE
+# (default eth0) on bridge br$SEGMENT.
+lab_host() {
+    local name=$1 n=$2 segment=${3:-0} iface=${4:-eth0}
+    local ns="$LAB-$name" hex
+    hex=$(printf '%02x' "$n")
+    if [ ! -e "/run/netns/$ns" ]; then
+        ip netns add "$ns"
+        ip -n "$ns" link set lo up
+        ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
+    fi
+    ip link add "$iface" netns "$ns" type veth peer name "p$name$segment" netns "$LAB-sw"
+    ip -n "$LAB-sw" link set "p$name$segment" master "br$segment" up
+    ip -n "$ns" link set "$iface" address "02:00:00:00:0$segment:$hex"
+    ip -n "$ns" link set "$iface" up
+    if [ "$segment" = 0 ] || [ -n "${LAB_SAME_SUBNET:-}" ]; then
+        ip -n "$ns" addr add "198.51.100.$((n + 100 * segment))/24" dev "$iface"
+        ip -n "$ns" addr add "2001:db8:100::$((n + 100 * segment))/64" dev "$iface" nodad
+    fi
+}
+
+lab_exec() { local name=$1; shift; ip netns exec "$LAB-$name" "$@"; }
+
+# lab_heraldd HOST CONFIG [ARGS...]: starts heraldd in HOST with host name HOST (its own
+# UTS namespace), logging to $LAB_DIR/HOST.log, control socket $LAB_DIR/HOST.sock.
+lab_heraldd() {
+    local host=$1 config=$2
+    shift 2
+    ip netns exec "$LAB-$host" unshare --uts sh -c 'hostname "$0"; exec "$@"' "$host" \
+        "$HERALD_BIN/heraldd" --config "$config" --control-socket "$LAB_DIR/$host.sock" "$@" \
+        >>"$LAB_DIR/$host.log" 2>&1 &
+    echo $! >"$LAB_DIR/$host.pid"
+}
+
+lab_pid() { cat "$LAB_DIR/$1.pid"; }
+
+# Waits (at most 30 s) until HOST's heraldd logged that it is ready.
+lab_wait_ready() {
+    local host=$1 i
+    for i in $(seq 300); do
+        grep -q 'msg=ready' "$LAB_DIR/$host.log" 2>/dev/null && return 0
+        kill -0 "$(lab_pid "$host")" 2>/dev/null || { echo "heraldd on $host exited:"; cat "$LAB_DIR/$host.log"; return 1; }
+        sleep 0.1
+    done
+    echo "heraldd on $host not ready after 30 s:"
+    cat "$LAB_DIR/$host.log"
+    return 1
+}
+
+lab_ctl() { local host=$1; shift; "$HERALD_BIN/heraldctl" "$@" --socket "$LAB_DIR/$host.sock"; }
+
+# Stops HOST's heraldd with SIGTERM and waits (at most 10 s) for it to exit.
+lab_stop() {
+    local pid i
+    pid=$(lab_pid "$1")
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null
+}
+
+# Kills what the lab started (by recorded PID) and deletes its namespaces. Runs from an
+# EXIT trap, so it must not stop half way: errexit is off here.
+lab_cleanup() {
+    set +e
+    local pidfile pid ns
+    for pidfile in "$LAB_DIR"/*.pid; do
+        [ -e "$pidfile" ] || continue
+        pid=$(cat "$pidfile")
+        if kill -0 "$pid" 2>/dev/null; then
+            kill -KILL "$pid" 2>/dev/null
+            wait "$pid" 2>/dev/null
+        fi
+    done
+    for ns in $(ip netns list | awk '{print $1}' | grep "^$LAB-"); do ip netns del "$ns"; done
+    [ -n "${LAB_KEEP:-}" ] || rm -rf "$LAB_DIR"
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# `make test`: unit tests (swift test), then the namespace integration tests; ends with
+# one line "N passed, N failed" over both.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+log=$(mktemp /tmp/herald-swift-test.XXXXXX.log)
+swift test 2>&1 | tee "$log"
+unit_status=${PIPESTATUS[0]}
+unit_total=$(sed -n 's/.*Test run with \([0-9]*\) tests\{0,1\} .*/\1/p' "$log" | tail -n 1)
+unit_failed=$(grep -c '^✘ Test .* failed after' "$log" || true)
+if [ -z "$unit_total" ]; then
+    echo "swift test did not finish (status $unit_status)"
+    unit_total=1
+    unit_failed=1
+elif [ "$unit_status" -ne 0 ] && [ "$unit_failed" -eq 0 ]; then
+    unit_failed=1
+fi
+rm -f "$log"
+
+integration=$(mktemp /tmp/herald-integration.XXXXXX.log)
+Tests/integration/run.sh 2>&1 | tee "$integration"
+integration_passed=$(sed -n 's/^integration: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$integration")
+integration_failed=$(sed -n 's/^integration: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$integration")
+rm -f "$integration"
+: "${integration_passed:=0}" "${integration_failed:=1}"
+
+passed=$((unit_total - unit_failed + integration_passed))
+failed=$((unit_failed + integration_failed))
+echo "unit: $((unit_total - unit_failed)) passed, $unit_failed failed; integration: $integration_passed passed, $integration_failed failed"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,244 @@
+/*
+ * arpblast: ARP/NDP traffic for Herald's integration tests and benchmarks. Runs in a
+ * client network namespace and talks only on the interface it is given.
+ *
+ *   arpblast IFACE latency TARGET COUNT      request/reply latency on the wire, µs
+ *   arpblast IFACE flood TARGET RATE SECONDS requests at RATE/s; counts the replies
+ *   arpblast IFACE garbage COUNT SEED        malformed ARP and NDP frames
+ *
+ * Latency uses kernel timestamps from one packet socket that sees both our outgoing
+ * request (PACKET_OUTGOING) and the reply, the same points tcpdump would timestamp.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static int sock;    /* sends */
+static int rxsock;  /* receives, and also sees what `sock` sent, as tcpdump would */
+static int ifindex;
+static uint8_t our_mac[6];
+static uint32_t our_ip; /* network order */
+
+static void die(const char *what) { perror(what); exit(2); }
+
+static int bound_socket(void) {
+    int fd = socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL));
+    if (fd < 0) die("socket");
+    struct sockaddr_ll sll = {.sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL), .sll_ifindex = ifindex};
+    if (bind(fd, (struct sockaddr *)&sll, sizeof sll) < 0) die("bind");
+    int size = 32 << 20, on = 1;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size);
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size);
+    setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
+    return fd;
+}
+
+static void open_socket(const char *ifname) {
+    sock = socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL));
+    if (sock < 0) die("socket");
+    struct ifreq ifr = {0};
+    strncpy(ifr.ifr_name, ifname, IFNAMSIZ - 1);
+    if (ioctl(sock, SIOCGIFINDEX, &ifr) < 0) die("SIOCGIFINDEX");
+    ifindex = ifr.ifr_ifindex;
+    if (ioctl(sock, SIOCGIFHWADDR, &ifr) < 0) die("SIOCGIFHWADDR");
+    memcpy(our_mac, ifr.ifr_hwaddr.sa_data, 6);
+    int probe = socket(AF_INET, SOCK_DGRAM, 0);
+    if (ioctl(probe, SIOCGIFADDR, &ifr) == 0) our_ip = ((struct sockaddr_in *)&ifr.ifr_addr)->sin_addr.s_addr;
+    close(probe);
+    close(sock);
+    sock = bound_socket();
+    rxsock = bound_socket();
+}
+
+static size_t arp_request(uint8_t *frame, uint32_t target) {
+    memset(frame, 0xff, 6);
+    memcpy(frame + 6, our_mac, 6);
+    frame[12] = 0x08; frame[13] = 0x06;
+    uint8_t *a = frame + 14;
+    a[0] = 0; a[1] = 1; a[2] = 0x08; a[3] = 0; a[4] = 6; a[5] = 4; a[6] = 0; a[7] = 1;
+    memcpy(a + 8, our_mac, 6);
+    memcpy(a + 14, &our_ip, 4);
+    memset(a + 18, 0, 6);
+    memcpy(a + 24, &target, 4);
+    return 42;
+}
+
+static int is_reply_from(const uint8_t *f, ssize_t n, uint32_t target) {
+    return n >= 42 && f[12] == 0x08 && f[13] == 0x06 && f[20] == 0 && f[21] == 2 &&
+           memcmp(f + 28, &target, 4) == 0 && memcmp(f + 32, our_mac, 6) == 0;
+}
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+/* Receives one frame with its kernel timestamp and packet type; -1 on timeout. */
+static ssize_t receive(uint8_t *buf, size_t size, struct timespec *stamp, int *pkttype) {
+    struct sockaddr_ll from;
+    struct iovec iov = {buf, size};
+    char control[256];
+    struct msghdr msg = {.msg_name = &from, .msg_namelen = sizeof from, .msg_iov = &iov, .msg_iovlen = 1,
+                         .msg_control = control, .msg_controllen = sizeof control};
+    ssize_t n = recvmsg(rxsock, &msg, 0);
+    if (n < 0) return -1;
+    *pkttype = from.sll_pkttype;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_TIMESTAMPNS) memcpy(stamp, CMSG_DATA(c), sizeof *stamp);
+    return n;
+}
+
+static int compare_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int latency(uint32_t target, int count) {
+    struct timeval tv = {0, 100000};
+    setsockopt(rxsock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    double *samples = calloc(count, sizeof *samples);
+    int got = 0, lost = 0;
+    uint8_t frame[64], buf[2048];
+    for (int i = 0; i < count; i++) {
+        size_t len = arp_request(frame, target);
+        if (send(sock, frame, len, 0) < 0) die("send");
+        struct timespec sent = {0}, replied = {0}, stamp;
+        int type;
+        double deadline = now_s() + 0.2;
+        while (now_s() < deadline) {
+            ssize_t n = receive(buf, sizeof buf, &stamp, &type);
+            if (n < 0) continue;
+            if (type == PACKET_OUTGOING && n >= 42 && memcmp(buf, frame, 42) == 0) sent = stamp;
+            else if (type != PACKET_OUTGOING && is_reply_from(buf, n, target)) { replied = stamp; break; }
+        }
+        if (sent.tv_sec && replied.tv_sec) {
+            samples[got++] = (replied.tv_sec - sent.tv_sec) * 1e6 + (replied.tv_nsec - sent.tv_nsec) / 1e3;
+        } else {
+            lost++;
+        }
+        usleep(2000);
+    }
+    qsort(samples, got, sizeof *samples, compare_double);
+    if (got == 0) { printf("samples=0 lost=%d\n", lost); return 1; }
+    printf("samples=%d lost=%d p50_us=%.1f p99_us=%.1f min_us=%.1f max_us=%.1f\n", got, lost,
+           samples[(int)(got * 0.50)], samples[(int)(got * 0.99) < got ? (int)(got * 0.99) : got - 1],
+           samples[0], samples[got - 1]);
+    return 0;
+}
+
+static volatile int flooding = 1;
+static uint32_t flood_target;
+static long replies;
+
+static void *count_replies(void *unused) {
+    (void)unused;
+    uint8_t buf[2048];
+    struct timeval tv = {0, 50000};
+    setsockopt(rxsock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    for (;;) {
+        ssize_t n = recv(rxsock, buf, sizeof buf, 0);
+        if (n > 0 && is_reply_from(buf, n, flood_target)) replies++;
+        if (n < 0 && !flooding) return NULL;
+    }
+}
+
+static int flood(uint32_t target, long rate, double seconds) {
+    flood_target = target;
+    pthread_t counter;
+    pthread_create(&counter, NULL, count_replies, NULL);
+    uint8_t frame[64];
+    size_t len = arp_request(frame, target);
+    long sent = 0, total = (long)(rate * seconds);
+    double start = now_s();
+    while (sent < total) {
+        long due = (long)((now_s() - start) * rate);
+        if (due > total) due = total;
+        while (sent < due) {
+            if (send(sock, frame, len, 0) == (ssize_t)len) sent++;
+            else if (errno != ENOBUFS && errno != EAGAIN) die("send");
+        }
+        if (sent < total) usleep(200);
+    }
+    double elapsed = now_s() - start;
+    usleep(500000); /* late replies */
+    flooding = 0;
+    pthread_join(counter, NULL);
+    printf("sent=%ld replied=%ld seconds=%.3f offered_per_s=%.0f answered_per_s=%.0f fraction=%.5f\n", sent, replies,
+           elapsed, sent / elapsed, replies / elapsed, sent ? (double)replies / sent : 0);
+    return 0;
+}
+
+static uint64_t rng_state;
+static uint64_t rnd(void) {
+    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* A valid-looking neighbor solicitation for 2001:db8:100::50 (checksum not fixed up). */
+static size_t solicitation(uint8_t *f) {
+    static const uint8_t ns[] = {
+        0x33, 0x33, 0xff, 0x00, 0x00, 0x50, 0, 0, 0, 0, 0, 0, 0x86, 0xdd, 0x60, 0, 0, 0, 0, 32, 58, 255,
+        0x20, 0x01, 0x0d, 0xb8, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02,
+        0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0xff, 0x00, 0x00, 0x50,
+        135, 0, 0, 0, 0, 0, 0, 0,
+        0x20, 0x01, 0x0d, 0xb8, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x50,
+        1, 1, 0, 0, 0, 0, 0, 0};
+    memcpy(f, ns, sizeof ns);
+    memcpy(f + 6, our_mac, 6);
+    memcpy(f + 80, our_mac, 6);
+    return sizeof ns;
+}
+
+static int garbage(long count, uint64_t seed) {
+    rng_state = seed;
+    uint8_t frame[128];
+    inet_pton(AF_INET, "198.51.100.50", &flood_target);
+    for (long i = 0; i < count; i++) {
+        size_t len = (i & 1) ? solicitation(frame) : arp_request(frame, flood_target);
+        switch (rnd() % 6) {
+        case 0: len = 14 + rnd() % (len - 14); break;                       /* runt */
+        case 1: frame[14 + rnd() % (len - 14)] ^= 1u << (rnd() % 8); break; /* bit flip */
+        case 2: if (!(i & 1)) frame[18 + rnd() % 2] = rnd(); else frame[21] = 64; break; /* hlen/plen, hop limit */
+        case 3: if (!(i & 1)) frame[21] = 3 + rnd() % 200; else frame[79] = 0; break;   /* op, option length 0 */
+        case 4: if (!(i & 1)) memset(frame + 22, 0xff, 6); else frame[19] = 255; break;  /* broadcast sender, length */
+        default: for (size_t j = 14; j < len; j++) frame[j] = rnd(); break;
+        }
+        if (send(sock, frame, len, 0) < 0 && errno != ENOBUFS) die("send");
+        if (i % 512 == 511) usleep(1000);
+    }
+    printf("sent=%ld\n", count);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 4) {
+        fprintf(stderr, "usage: %s IFACE latency TARGET COUNT | flood TARGET RATE SECONDS | garbage COUNT SEED\n", argv[0]);
+        return 2;
+    }
+    open_socket(argv[1]);
+    uint32_t target;
+    if (!strcmp(argv[2], "latency") && argc == 5 && inet_pton(AF_INET, argv[3], &target) == 1)
+        return latency(target, atoi(argv[4]));
+    if (!strcmp(argv[2], "flood") && argc == 6 && inet_pton(AF_INET, argv[3], &target) == 1)
+        return flood(target, atol(argv[4]), atof(argv[5]));
+    if (!strcmp(argv[2], "garbage") && argc == 5)
+        return garbage(atol(argv[3]), strtoull(argv[4], NULL, 10));
+    fprintf(stderr, "bad arguments\n");
+    return 2;
+}
