@@ -18,13 +18,7 @@ VIP=198.51.100.50
 KERNEL_IP=198.51.100.11
 
 lab_host h1 11; lab_host c 2
-cat >"$LAB_DIR/herald.toml" <<TOML
-[node]
-interfaces = ["eth0"]
-[[vip]]
-name = "bench"
-address = "$VIP"
-TOML
+lab_vip_config "$VIP"
 lab_heraldd h1 "$LAB_DIR/herald.toml"
 lab_wait_ready h1
 pid=$(lab_pid h1)

@@ -41,6 +41,17 @@ lab_host() {
     fi
 }
 
+# lab_vip_config ADDRESS...: writes $LAB_DIR/herald.toml for eth0 with one [[vip]] per
+# address (named vip1, vip2, ...), for every node.
+lab_vip_config() {
+    local n=0 address
+    printf '[node]\ninterfaces = ["eth0"]\n' >"$LAB_DIR/herald.toml"
+    for address in "$@"; do
+        n=$((n + 1))
+        printf '[[vip]]\nname = "vip%s"\naddress = "%s"\n' "$n" "$address" >>"$LAB_DIR/herald.toml"
+    done
+}
+
 lab_exec() { local name=$1; shift; ip netns exec "$LAB-$name" "$@"; }
 
 # lab_heraldd HOST CONFIG [ARGS...]: starts heraldd in HOST with host name HOST (its own

@@ -12,6 +12,17 @@ test_lab() {
     trap lab_cleanup EXIT
 }
 
+# one_host_lab ADDRESS...: host h1 (02:00:00:00:00:0b) and client c on one bridge, and
+# heraldd on h1, ready, answering for ADDRESS...
+one_host_lab() {
+    test_lab
+    lab_host h1 11
+    lab_host c 2
+    lab_vip_config "$@"
+    lab_heraldd h1 "$LAB_DIR/herald.toml"
+    lab_wait_ready h1
+}
+
 # arping_macs HOST IP COUNT: the MAC of every reply, one per line (Habets arping).
 arping_macs() {
     lab_exec "$1" arping -i eth0 -c "$3" -W 0.2 "$2" 2>/dev/null | sed -n 's/^.* bytes from \([0-9a-f:]*\) .*/\1/p' || true

@@ -4,16 +4,7 @@ test_lab
 LAB_SAME_SUBNET=1
 lab_host h1 11 0 eth0; lab_host h1 11 1 eth1
 lab_host c 2 0; lab_host c2 3 1
-cat >"$LAB_DIR/herald.toml" <<TOML
-[node]
-interfaces = ["eth0"]
-[[vip]]
-name = "a"
-address = "198.51.100.50"
-[[vip]]
-name = "v6"
-address = "2001:db8:100::50"
-TOML
+lab_vip_config 198.51.100.50 2001:db8:100::50
 lab_heraldd h1 "$LAB_DIR/herald.toml"
 lab_wait_ready h1
 [ "$(arping_macs c 198.51.100.50 2 | sort -u)" = "02:00:00:00:00:0b" ] || fail "not answered on the listed interface"

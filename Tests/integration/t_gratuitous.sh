@@ -3,16 +3,7 @@
 source "$(dirname "$0")/lib.sh"
 test_lab
 lab_host h1 11; lab_host c 2
-cat >"$LAB_DIR/herald.toml" <<TOML
-[node]
-interfaces = ["eth0"]
-[[vip]]
-name = "a"
-address = "198.51.100.50"
-[[vip]]
-name = "v6"
-address = "2001:db8:100::50"
-TOML
+lab_vip_config 198.51.100.50 2001:db8:100::50
 lab_exec c tcpdump -i eth0 -n -l --immediate-mode -e 'arp or icmp6' >"$LAB_DIR/capture.txt" 2>/dev/null &
 echo $! >"$LAB_DIR/tcpdump.pid"
 sleep 1

@@ -1,20 +1,7 @@
 # A barrage of malformed ARP and NDP frames: the daemon stays up, keeps answering, and
 # counts what it dropped by reason.
 source "$(dirname "$0")/lib.sh"
-test_lab
-lab_host h1 11; lab_host c 2
-cat >"$LAB_DIR/herald.toml" <<TOML
-[node]
-interfaces = ["eth0"]
-[[vip]]
-name = "a"
-address = "198.51.100.50"
-[[vip]]
-name = "v6"
-address = "2001:db8:100::50"
-TOML
-lab_heraldd h1 "$LAB_DIR/herald.toml"
-lab_wait_ready h1
+one_host_lab 198.51.100.50 2001:db8:100::50
 lab_exec c "$ARPBLAST" eth0 garbage 60000 7
 wait_settled h1
 kill -0 "$(lab_pid h1)" || fail "heraldd died"

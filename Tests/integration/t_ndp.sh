@@ -1,17 +1,7 @@
 # NDP: multicast solicitations (ndisc6), unicast reachability probes from the kernel's
 # neighbor cache (NUD), and duplicate address detection are all answered for IPv6 VIPs.
 source "$(dirname "$0")/lib.sh"
-test_lab
-lab_host h1 11; lab_host c 2
-cat >"$LAB_DIR/herald.toml" <<TOML
-[node]
-interfaces = ["eth0"]
-[[vip]]
-name = "v6"
-address = "2001:db8:100::50"
-TOML
-lab_heraldd h1 "$LAB_DIR/herald.toml"
-lab_wait_ready h1
+one_host_lab 2001:db8:100::50
 
 [ "$(ndisc_mac c 2001:db8:100::50)" = "02:00:00:00:00:0b" ] || fail "ndisc6 did not resolve the VIP to h1"
 pass "multicast solicitation answered"

@@ -3,14 +3,7 @@
 source "$(dirname "$0")/lib.sh"
 test_lab
 lab_host h1 11; lab_host c 2
-cat >"$LAB_DIR/herald.toml" <<TOML
-[node]
-name = "h1"
-interfaces = ["eth0"]
-[[vip]]
-name = "web"
-address = "198.51.100.50"
-TOML
+lab_vip_config 198.51.100.50
 
 score=$(systemd-analyze security --offline=yes systemd/herald.service 2>/dev/null | sed -n 's/.*Overall exposure level for herald.service: \([0-9.]*\).*/\1/p')
 [ -n "$score" ] && /usr/bin/python3 -c "import sys; sys.exit(0 if float('$score') <= 2.5 else 1)" || fail "exposure $score > 2.5"
