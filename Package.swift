@@ -34,8 +34,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "HeraldWireTests", dependencies: ["HeraldWire"]),
+        .target(name: "HeraldTestKit", path: "Tests/HeraldTestKit"),
+        .testTarget(name: "HeraldWireTests", dependencies: ["HeraldWire", "HeraldTestKit"]),
         .testTarget(name: "HeraldCoreTests", dependencies: ["HeraldCore", "HeraldWire"]),
-        .testTarget(name: "HeraldDaemonTests", dependencies: ["HeraldDaemon", "HeraldCore"]),
+        .testTarget(name: "HeraldDaemonTests", dependencies: ["HeraldDaemon", "HeraldCore", "HeraldTestKit"]),
     ]
 )

@@ -7,7 +7,7 @@ log=$(mktemp /tmp/herald-swift-test.XXXXXX.log)
 swift test 2>&1 | tee "$log"
 unit_status=${PIPESTATUS[0]}
 unit_total=$(sed -n 's/.*Test run with \([0-9]*\) tests\{0,1\} .*/\1/p' "$log" | tail -n 1)
-unit_failed=$(grep -c '^✘ Test .* failed after' "$log" || true)
+unit_failed=$(grep '^✘ Test .* failed after' "$log" | grep -vc '^✘ Test run with' || true)
 if [ -z "$unit_total" ]; then
     echo "swift test did not finish (status $unit_status)"
     unit_total=1

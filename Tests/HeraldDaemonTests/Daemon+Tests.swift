@@ -4,6 +4,7 @@ import HeraldCore
 @testable import HeraldDaemon
 import Logging
 import ServiceLifecycle
+import HeraldTestKit
 import Testing
 
 /// A scratch directory under /tmp, removed when the test ends.
@@ -110,8 +111,8 @@ let noInterfaces = HostFacts(hostname: "h1", interfaces: [])
         let group = ServiceGroup(services: [service], logger: Logger(label: "test"))
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
-            let reply = try ControlClient.request(.status, path: path)
-            #expect(String(decoding: reply, as: UTF8.self) == "{\"answer\":\"status\"}")
+            let reply = await offPool { Result { try ControlClient.request(.status, path: path) } }
+            #expect(try String(decoding: reply.get(), as: UTF8.self) == "{\"answer\":\"status\"}")
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
         }

@@ -1,4 +1,5 @@
 import HeraldWire
+import HeraldTestKit
 import Testing
 
 /// Feeds a million malformed frames to each decoder. The property is simply that nothing
@@ -45,7 +46,11 @@ import Testing
     static let seeds = [Fixtures.arpingRequest, Fixtures.kernelARPReply, Fixtures.ndisc6Solicitation,
                         Fixtures.kernelAdvertisement, Fixtures.kernelDADProbe, Fixtures.routerSolicitation]
 
-    @Test func frameDecoderSurvivesMalformedInput() {
+    @Test func frameDecoderSurvivesMalformedInput() async {
+        await offPool { Self.frameDecoderRun() }
+    }
+
+    static func frameDecoderRun() {
         var rng = SplitMix64(state: 1)
         var outcomes = (decoded: 0, rejected: 0)
         for index in 0..<Self.iterations {
@@ -63,7 +68,11 @@ import Testing
         #expect(outcomes.rejected > Self.iterations / 10)
     }
 
-    @Test func arpDecoderSurvivesMalformedInput() {
+    @Test func arpDecoderSurvivesMalformedInput() async {
+        await offPool { Self.arpDecoderRun() }
+    }
+
+    static func arpDecoderRun() {
         var rng = SplitMix64(state: 2)
         var rejected = 0
         for index in 0..<Self.iterations {
@@ -73,7 +82,11 @@ import Testing
         #expect(rejected > 0 && rejected < Self.iterations)
     }
 
-    @Test func ndpDecoderSurvivesMalformedInput() {
+    @Test func ndpDecoderSurvivesMalformedInput() async {
+        await offPool { Self.ndpDecoderRun() }
+    }
+
+    static func ndpDecoderRun() {
         var rng = SplitMix64(state: 3)
         var rejected = 0
         for index in 0..<Self.iterations {
