@@ -35,12 +35,12 @@ public struct HostInterface: Hashable, Sendable {
     }
 
     /// The subnet of this interface that `address` lies in, if any.
+    /// Link-local prefixes (fe80::/64) do not count: a VIP is never link-local.
     public func subnet(containing address: IPAddress) -> IPPrefix? {
-        prefixes.first { $0.contains(address) && !($0.address.isIPv4 == false && isLinkLocal($0.address)) }
-    }
-
-    private func isLinkLocal(_ address: IPAddress) -> Bool {
-        if case .v6(let v6) = address { v6.isLinkLocal } else { false }
+        prefixes.first { prefix in
+            if case .v6(let network) = prefix.address, network.isLinkLocal { return false }
+            return prefix.contains(address)
+        }
     }
 }
 

@@ -117,9 +117,7 @@ public enum TOMLParser {
         guard let head = path.first else { return try body(&table) }
         let rest = path.dropFirst()
         if table.index(of: head) == nil {
-            var child = TOMLTable(line: line)
-            child.isSealed = false
-            table.append(head, TOMLValue(kind: .table(child), line: line), line: line)
+            table.append(head, TOMLValue(kind: .table(TOMLTable(line: line)), line: line), line: line)
         }
         let index = table.index(of: head)!
         return try table.withValue(at: index) { (value) throws(TOMLError) -> R in

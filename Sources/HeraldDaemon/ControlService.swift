@@ -22,7 +22,13 @@ public final class ControlService: Service, Sendable {
         if ControlClient.isListening(path) {
             throw SystemError("another heraldd is already listening on \(path)", errno: 0)
         }
-        unlink(path)
+        var existing = stat()
+        if lstat(path, &existing) == 0 {
+            guard existing.st_mode & S_IFMT == S_IFSOCK else {
+                throw SystemError("\(path) exists and is not a socket; not replacing it", errno: 0)
+            }
+            unlink(path)
+        }
         let directory = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
         if !directory.isEmpty && !System.fileExists(directory) {
             guard mkdir(directory, 0o750) == 0 else { throw SystemError("cannot create \(directory)", errno: errno) }

@@ -70,7 +70,7 @@ public enum Daemon {
             status: "answering \(owned.count) VIP(s) on \(links.map(\.interface.name).joined(separator: ", "))",
             logger: logger)
 
-        let reloadNotice = SignalNotice(logger: logger)
+        let reloadNotice = HangupNotice(logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: control), .init(service: reloadNotice)]
         services += links.map { .init(service: $0) }
         services.append(.init(service: notifier))
@@ -101,7 +101,7 @@ public enum Daemon {
 
 /// Keeps SIGHUP (`systemctl reload`) from killing the daemon, which is the signal's default.
 /// Applying a changed config in place is not built yet: the notice says to restart.
-struct SignalNotice: Service {
+struct HangupNotice: Service {
     let logger: Logger
 
     func run() async throws {

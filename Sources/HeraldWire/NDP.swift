@@ -107,7 +107,7 @@ public struct NDPPacket: Hashable, Sendable {
         try reader.skip(2)  // checksum, verified above
         let flags = try reader.u32()
         let target = try reader.ipv6()
-        guard !target.isMulticast else { throw .badNDPOption(type: 0, length: 0) }
+        guard !target.isMulticast else { throw .badNDPTarget }
 
         var sourceLinkLayer: MACAddress?
         var targetLinkLayer: MACAddress?
@@ -116,7 +116,6 @@ public struct NDPPacket: Hashable, Sendable {
             let optionType = try options.u8()
             let units = Int(try options.u8())
             guard units > 0 else { throw .badNDPOption(type: optionType, length: 0) }
-            let optionStart = options.offset - 2
             if units == 1 && optionType == optionSourceLinkLayer {
                 sourceLinkLayer = try options.mac()
             } else if units == 1 && optionType == optionTargetLinkLayer {
@@ -124,7 +123,6 @@ public struct NDPPacket: Hashable, Sendable {
             } else {
                 try options.skip(units * 8 - 2)
             }
-            precondition(options.offset == optionStart + units * 8)
         }
 
         let header = IPv6Header(payloadLength: payloadLength, nextHeader: nextHeader, hopLimit: hopLimit,
@@ -133,14 +131,14 @@ public struct NDPPacket: Hashable, Sendable {
             if source.isUnspecified {
                 // DAD probe: must go to the solicited-node group and carry no source address.
                 guard destination == target.solicitedNodeMulticast, sourceLinkLayer == nil else {
-                    throw .badNDPOption(type: optionSourceLinkLayer, length: 1)
+                    throw .badNDPAddressing
                 }
             }
             return NDPPacket(header: header, message: .solicitation(
                 NeighborSolicitation(target: target, sourceLinkLayer: sourceLinkLayer)))
         }
         let solicited = flags & 0x4000_0000 != 0
-        guard !(solicited && destination.isMulticast) else { throw .badNDPOption(type: 0, length: 0) }
+        guard !(solicited && destination.isMulticast) else { throw .badNDPAddressing }
         return NDPPacket(header: header, message: .advertisement(NeighborAdvertisement(
             router: flags & 0x8000_0000 != 0, solicited: solicited, override: flags & 0x2000_0000 != 0,
             target: target, targetLinkLayer: targetLinkLayer)))

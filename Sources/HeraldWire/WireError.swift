@@ -12,6 +12,12 @@ public enum WireError: Error, Hashable, Sendable, CustomStringConvertible {
     case badNDPCode(UInt8)
     case badNDPOption(type: UInt8, length: Int)
     case badNDPHopLimit(UInt8)
+    /// The target is a multicast address.
+    case badNDPTarget
+    /// Addressing RFC 4861 §7.1 forbids: a DAD probe not sent to the target's
+    /// solicited-node group or carrying a source link-layer option, or a solicited
+    /// advertisement sent to a multicast group.
+    case badNDPAddressing
 
     /// A short, stable name for logs and the `reason` label of drop counters.
     public var reason: String {
@@ -27,6 +33,8 @@ public enum WireError: Error, Hashable, Sendable, CustomStringConvertible {
         case .badNDPCode: "ndp_bad_code"
         case .badNDPOption: "ndp_bad_option"
         case .badNDPHopLimit: "ndp_bad_hop_limit"
+        case .badNDPTarget: "ndp_bad_target"
+        case .badNDPAddressing: "ndp_bad_addressing"
         }
     }
 
@@ -44,6 +52,8 @@ public enum WireError: Error, Hashable, Sendable, CustomStringConvertible {
         case .badNDPCode(let code): "NDP message with code \(code)"
         case .badNDPOption(let type, let length): "bad NDP option type \(type) length \(length)"
         case .badNDPHopLimit(let hopLimit): "NDP message with hop limit \(hopLimit) (must be 255)"
+        case .badNDPTarget: "NDP message for a multicast target"
+        case .badNDPAddressing: "NDP message with addressing RFC 4861 forbids"
         }
     }
 }

@@ -120,6 +120,17 @@ let noInterfaces = HostFacts(hostname: "h1", interfaces: [])
     }
 }
 
+extension ControlSocketTests {
+    @Test func neverReplacesAFileThatIsNotASocket() {
+        let scratch = ScratchDirectory()
+        scratch.write("herald.sock", "precious")
+        #expect(throws: SystemError.self) {
+            try ControlService(path: "\(scratch.path)/herald.sock", logger: Logger(label: "test")) { _ in [] }
+        }
+        #expect((try? System.readFile("\(scratch.path)/herald.sock")) == "precious")
+    }
+}
+
 @Suite struct ControlProtocolTests {
     @Test func daemonsJSONDecodesIntoTheSameReport() throws {
         var counters = LinkCounters()

@@ -109,6 +109,19 @@ import Testing
 
         #expect(throws: WireError.truncated(needed: 28, available: 14)) { try Frame.decode(Array(Fixtures.arpingRequest.prefix(28))) }
 
+        // Valid checksums (built by our encoder), addressing RFC 4861 §7.1.2 forbids.
+        let multicastTarget = NDPPacket.frame(
+            .advertisement(NeighborAdvertisement(solicited: false, override: true, target: .allNodes, targetLinkLayer: h1MAC)),
+            source: IPv6Address("2001:db8::1")!, destination: .allNodes, ethernetDestination: .ipv6Multicast(.allNodes),
+            ethernetSource: h1MAC)
+        #expect(throws: WireError.badNDPTarget) { try Frame.decode(multicastTarget) }
+        let solicitedToGroup = NDPPacket.frame(
+            .advertisement(NeighborAdvertisement(solicited: true, override: true, target: IPv6Address("2001:db8::1")!,
+                                                 targetLinkLayer: h1MAC)),
+            source: IPv6Address("2001:db8::1")!, destination: .allNodes, ethernetDestination: .ipv6Multicast(.allNodes),
+            ethernetSource: h1MAC)
+        #expect(throws: WireError.badNDPAddressing) { try Frame.decode(solicitedToGroup) }
+
         var longPayload = Fixtures.ndisc6Solicitation
         longPayload[19] = 0xFF
         #expect(throws: WireError.self) { try Frame.decode(longPayload) }
