@@ -45,3 +45,37 @@ import Testing
         #expect(!Glob("pve-1").matches("pve-10"))
     }
 }
+
+@Suite struct AddressSetTests {
+    func set(_ texts: [String], avoidBuggy: Bool = false) throws -> AddressSet {
+        AddressSet(try texts.map { try IPRange.parse($0).get() }, avoidBuggyIPs: avoidBuggy)
+    }
+
+    @Test func iteratesRangesInOrderAcrossFamilies() throws {
+        let addresses = try set(["198.51.100.254-198.51.100.255", "2001:db8::ffff:fffe/127", "10.0.0.1"]).map(\.description)
+        #expect(addresses == ["198.51.100.254", "198.51.100.255", "2001:db8::ffff:fffe", "2001:db8::ffff:ffff", "10.0.0.1"])
+    }
+
+    @Test func iterationEndsAtTheTopOfTheAddressSpace() throws {
+        #expect(try set(["255.255.255.254/31"]).map(\.description) == ["255.255.255.254", "255.255.255.255"])
+        #expect(try set(["ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"]).map(\.description) == ["ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"])
+    }
+
+    @Test func avoidsBuggyAddressesInCountMembershipAndIteration() throws {
+        let pool = try set(["198.51.100.0/23", "2001:db8::/120"], avoidBuggy: true)
+        #expect(pool.count == 512 - 4 + 256)
+        #expect(!pool.contains(IPAddress("198.51.100.255")!) && !pool.contains(IPAddress("198.51.101.0")!))
+        #expect(pool.contains(IPAddress("198.51.100.1")!) && pool.contains(IPAddress("2001:db8::ff")!))
+        let iterated = Array(pool)
+        #expect(UInt128(iterated.count) == pool.count)
+        #expect(iterated.first == IPAddress("198.51.100.1") && !iterated.contains(IPAddress("198.51.100.255")!))
+        #expect(try set(["10.0.0.3-10.0.1.2"], avoidBuggy: true).count == UInt128(Array(try set(["10.0.0.3-10.0.1.2"], avoidBuggy: true)).count))
+    }
+
+    @Test func countsHugeRangesWithoutIterating() throws {
+        let huge = try set(["2001:db8::/64", "::/0"])
+        #expect(huge.count == .max)
+        var iterator = huge.makeIterator()
+        #expect(iterator.next() == IPAddress("2001:db8::"))
+    }
+}
