@@ -12,16 +12,18 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
     ],
     targets: [
         .systemLibrary(name: "CPcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
-        .target(name: "HeraldWire"),
-        .target(name: "HeraldCore", dependencies: ["HeraldWire"]),
+        .target(name: "HeraldWire", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "HeraldMembership", dependencies: ["HeraldWire"]),
+        .target(name: "HeraldCore", dependencies: ["HeraldWire", "HeraldMembership", .product(name: "Crypto", package: "swift-crypto")]),
         .target(
             name: "HeraldDaemon",
             dependencies: [
-                "HeraldWire", "HeraldCore", "CPcap", "CSystemd",
+                "HeraldWire", "HeraldCore", "HeraldMembership", "CPcap", "CSystemd",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -36,7 +38,8 @@ let package = Package(
         ),
         .target(name: "HeraldTestKit", path: "Tests/HeraldTestKit"),
         .testTarget(name: "HeraldWireTests", dependencies: ["HeraldWire", "HeraldTestKit"]),
-        .testTarget(name: "HeraldCoreTests", dependencies: ["HeraldCore", "HeraldWire"]),
+        .testTarget(name: "HeraldMembershipTests", dependencies: ["HeraldMembership", "HeraldWire", "HeraldTestKit"]),
+        .testTarget(name: "HeraldCoreTests", dependencies: ["HeraldCore", "HeraldWire", "HeraldMembership"]),
         .testTarget(name: "HeraldDaemonTests", dependencies: ["HeraldDaemon", "HeraldCore", "HeraldTestKit"]),
     ]
 )

@@ -77,6 +77,8 @@ public struct GossipSettings: Equatable, Sendable {
     public var keyFileLocation: SourceLocation?
     public var insecure = false
     public var profile = Profile.lan
+    /// Authenticated with every packet: nodes of another cluster cannot join by mistake.
+    public var cluster = "herald"
 }
 
 public struct KubernetesSettings: Equatable, Sendable {

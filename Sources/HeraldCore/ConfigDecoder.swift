@@ -65,7 +65,7 @@ public enum ConfigDecoder {
             node.finish()
         }
         if var gossip = root.table("gossip") {
-            gossip.known = ["bind", "join", "key_file", "insecure", "profile"]
+            gossip.known = ["bind", "join", "key_file", "insecure", "profile", "cluster"]
             let bind = gossip.hostPort("bind", required: true)
             let join = gossip.strings("join").map { list, line in
                 list.compactMap { entry -> HostPort? in
@@ -89,10 +89,14 @@ public enum ConfigDecoder {
             if keyFile == nil && !insecure {
                 gossip.error(gossip.table.line, "key_file", "is required unless insecure = true (make one with: heraldctl keygen /etc/herald/gossip.key)")
             }
+            let cluster = gossip.string("cluster")
+            if let (name, line) = cluster, !isValidNodeName(name) {
+                gossip.error(line, "cluster", "'\(name)' is not a valid cluster name (letters, digits, '-', '.', '_')")
+            }
             if let bind {
                 config.gossip = GossipSettings(bind: bind, join: join, keyFile: keyFile?.0,
                                                keyFileLocation: keyFile.map { gossip.location($0.1) },
-                                               insecure: insecure, profile: profile)
+                                               insecure: insecure, profile: profile, cluster: cluster?.0 ?? "herald")
             }
             gossip.finish()
         }

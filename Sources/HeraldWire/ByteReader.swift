@@ -22,6 +22,9 @@ struct ByteReader {
         offset += count
     }
 
+    /// Advances over bytes already checked with `require`.
+    mutating func skip(unchecked count: Int) { offset += count }
+
     mutating func u8() throws(WireError) -> UInt8 {
         try require(1)
         defer { offset += 1 }

@@ -18,6 +18,15 @@ public enum WireError: Error, Hashable, Sendable, CustomStringConvertible {
     /// solicited-node group or carrying a source link-layer option, or a solicited
     /// advertisement sent to a multicast group.
     case badNDPAddressing
+    case badGossipMagic
+    case unsupportedGossipVersion(UInt8)
+    case unknownGossipMessage(UInt8)
+    case gossipFieldTooLong
+    case gossipTrailingBytes(Int)
+    /// No key of the keyring opens the packet (wrong key, other cluster, or tampering).
+    case gossipAuthenticationFailed
+    /// The peer sends plaintext while we require encryption, or the other way round.
+    case gossipEncryptionMismatch(peerEncrypted: Bool)
 
     /// A short, stable name for logs and the `reason` label of drop counters.
     public var reason: String {
@@ -35,6 +44,13 @@ public enum WireError: Error, Hashable, Sendable, CustomStringConvertible {
         case .badNDPHopLimit: "ndp_bad_hop_limit"
         case .badNDPTarget: "ndp_bad_target"
         case .badNDPAddressing: "ndp_bad_addressing"
+        case .badGossipMagic: "gossip_bad_magic"
+        case .unsupportedGossipVersion: "gossip_unsupported_version"
+        case .unknownGossipMessage: "gossip_unknown_message"
+        case .gossipFieldTooLong: "gossip_field_too_long"
+        case .gossipTrailingBytes: "gossip_trailing_bytes"
+        case .gossipAuthenticationFailed: "gossip_authentication_failed"
+        case .gossipEncryptionMismatch: "gossip_encryption_mismatch"
         }
     }
 
@@ -54,6 +70,15 @@ public enum WireError: Error, Hashable, Sendable, CustomStringConvertible {
         case .badNDPHopLimit(let hopLimit): "NDP message with hop limit \(hopLimit) (must be 255)"
         case .badNDPTarget: "NDP message for a multicast target"
         case .badNDPAddressing: "NDP message with addressing RFC 4861 forbids"
+        case .badGossipMagic: "not a Herald gossip packet"
+        case .unsupportedGossipVersion(let version): "gossip protocol version \(version) is not supported"
+        case .unknownGossipMessage(let kind): "unknown gossip message or field type \(kind)"
+        case .gossipFieldTooLong: "gossip field longer than allowed"
+        case .gossipTrailingBytes(let count): "\(count) unexpected bytes after the gossip messages"
+        case .gossipAuthenticationFailed: "gossip packet failed authentication: wrong key or cluster name"
+        case .gossipEncryptionMismatch(let peerEncrypted):
+            peerEncrypted ? "peer encrypts gossip but this node runs with insecure = true"
+                : "peer sends unencrypted gossip (insecure = true) but this node requires encryption"
         }
     }
 }

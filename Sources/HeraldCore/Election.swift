@@ -1,0 +1,75 @@
+import Crypto
+import HeraldMembership
+import HeraldWire
+
+/// Who announces each VIP. Every daemon runs this on its own membership view and, with
+/// the same view, reaches the same answer: among the members eligible for the VIP, the
+/// first by `sha256(nodeName + "#" + ip)` — MetalLB's layer-2 rule, so a cluster that
+/// migrates keeps its announcers.
+public enum Election {
+    /// Why a member cannot announce a VIP.
+    public enum Ineligibility: Equatable, Sendable, CustomStringConvertible {
+        case notAlive(MemberRecord.Status)
+        case excludedByNodes
+        case noInterfaceOnSubnet
+        case checkNotPassing
+        case holdingDown
+        case unreadableMeta
+
+        public var description: String {
+            switch self {
+            case .notAlive(let status): "member is \(status)"
+            case .excludedByNodes: "not in the VIP's nodes list"
+            case .noInterfaceOnSubnet: "no usable interface on the VIP's subnet"
+            case .checkNotPassing: "health check not passing"
+            case .holdingDown: "holding down after being declared dead"
+            case .unreadableMeta: "metadata from an incompatible version"
+            }
+        }
+    }
+
+    public struct Ranked: Equatable, Sendable {
+        public var name: String
+        public var ineligibility: Ineligibility?
+        /// The interfaces (by name) the member would answer on.
+        public var interfaces: [String]
+    }
+
+    /// Every known member in election order, with the reason each is passed over.
+    public static func rank(_ vip: VIPConfig, members: [Member]) -> [Ranked] {
+        members.map { member -> (key: [UInt8], ranked: Ranked) in
+            let key = Array(SHA256.hash(data: Array("\(member.name)#\(vip.address)".utf8)))
+            guard member.isCandidate else {
+                return (key, Ranked(name: member.name, ineligibility: .notAlive(member.status), interfaces: []))
+            }
+            guard vip.allows(node: member.name) else {
+                return (key, Ranked(name: member.name, ineligibility: .excludedByNodes, interfaces: []))
+            }
+            guard let meta = NodeMeta.decode(member.meta) else {
+                return (key, Ranked(name: member.name, ineligibility: .unreadableMeta, interfaces: []))
+            }
+            let interfaces = meta.interfaces.filter { interface in
+                (vip.interfaces?.contains(interface.name) ?? true) && interface.prefixes.contains { $0.contains(vip.address) }
+            }.map(\.name)
+            let reason: Ineligibility? = interfaces.isEmpty ? .noInterfaceOnSubnet
+                : vip.check != nil && !meta.passingChecks.contains(vip.name) ? .checkNotPassing
+                : meta.holdingDown ? .holdingDown : nil
+            return (key, Ranked(name: member.name, ineligibility: reason, interfaces: interfaces))
+        }
+        .sorted { $0.key.lexicographicallyPrecedes($1.key) }
+        .map(\.ranked)
+    }
+
+    public static func owner(of vip: VIPConfig, members: [Member]) -> String? {
+        rank(vip, members: members).first { $0.ineligibility == nil }?.name
+    }
+
+    /// The owner of every VIP that has one.
+    public static func owners(_ vips: [VIPConfig], members: [Member]) -> [IPAddress: String] {
+        var owners: [IPAddress: String] = [:]
+        for vip in vips {
+            if let owner = owner(of: vip, members: members) { owners[vip.address] = owner }
+        }
+        return owners
+    }
+}

@@ -1,0 +1,104 @@
+import HeraldWire
+
+/// What a node tells the cluster about itself so every node elects from the same inputs:
+/// its usable interfaces (name, MAC, subnets), the VIPs whose health checks pass on it,
+/// and whether it is holding back after having been declared dead. Carried as the
+/// membership's opaque metadata; at most `GossipMessage.maxMetaLength` bytes.
+public struct NodeMeta: Equatable, Sendable {
+    public struct Interface: Equatable, Sendable {
+        public var name: String
+        public var mac: MACAddress
+        public var prefixes: [IPPrefix]
+
+        public init(name: String, mac: MACAddress, prefixes: [IPPrefix]) {
+            self.name = name
+            self.mac = mac
+            self.prefixes = prefixes
+        }
+    }
+
+    public var interfaces: [Interface]
+    /// Names of VIPs with a `check` that currently passes here.
+    public var passingChecks: [String]
+    /// Back after being declared dead (stopped, partitioned): not eligible until the
+    /// hold-down ends, so a node that wakes up does not snatch VIPs back at once.
+    public var holdingDown: Bool
+
+    public init(interfaces: [Interface], passingChecks: [String] = [], holdingDown: Bool = false) {
+        self.interfaces = interfaces
+        self.passingChecks = passingChecks
+        self.holdingDown = holdingDown
+    }
+
+    static let version: UInt8 = 1
+
+    public func encode() -> [UInt8] {
+        var bytes: [UInt8] = [Self.version, holdingDown ? 1 : 0, UInt8(min(interfaces.count, 255))]
+        for interface in interfaces.prefix(255) {
+            bytes += [UInt8(interface.name.utf8.count)] + Array(interface.name.utf8) + interface.mac.octets
+            bytes.append(UInt8(min(interface.prefixes.count, 255)))
+            for prefix in interface.prefixes.prefix(255) {
+                switch prefix.address {
+                case .v4(let ip): bytes += [4] + ip.octets
+                case .v6(let ip): bytes += [6] + ip.bytes
+                }
+                bytes.append(UInt8(prefix.length))
+            }
+        }
+        var checks: [UInt8] = []
+        var count = 0
+        for name in passingChecks where bytes.count + checks.count + name.utf8.count + 2 < GossipMessage.maxMetaLength {
+            checks += [UInt8(name.utf8.count)] + Array(name.utf8)
+            count += 1
+        }
+        return bytes + [UInt8(count)] + checks
+    }
+
+    /// `nil` for metadata this version cannot read: such a node is not eligible.
+    public static func decode(_ bytes: [UInt8]) -> NodeMeta? {
+        var index = 0
+        func take(_ count: Int) -> ArraySlice<UInt8>? {
+            guard count >= 0, index + count <= bytes.count else { return nil }
+            defer { index += count }
+            return bytes[index..<index + count]
+        }
+        func byte() -> UInt8? { take(1)?.first }
+        func string() -> String? {
+            guard let length = byte(), let raw = take(Int(length)) else { return nil }
+            return String(decoding: raw, as: UTF8.self)
+        }
+        guard byte() == version, let holding = byte(), let interfaceCount = byte() else { return nil }
+        var interfaces: [Interface] = []
+        for _ in 0..<interfaceCount {
+            guard let name = string(), let macBytes = take(6), let prefixCount = byte() else { return nil }
+            let mac = MACAddress(macBytes[macBytes.startIndex], macBytes[macBytes.startIndex + 1], macBytes[macBytes.startIndex + 2],
+                                 macBytes[macBytes.startIndex + 3], macBytes[macBytes.startIndex + 4], macBytes[macBytes.startIndex + 5])
+            var prefixes: [IPPrefix] = []
+            for _ in 0..<prefixCount {
+                guard let family = byte() else { return nil }
+                let address: IPAddress
+                switch family {
+                case 4:
+                    guard let raw = take(4) else { return nil }
+                    address = .v4(IPv4Address(raw[raw.startIndex], raw[raw.startIndex + 1], raw[raw.startIndex + 2], raw[raw.startIndex + 3]))
+                case 6:
+                    guard let raw = take(16) else { return nil }
+                    address = .v6(IPv6Address(bytes: raw))
+                default:
+                    return nil
+                }
+                guard let length = byte(), Int(length) <= address.bitWidth else { return nil }
+                prefixes.append(IPPrefix(address: address, length: Int(length)))
+            }
+            interfaces.append(Interface(name: name, mac: mac, prefixes: prefixes))
+        }
+        guard let checkCount = byte() else { return nil }
+        var checks: [String] = []
+        for _ in 0..<checkCount {
+            guard let name = string() else { return nil }
+            checks.append(name)
+        }
+        guard index == bytes.count else { return nil }
+        return NodeMeta(interfaces: interfaces, passingChecks: checks, holdingDown: holding != 0)
+    }
+}

@@ -1,0 +1,426 @@
+import HeraldWire
+
+/// SWIM membership with the Lifeguard extensions, as a pure state machine: inputs are
+/// `on…` methods that take `now` (time since any fixed origin) and a random number
+/// generator, outputs are `MembershipAction`s. No clock, no socket, no timer: the shell
+/// calls `onTick` at `nextDeadline`, so a whole cluster runs in virtual time in a test.
+///
+/// Protocol: every probe interval ping the next member of a shuffled round robin; no ack
+/// within the probe timeout → ask `indirectChecks` others to ping it (they answer with an
+/// ack or a nack); nothing by the end of the interval → suspect it. A suspected member
+/// refutes with a higher incarnation; otherwise it is declared dead when the suspicion
+/// times out — sooner the more members independently suspect it (Lifeguard). Failed
+/// probes and being suspected raise the local health multiplier, which slows this node's
+/// own probing so a struggling node does not accuse healthy ones. Updates ride on pings
+/// and acks; a full-state push-pull with a random member (and now and then a dead one)
+/// repairs what gossip missed and heals partitions.
+public struct MembershipInstance: Sendable {
+    public let settings: MembershipSettings
+    public let name: String
+    public let address: GossipAddress
+    public private(set) var incarnation: UInt64 = 0
+    public private(set) var meta: [UInt8]
+    /// Every other member this node knows, alive or not.
+    public private(set) var members: [String: Member] = [:] {
+        didSet { candidateCount = nil }
+    }
+    /// Cached count of candidate members (excluding this node); nil after any change.
+    private var candidateCount: Int?
+    /// Lifeguard's local health multiplier: 0 is healthy.
+    public private(set) var awareness = 0
+    public private(set) var hasLeft = false
+
+    struct Probe: Sendable {
+        var target: String
+        var seq: UInt32
+        var sentAt: Duration
+        var directDeadline: Duration
+        var end: Duration
+        var indirect = false
+        var expectedNacks = 0
+        var nacks = 0
+    }
+
+    struct Relay: Sendable {
+        var requester: GossipAddress
+        var seq: UInt32
+        var deadline: Duration
+    }
+
+    struct Suspicion: Sendable {
+        var incarnation: UInt64
+        var start: Duration
+        var minimum: Duration
+        var maximum: Duration
+        var needed: Int
+        /// The accuser and every member that confirmed since. The accuser starts the
+        /// suspicion; only the others count as independent confirmations.
+        var accusers: Set<String>
+
+        var confirmations: Int { max(0, accusers.count - 1) }
+
+        /// Lifeguard: from `maximum` down to `minimum` as confirmations arrive, on a log scale.
+        var deadline: Duration {
+            guard needed > 0 else { return start + minimum }
+            let fraction = log(Double(confirmations + 1)) / log(Double(needed + 1))
+            let span = Double((maximum - minimum) / .milliseconds(1)) * min(fraction, 1)
+            return start + max(minimum, maximum - .milliseconds(Int64(span)))
+        }
+    }
+
+    var probe: Probe?
+    var nextProbeAt: Duration
+    var probeOrder: [String] = []
+    var probeIndex = 0
+    var sequence: UInt32 = 0
+    var relays: [UInt32: Relay] = [:]
+    var suspicions: [String: Suspicion] = [:]
+    var broadcasts = BroadcastQueue()
+    var seeds: [GossipAddress] = []
+    var nextJoinAt: Duration
+    var nextPushPullAt: Duration
+    var nextReconnectAt: Duration
+
+    public init(name: String, address: GossipAddress, meta: [UInt8], settings: MembershipSettings, now: Duration) {
+        self.name = name
+        self.address = address
+        self.meta = meta
+        self.settings = settings
+        nextProbeAt = now + settings.probeInterval
+        nextJoinAt = now
+        nextPushPullAt = now + settings.pushPullInterval
+        nextReconnectAt = now + settings.reconnectInterval
+    }
+
+    // MARK: Views
+
+    /// This node as the others should see it.
+    public var selfMember: Member {
+        Member(name: name, address: address, incarnation: incarnation, status: hasLeft ? .left : .alive, meta: meta,
+               statusSince: .zero, roundTrip: nil)
+    }
+
+    /// Members that are candidates for VIPs (alive or suspected), this node included.
+    public var candidates: [Member] {
+        (hasLeft ? [] : [selfMember]) + members.values.filter(\.isCandidate).sorted { $0.name < $1.name }
+    }
+
+    /// Candidates, this node included: the cluster size the timeouts scale with.
+    var aliveCount: Int {
+        mutating get {
+            if let candidateCount { return candidateCount + 1 }
+            let count = members.values.filter(\.isCandidate).count
+            candidateCount = count
+            return count + 1
+        }
+    }
+
+    var retransmitLimit: Int {
+        mutating get {
+        settings.retransmitMultiplier * Int(log10(Double(aliveCount + 1)).rounded(.up))
+        }
+    }
+
+    var scale: Int64 { Int64(awareness + 1) }
+
+    /// When `onTick` has work next.
+    public var nextDeadline: Duration {
+        mutating get {
+        var deadline = min(nextProbeAt, nextPushPullAt, nextReconnectAt)
+        if let probe { deadline = min(deadline, probe.indirect ? probe.end : probe.directDeadline) }
+        if let earliest = suspicions.values.map(\.deadline).min() { deadline = min(deadline, earliest) }
+        if let earliest = relays.values.map(\.deadline).min() { deadline = min(deadline, earliest) }
+        if !seeds.isEmpty && aliveCount == 1 { deadline = min(deadline, nextJoinAt) }
+        return deadline
+        }
+    }
+
+    // MARK: Inputs
+
+    /// Contacts the configured peers with a full-state sync; retried while alone.
+    public mutating func onJoin(seeds: [GossipAddress], now: Duration) -> [MembershipAction] {
+        self.seeds = seeds.filter { $0 != address }
+        nextJoinAt = now + settings.joinRetryInterval
+        return self.seeds.map { .send([.pushPull(isReply: false, members: fullState)], to: $0) }
+    }
+
+    /// Announces new metadata (this node's eligibility) with a higher incarnation.
+    public mutating func onMetaChanged(_ newMeta: [UInt8], now: Duration) -> [MembershipAction] {
+        guard newMeta != meta, !hasLeft else { return [] }
+        meta = newMeta
+        incarnation += 1
+        broadcasts.enqueue(aliveMessage)
+        return []
+    }
+
+    /// Leaves gracefully: tells every alive member directly, so they move VIPs at once
+    /// instead of after a suspicion timeout.
+    public mutating func onLeave(now: Duration) -> [MembershipAction] {
+        guard !hasLeft else { return [] }
+        hasLeft = true
+        let message = GossipMessage.dead(name: name, incarnation: incarnation, from: name)
+        return members.values.filter(\.isCandidate).map { .send([message], to: $0.address) }
+    }
+
+    public mutating func onTick(now: Duration, using rng: inout some RandomNumberGenerator) -> [MembershipAction] {
+        guard !hasLeft else { return [] }
+        var actions: [MembershipAction] = []
+
+        if var current = probe {
+            if !current.indirect && now >= current.directDeadline {
+                current.indirect = true
+                let helpers = members.values.filter { $0.status == .alive && $0.name != current.target }
+                    .map(\.name).sorted().shuffled(using: &rng).prefix(settings.indirectChecks)
+                if let target = members[current.target] {
+                    for helper in helpers {
+                        actions.append(send([.pingRequest(seq: current.seq, target: target.name, targetAddress: target.address,
+                                                          source: name)], to: members[helper]!.address))
+                    }
+                }
+                current.expectedNacks = helpers.count
+                probe = current
+            }
+            if now >= current.end {
+                probe = nil
+                // Lifeguard: a failed probe, and every missing nack, says as much about us as about the target.
+                adjustAwareness(1 + max(0, current.expectedNacks - current.nacks))
+                if let target = members[current.target], target.isCandidate {
+                    actions += suspect(target.name, incarnation: target.incarnation, from: name, now: now)
+                }
+            }
+        }
+
+        for (suspectName, suspicion) in suspicions where now >= suspicion.deadline {
+            actions += declareDead(suspectName, incarnation: suspicion.incarnation, from: name, now: now)
+        }
+
+        for (seq, relay) in relays where now >= relay.deadline {
+            relays[seq] = nil
+            actions.append(send([.nack(seq: relay.seq, source: name)], to: relay.requester))
+        }
+
+        if probe == nil && now >= nextProbeAt {
+            nextProbeAt = now + settings.probeInterval * scale
+            if let target = nextProbeTarget(using: &rng) {
+                sequence &+= 1
+                probe = Probe(target: target.name, seq: sequence, sentAt: now,
+                              directDeadline: now + settings.probeTimeout * scale, end: nextProbeAt)
+                var messages: [GossipMessage] = [.ping(seq: sequence, target: target.name, source: name)]
+                // Buddy system: tell a suspect it is suspected, so it can refute at once.
+                if target.status == .suspect {
+                    messages.append(.suspect(name: target.name, incarnation: target.incarnation, from: name))
+                }
+                actions.append(send(messages, to: target.address))
+            }
+        }
+
+        if now >= nextPushPullAt {
+            nextPushPullAt = now + settings.pushPullInterval
+            if let peer = members.values.filter({ $0.status == .alive }).map(\.name).sorted().randomElement(using: &rng) {
+                actions.append(.send([.pushPull(isReply: false, members: fullState)], to: members[peer]!.address))
+            }
+        }
+        if now >= nextReconnectAt {
+            nextReconnectAt = now + settings.reconnectInterval
+            if let peer = members.values.filter({ $0.status == .dead }).map(\.name).sorted().randomElement(using: &rng) {
+                actions.append(.send([.pushPull(isReply: false, members: fullState)], to: members[peer]!.address))
+            }
+        }
+        if !seeds.isEmpty && aliveCount == 1 && now >= nextJoinAt {
+            nextJoinAt = now + settings.joinRetryInterval
+            actions += seeds.map { .send([.pushPull(isReply: false, members: fullState)], to: $0) }
+        }
+
+        for (memberName, member) in members where !member.isCandidate && now - member.statusSince > settings.deadRetention {
+            members[memberName] = nil
+        }
+        return actions
+    }
+
+    public mutating func onPacket(_ messages: [GossipMessage], from sender: GossipAddress, now: Duration,
+                                  using rng: inout some RandomNumberGenerator) -> [MembershipAction] {
+        guard !hasLeft else { return [] }
+        var actions: [MembershipAction] = []
+        // Updates first: a ping that carries a suspicion of us is answered with an ack that
+        // already carries our refutation.
+        let updates = messages.filter { $0.subject != nil }
+        for message in updates + messages.filter({ $0.subject == nil }) {
+            switch message {
+            case .ping(let seq, let target, _):
+                if target == name { actions.append(send([.ack(seq: seq, source: name)], to: sender)) }
+            case .pingRequest(let seq, let target, let targetAddress, _):
+                sequence &+= 1
+                relays[sequence] = Relay(requester: sender, seq: seq, deadline: now + settings.probeTimeout * scale)
+                actions.append(send([.ping(seq: sequence, target: target, source: name)], to: targetAddress))
+            case .ack(let seq, let source):
+                if let current = probe, current.seq == seq, current.target == source {
+                    probe = nil
+                    adjustAwareness(-1)
+                    if !current.indirect { members[source]?.roundTrip = now - current.sentAt }
+                } else if let relay = relays.removeValue(forKey: seq) {
+                    actions.append(send([.ack(seq: relay.seq, source: source)], to: relay.requester))
+                }
+            case .nack(let seq, _):
+                if probe?.seq == seq { probe?.nacks += 1 }
+            case .alive(let memberName, let memberAddress, let memberIncarnation, let memberMeta):
+                actions += alive(memberName, address: memberAddress, incarnation: memberIncarnation, meta: memberMeta, now: now)
+            case .suspect(let memberName, let memberIncarnation, let from):
+                actions += suspect(memberName, incarnation: memberIncarnation, from: from, now: now)
+            case .dead(let memberName, let memberIncarnation, let from):
+                actions += declareDead(memberName, incarnation: memberIncarnation, from: from, now: now)
+            case .pushPull(let isReply, let records):
+                for record in records { actions += merge(record, now: now) }
+                if !isReply { actions.append(.send([.pushPull(isReply: true, members: fullState)], to: sender)) }
+            }
+        }
+        return actions
+    }
+
+    // MARK: Rules
+
+    var aliveMessage: GossipMessage { .alive(name: name, address: address, incarnation: incarnation, meta: meta) }
+
+    var fullState: [MemberRecord] { [selfMember.record] + members.values.map(\.record).sorted { $0.name < $1.name } }
+
+    mutating func refute(above claimed: UInt64, status: MemberRecord.Status) -> [MembershipAction] {
+        incarnation = max(incarnation, claimed) + 1
+        broadcasts.enqueue(aliveMessage)
+        adjustAwareness(1)
+        return [.refuted(claimed: status)]
+    }
+
+    mutating func alive(_ memberName: String, address memberAddress: GossipAddress, incarnation memberIncarnation: UInt64,
+                        meta memberMeta: [UInt8], now: Duration) -> [MembershipAction] {
+        if memberName == name {
+            // Someone carries a newer incarnation of us than we have (we restarted): outbid it.
+            return memberIncarnation > incarnation ? refute(above: memberIncarnation, status: .alive) : []
+        }
+        if let known = members[memberName], memberIncarnation <= known.incarnation { return [] }
+        let previous = members[memberName]
+        var member = Member(name: memberName, address: memberAddress, incarnation: memberIncarnation, status: .alive,
+                            meta: memberMeta, statusSince: now, roundTrip: previous?.roundTrip)
+        if previous?.status == .alive { member.statusSince = previous!.statusSince }
+        members[memberName] = member
+        suspicions[memberName] = nil
+        if previous == nil { probeOrder.append(memberName) }
+        broadcasts.enqueue(.alive(name: memberName, address: memberAddress, incarnation: memberIncarnation, meta: memberMeta))
+        return [.changed(member)]
+    }
+
+    mutating func suspect(_ memberName: String, incarnation memberIncarnation: UInt64, from: String,
+                          now: Duration) -> [MembershipAction] {
+        if memberName == name { return refute(above: memberIncarnation, status: .suspect) }
+        guard var member = members[memberName], member.isCandidate, memberIncarnation >= member.incarnation else { return [] }
+        if member.status == .suspect, var suspicion = suspicions[memberName], memberIncarnation == suspicion.incarnation {
+            if !from.isEmpty, suspicion.accusers.insert(from).inserted {
+                suspicions[memberName] = suspicion
+                broadcasts.enqueue(.suspect(name: memberName, incarnation: memberIncarnation, from: from))
+            }
+            return []
+        }
+        member.incarnation = memberIncarnation
+        member.status = .suspect
+        member.statusSince = now
+        members[memberName] = member
+        let minimum = settings.probeInterval * settings.suspicionMinIntervals
+            * max(1, log10(Double(aliveCount)))
+        suspicions[memberName] = Suspicion(
+            incarnation: memberIncarnation, start: now, minimum: minimum, maximum: minimum * settings.suspicionMaxMultiplier,
+            needed: min(settings.suspicionConfirmations, max(0, aliveCount - 2)),
+            accusers: from.isEmpty ? [] : [from])
+        broadcasts.enqueue(.suspect(name: memberName, incarnation: memberIncarnation, from: from))
+        return [.changed(member)]
+    }
+
+    mutating func declareDead(_ memberName: String, incarnation memberIncarnation: UInt64, from: String,
+                              now: Duration) -> [MembershipAction] {
+        if memberName == name { return refute(above: memberIncarnation, status: .dead) }
+        guard var member = members[memberName], member.isCandidate, memberIncarnation >= member.incarnation else { return [] }
+        member.incarnation = memberIncarnation
+        member.status = from == memberName ? .left : .dead
+        member.statusSince = now
+        members[memberName] = member
+        suspicions[memberName] = nil
+        if probe?.target == memberName { probe = nil }
+        broadcasts.enqueue(.dead(name: memberName, incarnation: memberIncarnation, from: from))
+        return [.changed(member)]
+    }
+
+    /// One record of a full-state sync, applied as the update it stands for. A remote
+    /// "dead" only raises suspicion here (as memberlist does): after a partition each side
+    /// holds the other dead, and that stale verdict must not kill members that can refute.
+    mutating func merge(_ record: MemberRecord, now: Duration) -> [MembershipAction] {
+        if record.name == name {
+            return record.status == .alive ? alive(name, address: address, incarnation: record.incarnation, meta: meta, now: now)
+                : refute(above: record.incarnation, status: record.status)
+        }
+        switch record.status {
+        case .alive:
+            return alive(record.name, address: record.address, incarnation: record.incarnation, meta: record.meta, now: now)
+        case .suspect, .dead:
+            guard let known = members[record.name] else {
+                // Learn of it, but as gone: it announces nothing until it says it is alive.
+                members[record.name] = Member(name: record.name, address: record.address, incarnation: record.incarnation,
+                                              status: .dead, meta: record.meta, statusSince: now, roundTrip: nil)
+                return []
+            }
+            guard known.isCandidate else { return [] }
+            return suspect(record.name, incarnation: record.incarnation, from: "", now: now)
+        case .left:
+            if members[record.name] == nil {
+                members[record.name] = Member(name: record.name, address: record.address, incarnation: record.incarnation,
+                                              status: .left, meta: record.meta, statusSince: now, roundTrip: nil)
+                return []
+            }
+            return declareDead(record.name, incarnation: record.incarnation, from: record.name, now: now)
+        }
+    }
+
+    // MARK: Helpers
+
+    mutating func adjustAwareness(_ delta: Int) {
+        awareness = min(max(awareness + delta, 0), settings.maxAwareness - 1)
+    }
+
+    /// Appends piggybacked updates to `messages` within the packet budget.
+    mutating func send(_ messages: [GossipMessage], to destination: GossipAddress) -> MembershipAction {
+        let used = messages.reduce(0) { $0 + $1.encodedSize }
+        let piggyback = broadcasts.take(budget: settings.piggybackBytes - used, limit: retransmitLimit)
+        return .send(messages + piggyback, to: destination)
+    }
+
+    mutating func nextProbeTarget(using rng: inout some RandomNumberGenerator) -> Member? {
+        for _ in 0..<2 {
+            while probeIndex < probeOrder.count {
+                let candidate = probeOrder[probeIndex]
+                probeIndex += 1
+                if let member = members[candidate], member.isCandidate { return member }
+            }
+            probeOrder = members.values.filter(\.isCandidate).map(\.name).sorted().shuffled(using: &rng)
+            probeIndex = 0
+        }
+        return nil
+    }
+}
+
+func log(_ value: Double) -> Double { value <= 0 ? 0 : naturalLog(value) }
+func log10(_ value: Double) -> Double { log(value) / naturalLog(10) }
+
+/// ln(x) without Foundation, by range reduction and the atanh series; exact enough for
+/// timeout arithmetic (relative error < 1e-12).
+func naturalLog(_ x: Double) -> Double {
+    var exponent = 0.0
+    var mantissa = x
+    while mantissa > 2 { mantissa /= 2; exponent += 1 }
+    while mantissa < 1 { mantissa *= 2; exponent -= 1 }
+    let y = (mantissa - 1) / (mantissa + 1)
+    var term = y
+    var sum = 0.0
+    var n = 1.0
+    while abs(term / n) > 1e-17 {
+        sum += term / n
+        term *= y * y
+        n += 2
+    }
+    return 2 * sum + exponent * 0.6931471805599453
+}

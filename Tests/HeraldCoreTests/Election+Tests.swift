@@ -1,0 +1,73 @@
+import Crypto
+@testable import HeraldCore
+import HeraldMembership
+import HeraldWire
+import Testing
+
+@Suite struct ElectionTests {
+    let lan = NodeMeta.Interface(name: "eth0", mac: MACAddress("02:00:00:00:00:0b")!,
+                                 prefixes: [IPPrefix(address: IPAddress("198.51.100.11")!, length: 24)])
+
+    func member(_ name: String, status: MemberRecord.Status = .alive, meta: NodeMeta? = nil) -> Member {
+        Member(name: name, address: GossipAddress(ip: IPAddress("198.51.100.1")!, port: 7946), incarnation: 0, status: status,
+               meta: (meta ?? NodeMeta(interfaces: [lan])).encode(), statusSince: .zero, roundTrip: nil)
+    }
+
+    func vip(_ address: String = "198.51.100.50", nodes: [String] = [], check: Bool = false) -> VIPConfig {
+        VIPConfig(name: "web", address: IPAddress(address)!, nodes: nodes.map(Glob.init), interfaces: nil,
+                  check: check ? HealthCheck(probe: .tcp(HostPort(host: "127.0.0.1", port: 80))) : nil,
+                  location: SourceLocation(file: "t", line: 1))
+    }
+
+    @Test func ordersByMetalLBsHash() {
+        let members = ["h1", "h2", "h3", "h4"].map { member($0) }
+        let expected = ["h1", "h2", "h3", "h4"].sorted {
+            Array(SHA256.hash(data: Array("\($0)#198.51.100.50".utf8))).lexicographicallyPrecedes(
+                Array(SHA256.hash(data: Array("\($1)#198.51.100.50".utf8))))
+        }
+        #expect(Election.rank(vip(), members: members).map(\.name) == expected)
+        #expect(Election.owner(of: vip(), members: members) == expected[0])
+        // The same inputs in any order give the same owner.
+        #expect(Election.owner(of: vip(), members: members.reversed()) == expected[0])
+    }
+
+    @Test func passesOverIneligibleMembersWithReasons() {
+        let ranked = Election.rank(vip(nodes: ["h*"], check: true), members: [
+            member("h1", status: .dead),
+            member("x9"),
+            member("h2", meta: NodeMeta(interfaces: [NodeMeta.Interface(name: "eth1", mac: .zero, prefixes: [])])),
+            member("h3", meta: NodeMeta(interfaces: [lan], passingChecks: [])),
+            member("h4", meta: NodeMeta(interfaces: [lan], passingChecks: ["web"], holdingDown: true)),
+            member("h5", meta: NodeMeta(interfaces: [lan], passingChecks: ["web"])),
+            member("h6", status: .suspect, meta: NodeMeta(interfaces: [lan], passingChecks: ["web"])),
+        ])
+        let reasons = Dictionary(uniqueKeysWithValues: ranked.map { ($0.name, $0.ineligibility) })
+        #expect(reasons["h1"] == .notAlive(.dead))
+        #expect(reasons["x9"] == .excludedByNodes)
+        #expect(reasons["h2"] == .noInterfaceOnSubnet)
+        #expect(reasons["h3"] == .checkNotPassing)
+        #expect(reasons["h4"] == .holdingDown)
+        #expect(reasons["h5"]! == nil && reasons["h6"]! == nil, "suspicion alone moves no VIP")
+        #expect(ranked.first { $0.ineligibility == nil }?.interfaces == ["eth0"])
+    }
+
+    @Test func vipsSpreadOverMembers() {
+        let members = (1...5).map { member("h\($0)") }
+        let vips = (50..<100).map { vip("198.51.100.\($0)") }
+        let owners = Election.owners(vips, members: members)
+        #expect(owners.count == 50)
+        #expect(Set(owners.values).count == 5)
+    }
+
+    @Test func metaRoundTripsAndRejectsGarbage() {
+        let meta = NodeMeta(interfaces: [lan, NodeMeta.Interface(name: "vmbr0", mac: MACAddress("02:00:00:00:01:0b")!,
+                                                                   prefixes: [IPPrefix(address: IPAddress("2001:db8::1")!, length: 64)])],
+                            passingChecks: ["web", "nas"], holdingDown: true)
+        #expect(NodeMeta.decode(meta.encode()) == meta)
+        #expect(NodeMeta.decode([]) == nil)
+        #expect(NodeMeta.decode(meta.encode() + [0]) == nil)
+        #expect(NodeMeta.decode(Array(meta.encode().dropLast())) == nil)
+        let many = NodeMeta(interfaces: [], passingChecks: (0..<200).map { "check-with-a-long-name-\($0)" })
+        #expect(many.encode().count <= GossipMessage.maxMetaLength)
+    }
+}

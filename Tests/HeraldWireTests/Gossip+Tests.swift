@@ -1,0 +1,116 @@
+import Crypto
+import HeraldTestKit
+import HeraldWire
+import Testing
+
+@Suite struct GossipCodecTests {
+    let address = GossipAddress(ip: IPAddress("198.51.100.11")!, port: 7946)
+    let address6 = GossipAddress(ip: IPAddress("2001:db8::11")!, port: 7946)
+
+    var everyMessage: [GossipMessage] {
+        [.ping(seq: 1, target: "h2", source: "h1"),
+         .pingRequest(seq: 0xFFFF_FFFF, target: "h3", targetAddress: address6, source: "h1"),
+         .ack(seq: 7, source: "h2"), .nack(seq: 8, source: "h3"),
+         .alive(name: "h1", address: address, incarnation: 1 << 40, meta: [1, 2, 3]),
+         .suspect(name: "h2", incarnation: 3, from: "h1"), .dead(name: "h3", incarnation: 4, from: "h3"),
+         .pushPull(isReply: true, members: [
+            MemberRecord(name: "h1", address: address, incarnation: 2, status: .alive, meta: Array(repeating: 9, count: 300)),
+            MemberRecord(name: "h4", address: address6, incarnation: 0, status: .left, meta: [])])]
+    }
+
+    @Test func everyMessageRoundTrips() throws {
+        let bytes = GossipPayload.encode(everyMessage)
+        #expect(try GossipPayload.decode(bytes) == everyMessage)
+        for message in everyMessage {
+            var single: [UInt8] = []
+            message.encode(into: &single)
+            #expect(single.count == message.encodedSize)
+        }
+    }
+
+    @Test func goldenPing() {
+        #expect(GossipPayload.encode([.ping(seq: 0x0102_0304, target: "b", source: "a")])
+                == [1, 1, 1, 2, 3, 4, 1, UInt8(ascii: "b"), 1, UInt8(ascii: "a")])
+    }
+
+    @Test func rejectsTrailingAndUnknown() {
+        #expect(throws: WireError.gossipTrailingBytes(1)) { try GossipPayload.decode([1, 3, 0, 0, 0, 1, 0, 0xFF]) }
+        #expect(throws: WireError.unknownGossipMessage(99)) { try GossipPayload.decode([1, 99]) }
+        #expect(throws: WireError.self) { try GossipPayload.decode([1, 8, 0, 0xFF, 0xFF]) }
+    }
+
+    @Test func decoderSurvivesMalformedInput() async {
+        let seed = GossipPayload.encode(everyMessage)
+        await offPool {
+            var rng = SplitMix64(state: 4)
+            var decoded = 0
+            for _ in 0..<200_000 {
+                var bytes = seed
+                for _ in 0..<Int.random(in: 1...4, using: &rng) {
+                    switch Int.random(in: 0..<3, using: &rng) {
+                    case 0: bytes[Int.random(in: 0..<bytes.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng)
+                    case 1: bytes = Array(bytes.prefix(Int.random(in: 0...bytes.count, using: &rng)))
+                    default: bytes += [UInt8.random(in: 0...255, using: &rng)]
+                    }
+                    if bytes.isEmpty { bytes = [0] }
+                }
+                if (try? GossipPayload.decode(bytes)) != nil { decoded += 1 }
+            }
+            #expect(decoded < 200_000)
+        }
+    }
+}
+
+@Suite struct GossipSealTests {
+    let key = Keyring.generateKeyLine()
+    let nonce = [UInt8](repeating: 7, count: 12)
+
+    func keyring(_ lines: String...) -> Keyring { try! Keyring.parse(lines.joined(separator: "\n")).get() }
+
+    @Test func sealsAndOpens() throws {
+        let seal = GossipSeal(keyring: keyring(key), clusterName: "lab")
+        let packet = seal.seal([1, 2, 3], nonce: nonce)
+        #expect(Array(packet.prefix(6)) == Array("HRLD".utf8) + [1, 1])
+        #expect(packet.count == 6 + 12 + 3 + 16)
+        #expect(try seal.open(packet) == [1, 2, 3])
+    }
+
+    @Test func wrongKeyOtherClusterOrTamperingFail() {
+        let packet = GossipSeal(keyring: keyring(key), clusterName: "lab").seal([1, 2, 3], nonce: nonce)
+        #expect(throws: WireError.gossipAuthenticationFailed) {
+            try GossipSeal(keyring: keyring(Keyring.generateKeyLine()), clusterName: "lab").open(packet)
+        }
+        #expect(throws: WireError.gossipAuthenticationFailed) {
+            try GossipSeal(keyring: keyring(key), clusterName: "prod").open(packet)
+        }
+        var flipped = packet
+        flipped[20] ^= 1
+        #expect(throws: WireError.gossipAuthenticationFailed) { try GossipSeal(keyring: keyring(key), clusterName: "lab").open(flipped) }
+    }
+
+    @Test func rotationAcceptsEveryKeyAndEncryptsWithTheFirst() throws {
+        let old = key, new = Keyring.generateKeyLine()
+        let oldOnly = GossipSeal(keyring: keyring(old), clusterName: "c")
+        let both = GossipSeal(keyring: keyring(new, "# old key, remove after rollout", old), clusterName: "c")
+        #expect(try both.open(oldOnly.seal([5], nonce: nonce)) == [5])
+        #expect(throws: WireError.gossipAuthenticationFailed) { try oldOnly.open(both.seal([5], nonce: nonce)) }
+    }
+
+    @Test func plaintextAndEncryptedNeverMix() {
+        let plain = GossipSeal(keyring: nil, clusterName: "c")
+        let secure = GossipSeal(keyring: keyring(key), clusterName: "c")
+        #expect(throws: WireError.gossipEncryptionMismatch(peerEncrypted: false)) { try secure.open(plain.seal([1], nonce: nonce)) }
+        #expect(throws: WireError.gossipEncryptionMismatch(peerEncrypted: true)) { try plain.open(secure.seal([1], nonce: nonce)) }
+        #expect(throws: WireError.badGossipMagic) { try plain.open([0, 1, 2, 3, 4, 5, 6]) }
+    }
+
+    @Test func keyFileErrorsNameTheLine() {
+        func failure(_ text: String) -> Keyring.KeyFileError? {
+            if case .failure(let error) = Keyring.parse(text) { error } else { nil }
+        }
+        #expect(failure("\n# comment\nnot-base64\n")?.line == 3)
+        #expect(failure("\n# comment\nnot-base64\n")?.message == "not a base64-encoded 32-byte key (make one with heraldctl keygen)")
+        #expect(failure("# nothing\n")?.message == "contains no key")
+        #expect(failure("c2hvcnQ=\n")?.line == 1)
+    }
+}
