@@ -1,7 +1,7 @@
 # Herald. As root on a fresh Debian machine:
 #   make demo    build and run heraldd in a lab of network namespaces
 #   make test    install what is missing, build, run unit and integration tests
-#   make bench   latency, flood rate and memory figures (release build)
+#   make bench   latency, flood rate, memory and failover figures (release build, ~45 min)
 
 SWIFT ?= swift
 TOOLS := .build/tools/arpblast
@@ -31,6 +31,7 @@ demo: build
 
 bench: release
 	@HERALD_BIN=$(CURDIR)/.build/release bash scripts/bench.sh
+	@HERALD_BIN=$(CURDIR)/.build/release bash scripts/bench-failover.sh
 
 clean:
 	rm -rf .build

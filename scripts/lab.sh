@@ -52,6 +52,48 @@ lab_vip_config() {
     done
 }
 
+# lab_cluster_config HOST N PEERS... (host numbers) [-- extra TOML]: writes
+# $LAB_DIR/HOST.toml: gossip on 198.51.100.N:7946 joining the peers, the shared key,
+# and whatever $LAB_DIR/vips.toml holds. Make the key with lab_gossip_key first.
+lab_cluster_config() {
+    local host=$1 n=$2 peer join=""
+    shift 2
+    for peer in "$@"; do join="$join\"198.51.100.$peer:7946\", "; done
+    {
+        printf '[node]\ninterfaces = ["eth0"]\n\n[gossip]\nbind = "198.51.100.%s:7946"\njoin = [%s]\n' "$n" "${join%, }"
+        printf 'key_file = "%s"\nprofile = "%s"\n\n' "$LAB_DIR/gossip.key" "${LAB_PROFILE:-lan}"
+        cat "$LAB_DIR/vips.toml"
+    } >"$LAB_DIR/$host.toml"
+}
+
+lab_gossip_key() {
+    rm -f "$LAB_DIR/gossip.key"
+    "$HERALD_BIN/heraldctl" keygen "$LAB_DIR/gossip.key" >/dev/null
+}
+
+# lab_loss HOST PERCENT: drop PERCENT % of what HOST sends, with tc netem where the
+# kernel has it, else an nftables rule (numgen random) on the output hook — IP only, which
+# is what gossip uses. lab_loss HOST 0 removes it.
+lab_loss() {
+    local host=$1 percent=$2
+    lab_exec "$host" tc qdisc del dev eth0 root 2>/dev/null || true
+    lab_exec "$host" nft delete table inet herald_loss 2>/dev/null || true
+    [ "$percent" = 0 ] && return 0
+    if lab_exec "$host" tc qdisc add dev eth0 root netem loss "$percent%" 2>/dev/null; then
+        echo "loss on $host: tc netem $percent %"
+    else
+        lab_exec "$host" nft -f - <<NFT
+table inet herald_loss {
+    chain out {
+        type filter hook output priority 0;
+        numgen random mod 100 < $percent drop
+    }
+}
+NFT
+        echo "loss on $host: nftables numgen random $percent % (this kernel has no sch_netem)"
+    fi
+}
+
 lab_exec() { local name=$1; shift; ip netns exec "$LAB-$name" "$@"; }
 
 # lab_heraldd HOST CONFIG [ARGS...]: starts heraldd in HOST with host name HOST (its own

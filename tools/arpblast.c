@@ -5,6 +5,8 @@
  *   arpblast IFACE latency TARGET COUNT      request/reply latency on the wire, µs
  *   arpblast IFACE flood TARGET RATE SECONDS requests at RATE/s; counts the replies
  *   arpblast IFACE garbage COUNT SEED        malformed ARP and NDP frames
+ *   arpblast IFACE watch TARGET SECONDS      a request every 2 ms; prints "REALTIME_NS MAC"
+ *                                            each time the answering MAC changes
  *
  * Latency uses kernel timestamps from one packet socket that sees both our outgoing
  * request (PACKET_OUTGOING) and the reply, the same points tcpdump would timestamp.
@@ -226,6 +228,33 @@ static int garbage(long count, uint64_t seed) {
     return 0;
 }
 
+/* Failover observer: who answers TARGET, and since when (CLOCK_REALTIME, to compare with
+ * `date +%s%N` in the script that injects faults). */
+static int watch(uint32_t target, double seconds) {
+    struct timeval tv = {0, 1000};
+    setsockopt(rxsock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    uint8_t frame[64], buf[2048];
+    size_t len = arp_request(frame, target);
+    uint8_t last[6] = {0};
+    double end = now_s() + seconds, next_send = 0;
+    while (now_s() < end) {
+        if (now_s() >= next_send) {
+            send(sock, frame, len, 0);
+            next_send = now_s() + 0.002;
+        }
+        ssize_t n = recv(rxsock, buf, sizeof buf, 0);
+        if (n > 0 && is_reply_from(buf, n, target) && memcmp(buf + 22, last, 6) != 0) {
+            memcpy(last, buf + 22, 6);
+            struct timespec t;
+            clock_gettime(CLOCK_REALTIME, &t);
+            printf("%lld %02x:%02x:%02x:%02x:%02x:%02x\n", (long long)t.tv_sec * 1000000000LL + t.tv_nsec,
+                   last[0], last[1], last[2], last[3], last[4], last[5]);
+            fflush(stdout);
+        }
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 4) {
         fprintf(stderr, "usage: %s IFACE latency TARGET COUNT | flood TARGET RATE SECONDS | garbage COUNT SEED\n", argv[0]);
@@ -237,6 +266,8 @@ int main(int argc, char **argv) {
         return latency(target, atoi(argv[4]));
     if (!strcmp(argv[2], "flood") && argc == 6 && inet_pton(AF_INET, argv[3], &target) == 1)
         return flood(target, atol(argv[4]), atof(argv[5]));
+    if (!strcmp(argv[2], "watch") && argc == 5 && inet_pton(AF_INET, argv[3], &target) == 1)
+        return watch(target, atof(argv[4]));
     if (!strcmp(argv[2], "garbage") && argc == 5)
         return garbage(atol(argv[3]), strtoull(argv[4], NULL, 10));
     fprintf(stderr, "bad arguments\n");

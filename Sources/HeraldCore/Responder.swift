@@ -19,6 +19,9 @@ public enum DropReason: Hashable, Sendable, CustomStringConvertible {
     /// Addressed to another host's MAC, or to an IPv6 destination that is neither the
     /// target nor its solicited-node group.
     case notForUs
+    /// Ours, but the ownership lease lapsed: the gossip loop has not confirmed the view
+    /// recently (the daemon was stopped or starved). Counted by the daemon, not decided here.
+    case leaseExpired
 
     /// The label used in logs and the `reason` label of the drop counter.
     public var label: String {
@@ -31,6 +34,7 @@ public enum DropReason: Hashable, Sendable, CustomStringConvertible {
         case .fromSelf: "from_self"
         case .badSender: "bad_sender"
         case .notForUs: "not_for_us"
+        case .leaseExpired: "lease_expired"
         }
     }
 

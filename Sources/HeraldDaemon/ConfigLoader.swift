@@ -1,5 +1,6 @@
 import Glibc
 import HeraldCore
+import HeraldWire
 
 /// A config that passed every check, with the facts it was checked against.
 public struct LoadedConfig: Sendable {
@@ -56,6 +57,13 @@ public enum ConfigLoader {
             return "\(path) is readable by group or others (mode \(String(info.st_mode & 0o777, radix: 8))); run: chmod 600 \(path)"
         }
         guard access(path, R_OK) == 0 else { return "cannot read key file \(path): \(System.errorString(errno))" }
+        do {
+            if case .failure(let error) = Keyring.parse(try System.readFile(path, limit: 64 << 10)) {
+                return "\(path)\(error.line > 0 ? ":\(error.line)" : ""): \(error.message)"
+            }
+        } catch {
+            return error.description
+        }
         return nil
     }
 }

@@ -5,8 +5,30 @@
 /// does not load Foundation (2 MB of resident memory for one encoder); `heraldctl`
 /// decodes the same types with Foundation's `JSONDecoder`. A unit test holds the two to
 /// the same keys.
-public enum ControlCommand: String, CaseIterable, Sendable {
+public enum ControlRequest: Equatable, Sendable {
     case status
+    case members
+    case explain(String)
+
+    public init?(line: String) {
+        let words = line.split(separator: " ").map(String.init)
+        switch (words.first, words.count) {
+        case ("status", 1): self = .status
+        case ("members", 1): self = .members
+        case ("explain", 2): self = .explain(words[1])
+        default: return nil
+        }
+    }
+
+    public var line: String {
+        switch self {
+        case .status: "status"
+        case .members: "members"
+        case .explain(let address): "explain \(address)"
+        }
+    }
+
+    static let usage = "status | members | explain ADDRESS"
 }
 
 public struct StatusReport: Codable, Equatable, Sendable {
@@ -17,11 +39,94 @@ public struct StatusReport: Codable, Equatable, Sendable {
     public var configFiles: [String]
     public var links: [LinkReport]
     public var vips: [VIPReport]
+    /// Absent without `[gossip]`.
+    public var gossip: GossipReport?
 
     var json: JSONWriter.Value {
-        .object(["node": .string(node), "version": .string(version), "pid": .number(UInt64(max(pid, 0))),
-                 "uptimeSeconds": .number(UInt64(max(uptimeSeconds, 0))), "configFiles": .array(configFiles.map { .string($0) }),
-                 "links": .array(links.map(\.json)), "vips": .array(vips.map(\.json))])
+        var fields: [String: JSONWriter.Value] = [
+            "node": .string(node), "version": .string(version), "pid": .number(UInt64(max(pid, 0))),
+            "uptimeSeconds": .number(UInt64(max(uptimeSeconds, 0))), "configFiles": .array(configFiles.map { .string($0) }),
+            "links": .array(links.map(\.json)), "vips": .array(vips.map(\.json))]
+        if let gossip { fields["gossip"] = gossip.json }
+        return .object(fields)
+    }
+}
+
+public struct GossipReport: Codable, Equatable, Sendable {
+    public var address: String
+    public var profile: String
+    public var encrypted: Bool
+    public var alive: Int
+    public var suspect: Int
+    public var dead: Int
+    public var awareness: Int
+    public var holdingDown: Bool
+    public var settled: Bool
+    public var takeovers: Int
+    /// Gossip packets dropped, by reason.
+    public var rejected: [String: UInt64]
+
+    var json: JSONWriter.Value {
+        .object(["address": .string(address), "profile": .string(profile), "encrypted": .bool(encrypted),
+                 "alive": .number(UInt64(alive)), "suspect": .number(UInt64(suspect)), "dead": .number(UInt64(dead)),
+                 "awareness": .number(UInt64(awareness)), "holdingDown": .bool(holdingDown), "settled": .bool(settled),
+                 "takeovers": .number(UInt64(takeovers)), "rejected": .object(rejected.mapValues { .number($0) })])
+    }
+}
+
+public struct MemberReport: Codable, Equatable, Sendable {
+    public var name: String
+    public var address: String
+    public var status: String
+    public var incarnation: UInt64
+    /// This node's last direct probe round trip, in microseconds.
+    public var roundTripMicroseconds: UInt64?
+    public var holdingDown: Bool
+    public var interfaces: [String]
+    public var isSelf: Bool
+
+    var json: JSONWriter.Value {
+        var fields: [String: JSONWriter.Value] = [
+            "name": .string(name), "address": .string(address), "status": .string(status), "incarnation": .number(incarnation),
+            "holdingDown": .bool(holdingDown), "interfaces": .array(interfaces.map { .string($0) }), "isSelf": .bool(isSelf)]
+        if let roundTripMicroseconds { fields["roundTripMicroseconds"] = .number(roundTripMicroseconds) }
+        return .object(fields)
+    }
+}
+
+public struct MembersReport: Codable, Equatable, Sendable {
+    public var members: [MemberReport]
+
+    var json: JSONWriter.Value { .object(["members": .array(members.map(\.json))]) }
+}
+
+public struct ExplainReport: Codable, Equatable, Sendable {
+    public struct Candidate: Codable, Equatable, Sendable {
+        public var name: String
+        public var eligible: Bool
+        /// Why not, when not eligible.
+        public var reason: String?
+        public var interfaces: [String]
+
+        var json: JSONWriter.Value {
+            var fields: [String: JSONWriter.Value] = ["name": .string(name), "eligible": .bool(eligible),
+                                                      "interfaces": .array(interfaces.map { .string($0) })]
+            if let reason { fields["reason"] = .string(reason) }
+            return .object(fields)
+        }
+    }
+
+    public var vip: String
+    public var address: String
+    public var owner: String?
+    /// Every known member in election order: the first eligible one owns the VIP.
+    public var candidates: [Candidate]
+
+    var json: JSONWriter.Value {
+        var fields: [String: JSONWriter.Value] = ["vip": .string(vip), "address": .string(address),
+                                                  "candidates": .array(candidates.map(\.json))]
+        if let owner { fields["owner"] = .string(owner) }
+        return .object(fields)
     }
 }
 
@@ -41,18 +146,25 @@ public struct VIPReport: Codable, Equatable, Sendable {
     public enum Role: String, Codable, Sendable {
         /// This node answers for the VIP.
         case announcing
-        /// The VIP's `nodes` list does not include this node.
+        /// Another node owns it; this one would take over if it failed.
+        case standby
+        /// This node cannot announce it (nodes list, interfaces, health check).
         case notEligible = "not-eligible"
+        /// Nobody can announce it right now.
+        case unowned
     }
 
     public var name: String
     public var address: String
     public var role: Role
+    public var owner: String?
     public var interfaces: [String]
 
     var json: JSONWriter.Value {
-        .object(["name": .string(name), "address": .string(address), "role": .string(role.rawValue),
-                 "interfaces": .array(interfaces.map { .string($0) })])
+        var fields: [String: JSONWriter.Value] = ["name": .string(name), "address": .string(address), "role": .string(role.rawValue),
+                                                  "interfaces": .array(interfaces.map { .string($0) })]
+        if let owner { fields["owner"] = .string(owner) }
+        return .object(fields)
     }
 }
 
@@ -79,6 +191,7 @@ enum JSONWriter {
         case array([Value])
         case string(String)
         case number(UInt64)
+        case bool(Bool)
     }
 
     static func encode(_ value: Value) -> [UInt8] {
@@ -109,6 +222,8 @@ enum JSONWriter {
             writeString(text, into: &output)
         case .number(let number):
             output += String(number)
+        case .bool(let value):
+            output += value ? "true" : "false"
         }
     }
 

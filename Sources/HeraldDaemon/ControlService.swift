@@ -6,7 +6,7 @@ import Synchronization
 /// The root-only unix socket `heraldctl` talks to. A dedicated thread accepts, reads one
 /// command line, writes the JSON answer the handler builds, and closes.
 public final class ControlService: Service, Sendable {
-    public typealias Handler = @Sendable (ControlCommand) -> [UInt8]
+    public typealias Handler = @Sendable (ControlRequest) -> [UInt8]
 
     let path: String
     private let listenFD: Int32
@@ -88,12 +88,11 @@ public final class ControlService: Service, Sendable {
         }
         let line = String(decoding: request.prefix { $0 != UInt8(ascii: "\n") }, as: UTF8.self)
         let reply: [UInt8]
-        if let command = ControlCommand(rawValue: line.trimmingWhitespace) {
-            reply = handler(command)
+        if let request = ControlRequest(line: line.trimmingWhitespace) {
+            reply = handler(request)
         } else {
             logger.debug("unknown control command", metadata: ["command": "\(line.prefix(64))"])
-            reply = JSONWriter.encode(ControlErrorReply(
-                error: "unknown command '\(line.prefix(64))'; known: \(ControlCommand.allCases.map(\.rawValue).joined(separator: ", "))").json)
+            reply = JSONWriter.encode(ControlErrorReply(error: "unknown command '\(line.prefix(64))'; known: \(ControlRequest.usage)").json)
         }
         reply.withUnsafeBytes { raw in
             var offset = 0
@@ -145,12 +144,12 @@ public enum ControlClient {
     }
 
     /// Sends one command and returns the raw JSON answer.
-    public static func request(_ command: ControlCommand, path: String = defaultPath) throws(SystemError) -> [UInt8] {
+    public static func request(_ command: ControlRequest, path: String = defaultPath) throws(SystemError) -> [UInt8] {
         let fd = try connectSocket(path)
         defer { close(fd) }
         var timeout = timeval(tv_sec: 5, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        let line = Array((command.rawValue + "\n").utf8)
+        let line = Array((command.line + "\n").utf8)
         guard send(fd, line, line.count, Int32(MSG_NOSIGNAL)) == line.count else {
             throw SystemError("writing to heraldd", errno: errno)
         }

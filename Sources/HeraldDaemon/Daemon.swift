@@ -1,5 +1,6 @@
 import Glibc
 import HeraldCore
+import HeraldMembership
 import HeraldWire
 import Logging
 import ServiceLifecycle
@@ -39,41 +40,67 @@ public enum Daemon {
 
     public static func run(_ options: Options, loaded: LoadedConfig, logger: Logger) async throws {
         let config = loaded.config
-        let owned = LinkPlan.standaloneOwnership(config: config, nodeName: loaded.nodeName)
-        let plan = LinkPlan.make(config: config, host: loaded.host, owned: owned)
         let interfaces = LinkPlan.interfaces(config: config, host: loaded.host)
         let readiness = Readiness(links: interfaces.map(\.name))
-
-        var links: [LinkService] = []
-        for interface in interfaces {
-            let answering = plan.addressesByInterface[interface.name] ?? []
-            let link = try LinkService(interface: interface, answering: answering, readiness: readiness, logger: logger)
-            link.setOwnership(answering: answering, ownedElsewhere: owned.subtracting(answering))
-            links.append(link)
+        let eligibility = Eligibility(interfaces: loaded.host.usableInterfaces(config.node).compactMap { interface in
+            interface.mac.map { NodeMeta.Interface(name: interface.name, mac: $0, prefixes: interface.prefixes) }
+        })
+        let links = try interfaces.map { interface throws(SystemError) in
+            try LinkService(interface: interface, answering: [], readiness: readiness, logger: logger,
+                            onCarrier: { eligibility.carrier($0, up: $1) })
         }
         if links.isEmpty {
-            logger.warning("no VIP of this config is for this node; answering nothing",
+            logger.warning("no VIP of this config can be announced by this node; answering nothing",
                            metadata: ["node": "\(loaded.nodeName)"])
         }
 
-        let started = ContinuousClock.now
-        let allLinks = links
-        let control = try ControlService(path: options.controlSocket, logger: logger) { command in
-            switch command {
-            case .status:
-                return JSONWriter.encode(statusReport(loaded: loaded, links: allLinks, plan: plan, owned: owned,
-                                                      uptime: started.duration(to: .now)).json)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        let reports: Reports
+        var leave: @Sendable () -> Void = {}
+        if let gossipSettings = config.gossip {
+            let membership = MembershipSettings(profile: gossipSettings.profile)
+            guard let bind = UDPSocket.resolve(gossipSettings.bind) else {
+                throw SystemError("gossip.bind \(gossipSettings.bind) is not an address of this host", errno: 0)
             }
+            let ownership = Ownership(config: config, host: loaded.host, nodeName: loaded.nodeName, links: links,
+                                      lease: membership.probeInterval * membership.suspicionMinIntervals,
+                                      joinGrace: gossipSettings.join.isEmpty ? .zero : membership.joinRetryInterval * 2)
+            let gossip = try GossipService(
+                name: loaded.nodeName, address: bind, seeds: gossipSettings.join, seal: try loadSeal(gossipSettings),
+                settings: membership, meta: eligibility.meta,
+                holdDown: membership.probeInterval * membership.suspicionMinIntervals * 10,
+                logger: logger, onView: ownership.onView)
+            eligibility.attach(gossip)
+            leave = { gossip.requestLeave() }
+            let checks = HealthCheckService(vips: config.vips.filter { $0.allows(node: loaded.nodeName) }, logger: logger) {
+                eligibility.checks($0)
+            }
+            reports = Reports(loaded: loaded, links: links, gossip: gossip, ownership: ownership, settings: gossipSettings)
+            services.append(.init(service: gossip))
+            if !checks.checks.isEmpty { services.append(.init(service: checks)) }
+        } else {
+            // Without gossip every node owns each VIP its name is allowed for.
+            let owned = LinkPlan.standaloneOwnership(config: config, nodeName: loaded.nodeName)
+            let plan = LinkPlan.make(config: config, host: loaded.host, owned: owned)
+            for link in links {
+                let answering = plan.addressesByInterface[link.interface.name] ?? []
+                link.setOwnership(answering: answering, ownedElsewhere: owned.subtracting(answering))
+            }
+            reports = Reports(loaded: loaded, links: links, gossip: nil, ownership: nil, settings: nil)
         }
+
+        let control = try ControlService(path: options.controlSocket, logger: logger) { request in reports.answer(request) }
         let notifier = SystemdNotifier(
             readiness: readiness,
-            status: "answering \(owned.count) VIP(s) on \(links.map(\.interface.name).joined(separator: ", "))",
-            logger: logger)
-
-        let reloadNotice = HangupNotice(logger: logger)
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: control), .init(service: reloadNotice)]
-        services += links.map { .init(service: $0) }
-        services.append(.init(service: notifier))
+            status: "\(config.vips.count) VIP(s) on \(links.map(\.interface.name).joined(separator: ", "))\(config.gossip == nil ? "" : ", gossip")",
+            logger: logger,
+            onShutdown: { [leave] in
+                for link in links { link.stop() }
+                leave()
+            })
+        // Stopped in reverse: notifier (STOPPING=1), links (silence), checks, gossip (leave), control.
+        services = [.init(service: control), .init(service: HangupNotice(logger: logger))] + services
+            + links.map { .init(service: $0) } + [.init(service: notifier)]
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
             services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         logger.info("starting", metadata: ["node": "\(loaded.nodeName)", "version": "\(HeraldVersion.current)",
@@ -82,20 +109,12 @@ public enum Daemon {
         logger.info("stopped")
     }
 
-    static func statusReport(loaded: LoadedConfig, links: [LinkService], plan: LinkPlan, owned: Set<IPAddress>,
-                             uptime: Duration) -> StatusReport {
-        StatusReport(
-            node: loaded.nodeName, version: HeraldVersion.current, pid: getpid(),
-            uptimeSeconds: Int(uptime.components.seconds), configFiles: loaded.files,
-            links: links.map { link in
-                LinkReport(name: link.interface.name, mac: link.mac.description,
-                           answering: link.answering.sorted().map(\.description), counters: link.counters)
-            },
-            vips: loaded.config.vips.map { vip in
-                VIPReport(name: vip.name, address: vip.address.description,
-                          role: owned.contains(vip.address) ? .announcing : .notEligible,
-                          interfaces: plan.addressesByInterface.filter { $0.value.contains(vip.address) }.keys.sorted())
-            })
+    static func loadSeal(_ settings: GossipSettings) throws(SystemError) -> GossipSeal {
+        guard !settings.insecure, let path = settings.keyFile else { return GossipSeal(keyring: nil, clusterName: settings.cluster) }
+        switch Keyring.parse(try System.readFile(path)) {
+        case .success(let keyring): return GossipSeal(keyring: keyring, clusterName: settings.cluster)
+        case .failure(let error): throw SystemError("\(path):\(error.line): \(error.message)", errno: 0)
+        }
     }
 }
 

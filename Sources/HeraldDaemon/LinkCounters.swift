@@ -29,6 +29,7 @@ struct LinkTally: Equatable, Sendable {
     var dropped: [DropReason: UInt64] = [:]
     var conflicts: [IPAddress: UInt64] = [:]
     var injectFailures: UInt64 = 0
+    var kernelDrops: UInt64 = 0
 
     var isEmpty: Bool { self == LinkTally() }
 
@@ -39,6 +40,7 @@ struct LinkTally: Equatable, Sendable {
         dropped.merge(other.dropped, uniquingKeysWith: +)
         conflicts.merge(other.conflicts, uniquingKeysWith: +)
         injectFailures += other.injectFailures
+        kernelDrops += other.kernelDrops
     }
 
     var counters: LinkCounters {
@@ -52,6 +54,7 @@ struct LinkTally: Equatable, Sendable {
         counters.dropped = Dictionary(dropped.map { ($0.key.label, $0.value) }, uniquingKeysWith: +)
         counters.conflicts = named(conflicts)
         counters.injectFailures = injectFailures
+        counters.kernelDrops = kernelDrops
         return counters
     }
 }

@@ -13,7 +13,9 @@ import Synchronization
 public final class LinkService: Service, Sendable {
     public let interface: HostInterface
     let mac: MACAddress
-    private let pcap: PcapHandle
+    /// Opened at start so a misconfigured interface fails the start; the link thread owns
+    /// it from then on and reopens it after the interface went down and came back.
+    private let initialPcap: Mutex<PcapHandle?>
     private let wake = WakeSignal()
     private let shared: Mutex<Shared>
     private let events: AsyncStream<LinkEvent>
@@ -25,6 +27,10 @@ public final class LinkService: Service, Sendable {
     struct Shared {
         var answering: Set<IPAddress>
         var ownedElsewhere: Set<IPAddress> = []
+        /// With gossip, ownership holds only while the gossip loop keeps renewing it: a
+        /// daemon that was stopped (SIGSTOP, a stall) wakes up silent instead of answering
+        /// from a stale view. `nil`: no lease (standalone VIPs).
+        var leaseUntil: ContinuousClock.Instant?
         var version = 0
         var stopping = false
         var tally = LinkTally()
@@ -34,14 +40,20 @@ public final class LinkService: Service, Sendable {
         case ready
         case conflict(IPAddress, MACAddress)
         case failure(String)
+        case carrier(up: Bool, String)
     }
 
+    /// Told when the interface goes down or comes back, so eligibility can follow it.
+    private let onCarrier: @Sendable (String, Bool) -> Void
+
     public init(interface: HostInterface, answering: Set<IPAddress>, readiness: Readiness, logger: Logger,
-                settings: AnnouncementScheduler.Settings = .standard) throws(SystemError) {
+                settings: AnnouncementScheduler.Settings = .standard,
+                onCarrier: @escaping @Sendable (String, Bool) -> Void = { _, _ in }) throws(SystemError) {
         guard let mac = interface.mac else { throw SystemError("\(interface.name) has no Ethernet address", errno: 0) }
         self.interface = interface
         self.mac = mac
-        pcap = try PcapHandle(interface: interface.name)
+        self.onCarrier = onCarrier
+        initialPcap = Mutex(try PcapHandle(interface: interface.name))
         shared = Mutex(Shared(answering: answering))
         (events, eventSink) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(256))
         self.readiness = readiness
@@ -52,22 +64,32 @@ public final class LinkService: Service, Sendable {
     }
 
     /// Replaces the addresses this link answers for; takes effect within one loop turn.
-    public func setOwnership(answering: Set<IPAddress>, ownedElsewhere: Set<IPAddress>) {
+    public func setOwnership(answering: Set<IPAddress>, ownedElsewhere: Set<IPAddress>,
+                             leaseUntil: ContinuousClock.Instant? = nil) {
         shared.withLock {
             $0.answering = answering
             $0.ownedElsewhere = ownedElsewhere
+            $0.leaseUntil = leaseUntil
             $0.version += 1
         }
         wake.signal()
     }
 
+    /// Extends the current ownership's lease (never shortens it); wakes the thread only if
+    /// it had lapsed.
+    public func renewLease(until deadline: ContinuousClock.Instant) {
+        let lapsed = shared.withLock { state -> Bool in
+            let lapsed = state.leaseUntil.map { $0 <= .now } ?? false
+            if let current = state.leaseUntil, current >= deadline { return false }
+            state.leaseUntil = deadline
+            return lapsed
+        }
+        if lapsed { wake.signal() }
+    }
+
     public var answering: Set<IPAddress> { shared.withLock { $0.answering } }
 
-    public var counters: LinkCounters {
-        var counters = shared.withLock { $0.tally }.counters
-        counters.kernelDrops = UInt64(pcap.kernelDrops)
-        return counters
-    }
+    public var counters: LinkCounters { shared.withLock { $0.tally }.counters }
 
     public func run() async throws {
         let thread = DedicatedThread(name: "link-\(interface.name)") { [self] in captureLoop() }
@@ -89,6 +111,9 @@ public final class LinkService: Service, Sendable {
                         }
                     case .failure(let message):
                         logger.error("\(message)")
+                    case .carrier(let up, let detail):
+                        if up { logger.notice("interface is back; answering again") } else { logger.error("interface down: \(detail)") }
+                        onCarrier(interface.name, up)
                     }
                 }
             } onGracefulShutdown: {
@@ -109,6 +134,11 @@ public final class LinkService: Service, Sendable {
     // MARK: The link thread
 
     private func captureLoop() {
+        var pcap = initialPcap.withLock { handle in
+            defer { handle = nil }
+            return handle
+        }
+        var droppedBefore: UInt32 = 0
         let origin = ContinuousClock.now
         var scheduler = AnnouncementScheduler(settings: settings)
         var context = ResponderContext(interface: interface.name, mac: mac, answering: [])
@@ -124,22 +154,61 @@ public final class LinkService: Service, Sendable {
         }
         defer { eventSink.finish() }
 
+        var readable = false
+        var leaseHeld = true
+        /// After the interface was lost, with gossip: silent until ownership is decided anew,
+        /// since what this node owned while cut off came from a view where it was alone.
+        var silentUntilVersionAbove: Int?
         while true {
-            let (version, answering, elsewhere, stopping) = shared.withLock {
-                ($0.version, $0.answering, $0.ownedElsewhere, $0.stopping)
+            // Read the shared state after every wake-up, before touching frames: frames that
+            // queued while this process was stopped must meet the current lease, not the old one.
+            let (version, answering, elsewhere, lease, stopping) = shared.withLock {
+                ($0.version, $0.answering, $0.ownedElsewhere, $0.leaseUntil, $0.stopping)
             }
             if stopping { return }
             let now = origin.duration(to: .now)
-            if version != applied {
+            if let silent = silentUntilVersionAbove, version > silent { silentUntilVersionAbove = nil }
+            let holds = (lease.map { ContinuousClock.now < $0 } ?? true) && silentUntilVersionAbove == nil
+            if version != applied || holds != leaseHeld {
                 applied = version
-                context.answering = answering
+                leaseHeld = holds
+                let effective = holds ? answering : []
+                context.answering = effective
                 context.ownedElsewhere = elsewhere
-                scheduler.onOwnershipChanged(answering, now: now)
-                for message in multicast?.update(for: answering) ?? [] { eventSink.yield(.failure(message)) }
+                scheduler.onOwnershipChanged(effective, now: now)
+                for message in multicast?.update(for: effective) ?? [] { eventSink.yield(.failure(message)) }
             }
-            for address in scheduler.onTick(now: now) {
+            if pcap == nil, Self.isUp(interface.name) {
+                // The interface is back: capture again, and announce what we own at once.
+                pcap = try? PcapHandle(interface: interface.name)
+                if pcap != nil {
+                    droppedBefore = 0
+                    scheduler.onOwnershipChanged([], now: now)
+                    scheduler.onOwnershipChanged(context.answering, now: now)
+                    eventSink.yield(.carrier(up: true, ""))
+                }
+            }
+            let leaseDeadline = holds ? lease : nil
+            if readable, let handle = pcap {
+                do {
+                    // Bounded, so a flood cannot starve announcements or a stop request.
+                    for _ in 0..<16 where try handle.dispatch(limit: 256, {
+                        self.handle($0, pcap: handle, context: context, lease: leaseDeadline, counters: &pending)
+                    }) == 256 {}
+                } catch {
+                    pcap = nil
+                    if lease != nil { silentUntilVersionAbove = version }
+                    eventSink.yield(.carrier(up: false, "\(error)"))
+                }
+            }
+            if let handle = pcap {
+                let dropped = handle.kernelDrops
+                pending.kernelDrops += UInt64(dropped &- droppedBefore)
+                droppedBefore = dropped
+            }
+            for address in scheduler.onTick(now: now) where pcap != nil && leaseDeadline.map({ ContinuousClock.now < $0 }) ?? true {
                 for frame in Announcement.frames(for: address, mac: mac) {
-                    if let error = pcap.inject(frame) {
+                    if let error = pcap?.inject(frame) {
                         pending.injectFailures += 1
                         eventSink.yield(.failure("sending gratuitous announcement for \(address) failed: \(error)"))
                     } else {
@@ -153,39 +222,43 @@ public final class LinkService: Service, Sendable {
             }
             publish(&pending)
 
-            let timeout = scheduler.nextDeadline.map { deadline -> Int32 in
-                let wait = deadline - origin.duration(to: .now)
+            var deadline = scheduler.nextDeadline.map { origin + $0 }
+            if let lease, holds { deadline = min(deadline ?? lease, lease) }
+            if pcap == nil { deadline = min(deadline ?? .now + .milliseconds(250), .now + .milliseconds(250)) }
+            let timeout = deadline.map { deadline -> Int32 in
+                let wait = ContinuousClock.now.duration(to: deadline)
                 return wait <= .zero ? 0 : Int32(min(wait.milliseconds + 1, 60_000))
             } ?? 60_000
-            var fds = [pollfd(fd: pcap.selectableFD, events: Int16(POLLIN), revents: 0),
+            // Without a capture (interface down), poll only the wake-up pipe: fd -1 is ignored.
+            var fds = [pollfd(fd: pcap?.selectableFD ?? -1, events: Int16(POLLIN), revents: 0),
                        pollfd(fd: wake.fd, events: Int16(POLLIN), revents: 0)]
-            let ready = poll(&fds, 2, timeout)
-            if ready < 0 && errno != EINTR {
-                eventSink.yield(.failure("poll failed: \(System.errorString(errno))"))
-                return
-            }
+            _ = poll(&fds, 2, timeout)
             if fds[1].revents != 0 { wake.drain() }
             if fds[0].revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 {
-                eventSink.yield(.failure("capture on \(interface.name) stopped (interface removed?)"))
-                return
+                pcap = nil
+                if shared.withLock({ $0.leaseUntil }) != nil { silentUntilVersionAbove = shared.withLock { $0.version } }
+                eventSink.yield(.carrier(up: false, "capture reported an error (interface down or removed)"))
             }
-            if fds[0].revents != 0 {
-                do {
-                    // Bounded, so a flood cannot starve announcements or a stop request.
-                    for _ in 0..<16 where try pcap.dispatch(limit: 256, { handle($0, context: context, counters: &pending) }) == 256 {}
-                } catch {
-                    eventSink.yield(.failure("\(error)"))
-                    return
-                }
-                publish(&pending)
-            }
+            readable = fds[0].revents & Int16(POLLIN) != 0
         }
     }
 
-    private func handle(_ bytes: UnsafeRawBufferPointer, context: ResponderContext, counters: inout LinkTally) {
+    /// Whether the interface is administratively up with carrier (`/sys/class/net/X/operstate`).
+    static func isUp(_ name: String) -> Bool {
+        guard let state = try? System.readFile("/sys/class/net/\(name)/operstate") else { return false }
+        return ["up", "unknown"].contains(state.trimmingWhitespace)
+    }
+
+    private func handle(_ bytes: UnsafeRawBufferPointer, pcap: PcapHandle, context: ResponderContext,
+                        lease: ContinuousClock.Instant?, counters: inout LinkTally) {
         switch Responder.decide(bytes, context: context) {
         case .reply(let frame, let address):
             counters.requestsReceived[address, default: 0] += 1
+            // The thread may have been stopped since it read the lease: check it per reply.
+            if let lease, ContinuousClock.now >= lease {
+                counters.dropped[.leaseExpired, default: 0] += 1
+                return
+            }
             if let error = pcap.inject(frame) {
                 counters.injectFailures += 1
                 eventSink.yield(.failure("reply for \(address) failed: \(error)"))

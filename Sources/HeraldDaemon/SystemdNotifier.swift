@@ -8,11 +8,15 @@ public struct SystemdNotifier: Service {
     let readiness: Readiness
     let logger: Logger
     let status: String
+    /// Run first thing on shutdown: silence the links and leave the cluster at once, so the
+    /// handover does not wait for the orderly stop of every service.
+    let onShutdown: @Sendable () -> Void
 
-    public init(readiness: Readiness, status: String, logger: Logger) {
+    public init(readiness: Readiness, status: String, logger: Logger, onShutdown: @escaping @Sendable () -> Void = {}) {
         self.readiness = readiness
         self.status = status
         self.logger = logger
+        self.onShutdown = onShutdown
     }
 
     public static func notify(_ state: String) {
@@ -24,9 +28,9 @@ public struct SystemdNotifier: Service {
         guard !Task.isCancelled else { return }
         Self.notify("READY=1\nSTATUS=\(status)")
         logger.info("ready", metadata: ["status": "\(status)"])
-        // Parked until shutdown; the group stops this service first, so STOPPING=1 goes out
-        // before the links fall silent.
+        // Parked until shutdown; the group stops this service first.
         try? await gracefulShutdown()
+        onShutdown()
         Self.notify("STOPPING=1")
     }
 }

@@ -186,6 +186,12 @@ public struct MembershipInstance: Sendable {
                 adjustAwareness(1 + max(0, current.expectedNacks - current.nacks))
                 if let target = members[current.target], target.isCandidate {
                     actions += suspect(target.name, incarnation: target.incarnation, from: name, now: now)
+                    // Buddy system, at once: if the target is alive it learns of the suspicion
+                    // now and refutes before anyone can confirm it.
+                    sequence &+= 1
+                    actions.append(send([.ping(seq: sequence, target: target.name, source: name),
+                                         .suspect(name: target.name, incarnation: target.incarnation, from: name)],
+                                        to: target.address))
                 }
             }
         }
@@ -282,11 +288,15 @@ public struct MembershipInstance: Sendable {
 
     var fullState: [MemberRecord] { [selfMember.record] + members.values.map(\.record).sorted { $0.name < $1.name } }
 
+    /// Outbids a claim about this node. The new `alive` is gossiped as usual and also sent
+    /// straight to (up to 16) alive members: a suspicion confirmed by others may time out
+    /// in a few probe intervals, and piggybacking alone could miss that.
     mutating func refute(above claimed: UInt64, status: MemberRecord.Status) -> [MembershipAction] {
         incarnation = max(incarnation, claimed) + 1
         broadcasts.enqueue(aliveMessage)
         adjustAwareness(1)
-        return [.refuted(claimed: status)]
+        let direct = members.values.filter(\.isCandidate).map(\.address).sorted().prefix(16)
+        return [.refuted(claimed: status)] + direct.map { .send([aliveMessage], to: $0) }
     }
 
     mutating func alive(_ memberName: String, address memberAddress: GossipAddress, incarnation memberIncarnation: UInt64,

@@ -2,6 +2,8 @@ import ArgumentParser
 import FoundationEssentials
 import HeraldCore
 import HeraldDaemon
+import HeraldWire
+import Glibc
 
 @main
 struct Heraldctl: ParsableCommand {
@@ -9,7 +11,7 @@ struct Heraldctl: ParsableCommand {
         commandName: "heraldctl",
         abstract: "Inspect and check Herald.",
         version: HeraldVersion.current,
-        subcommands: [Check.self, Status.self, VIPs.self])
+        subcommands: [Check.self, Status.self, Members.self, VIPs.self, Explain.self, Keygen.self])
 }
 
 struct SocketOptions: ParsableArguments {
@@ -19,21 +21,38 @@ struct SocketOptions: ParsableArguments {
     @Flag(name: .long, help: "Print the daemon's JSON answer as is.")
     var json = false
 
-    func fetchStatus() throws -> (StatusReport, [UInt8]) {
+    /// Asks the daemon; prints its JSON as is with --json, or returns it decoded.
+    func fetch<Report: Decodable>(_ request: ControlRequest, as type: Report.Type) throws -> Report? {
         let raw: [UInt8]
         do {
-            raw = try ControlClient.request(.status, path: socket)
+            raw = try ControlClient.request(request, path: socket)
         } catch {
             throw ValidationError("\(error)")
         }
         if let failure = try? JSONDecoder().decode(ControlErrorReply.self, from: Data(raw)) {
             throw ValidationError("heraldd: \(failure.error)")
         }
+        if json {
+            print(String(decoding: raw, as: UTF8.self))
+            return nil
+        }
         do {
-            return (try JSONDecoder().decode(StatusReport.self, from: Data(raw)), raw)
+            return try JSONDecoder().decode(Report.self, from: Data(raw))
         } catch {
             throw ValidationError("unexpected answer from heraldd (version mismatch?): \(error)")
         }
+    }
+}
+
+/// Prints rows as aligned columns.
+func table(_ rows: [[String]]) {
+    guard let columns = rows.map(\.count).max() else { return }
+    let widths = (0..<columns).map { column in rows.map { column < $0.count ? $0[column].count : 0 }.max() ?? 0 }
+    for row in rows {
+        let cells = row.enumerated().map { index, cell in
+            index == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[index] - cell.count)
+        }
+        print(cells.joined(separator: "  "))
     }
 }
 
@@ -61,13 +80,18 @@ struct Status: ParsableCommand {
     @OptionGroup var options: SocketOptions
 
     func run() throws {
-        let (status, raw) = try options.fetchStatus()
-        if options.json {
-            print(String(decoding: raw, as: UTF8.self))
-            return
-        }
+        guard let status = try options.fetch(.status, as: StatusReport.self) else { return }
         print("node \(status.node), heraldd \(status.version), pid \(status.pid), up \(status.uptimeSeconds)s")
         print("config: \(status.configFiles.joined(separator: ", "))")
+        if let gossip = status.gossip {
+            print("gossip \(gossip.address) (\(gossip.profile), \(gossip.encrypted ? "encrypted" : "UNENCRYPTED")): "
+                  + "\(gossip.alive) alive, \(gossip.suspect) suspect, \(gossip.dead) dead; takeovers \(gossip.takeovers)"
+                  + (gossip.holdingDown ? "; HOLDING DOWN" : "") + (gossip.settled ? "" : "; joining")
+                  + (gossip.awareness > 0 ? "; local health \(gossip.awareness)" : ""))
+            if !gossip.rejected.isEmpty {
+                print("  rejected packets: " + gossip.rejected.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
+            }
+        }
         for link in status.links {
             let counters = link.counters
             print("\nlink \(link.name) (\(link.mac))")
@@ -92,16 +116,70 @@ struct VIPs: ParsableCommand {
     @OptionGroup var options: SocketOptions
 
     func run() throws {
-        let (status, raw) = try options.fetchStatus()
-        if options.json {
-            print(String(decoding: raw, as: UTF8.self))
-            return
+        guard let status = try options.fetch(.status, as: StatusReport.self) else { return }
+        table([["NAME", "ADDRESS", "OWNER", "ROLE", "INTERFACES"]]
+              + status.vips.map { [$0.name, $0.address, $0.owner ?? "-", $0.role.rawValue, $0.interfaces.joined(separator: ",")] })
+    }
+}
+
+struct Members: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List cluster members as this node sees them.")
+
+    @OptionGroup var options: SocketOptions
+
+    func run() throws {
+        guard let report = try options.fetch(.members, as: MembersReport.self) else { return }
+        table([["NAME", "ADDRESS", "STATUS", "INCARNATION", "RTT", "INTERFACES"]] + report.members.map { member in
+            [member.name + (member.isSelf ? " (this node)" : ""), member.address,
+             member.status + (member.holdingDown ? ", holding down" : ""), String(member.incarnation),
+             member.roundTripMicroseconds.map { "\($0) µs" } ?? "-", member.interfaces.joined(separator: ",")]
+        })
+    }
+}
+
+struct Explain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show a VIP's candidates in election order and why each is or is not eligible.")
+
+    @OptionGroup var options: SocketOptions
+
+    @Argument(help: "The VIP's address or name.")
+    var vip: String
+
+    func run() throws {
+        guard let report = try options.fetch(.explain(vip), as: ExplainReport.self) else { return }
+        print("\(report.vip) \(report.address): owner \(report.owner ?? "none (no eligible member)")")
+        print("candidates in election order (sha256 of \"node#\(report.address)\"):")
+        table(report.candidates.enumerated().map { index, candidate in
+            ["  \(index + 1).", candidate.name, candidate.eligible ? "eligible" : "no: \(candidate.reason ?? "?")",
+             candidate.interfaces.joined(separator: ",")]
+        })
+    }
+}
+
+struct Keygen: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write a new random gossip key to FILE (mode 0600); with --add, make it the primary key of an existing file.")
+
+    @Argument(help: "The key file, for example /etc/herald/gossip.key.")
+    var file: String
+
+    @Flag(help: "Put the new key first in an existing key file and keep the others (key rotation).")
+    var add = false
+
+    func run() throws {
+        let line = Keyring.generateKeyLine()
+        let existing = try? String(contentsOfFile: file, encoding: .utf8)
+        if existing != nil && !add {
+            throw ValidationError("\(file) exists; use --add to rotate keys, or remove it first")
         }
-        let rows = [["NAME", "ADDRESS", "ROLE", "INTERFACES"]]
-            + status.vips.map { [$0.name, $0.address, $0.role.rawValue, $0.interfaces.joined(separator: ",")] }
-        let widths = (0..<4).map { column in rows.map { $0[column].count }.max() ?? 0 }
-        for row in rows {
-            print(zip(row, widths).map { $0 + String(repeating: " ", count: $1 - $0.count) }.joined(separator: "  "))
-        }
+        let text = line + "\n" + (existing ?? "")
+        let fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0, fchmod(fd, 0o600) == 0 else { throw ValidationError("cannot write \(file): \(String(cString: strerror(errno)))") }
+        let written = Array(text.utf8).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        guard written == text.utf8.count else { throw ValidationError("cannot write \(file)") }
+        print(add ? "added a new primary key to \(file); copy it to every node, then remove the old key line"
+                  : "wrote a new gossip key to \(file) (mode 0600); copy it to every node")
     }
 }

@@ -85,8 +85,11 @@ enum Heraldd {
         do {
             try await Daemon.run(Daemon.Options(configPath: flags.config, controlSocket: flags.controlSocket),
                                  loaded: loaded, logger: logger)
-        } catch {
+        } catch let error as SystemError {
             logger.critical("cannot start: \(error)")
+            Daemon.exit(1)
+        } catch {
+            logger.critical("stopped: \(error)")
             Daemon.exit(1)
         }
     }

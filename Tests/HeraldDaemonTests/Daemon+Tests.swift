@@ -2,6 +2,7 @@ import FoundationEssentials
 import Glibc
 import HeraldCore
 @testable import HeraldDaemon
+import HeraldWire
 import Logging
 import ServiceLifecycle
 import HeraldTestKit
@@ -85,15 +86,22 @@ let noInterfaces = HostFacts(hostname: "h1", interfaces: [])
 
     @Test func refusesAKeyFileOthersCanRead() {
         let scratch = ScratchDirectory()
-        scratch.write("gossip.key", "secret\n", mode: 0o644)
+        let key = Keyring.generateKeyLine() + "\n"
+        scratch.write("gossip.key", key, mode: 0o644)
         scratch.write("herald.toml", "[gossip]\nbind = \"127.0.0.1:7946\"\nkey_file = \"\(scratch.path)/gossip.key\"\n")
         guard case .failure(let errors) = ConfigLoader.load(path: "\(scratch.path)/herald.toml", host: noInterfaces) else {
             Issue.record("accepted a world-readable key")
             return
         }
         #expect(errors.description == "\(scratch.path)/herald.toml:3: gossip.key_file: \(scratch.path)/gossip.key is readable by group or others (mode 644); run: chmod 600 \(scratch.path)/gossip.key")
-        scratch.write("gossip.key", "secret\n", mode: 0o600)
+        scratch.write("gossip.key", key, mode: 0o600)
         #expect((try? ConfigLoader.load(path: "\(scratch.path)/herald.toml", host: noInterfaces).get()) != nil)
+        scratch.write("gossip.key", "# comment\nnot a key\n", mode: 0o600)
+        guard case .failure(let bad) = ConfigLoader.load(path: "\(scratch.path)/herald.toml", host: noInterfaces) else {
+            Issue.record("accepted a key file without a key")
+            return
+        }
+        #expect(bad.description.hasSuffix("gossip.key:2: not a base64-encoded 32-byte key (make one with heraldctl keygen)"))
     }
 }
 
@@ -102,7 +110,7 @@ let noInterfaces = HostFacts(hostname: "h1", interfaces: [])
         let scratch = ScratchDirectory()
         let path = "\(scratch.path)/herald.sock"
         let service = try ControlService(path: path, logger: Logger(label: "test")) { command in
-            Array("{\"answer\":\"\(command.rawValue)\"}".utf8)
+            Array("{\"answer\":\"\(command.line)\"}".utf8)
         }
         var info = stat()
         #expect(stat(path, &info) == 0 && info.st_mode & 0o777 == 0o600)

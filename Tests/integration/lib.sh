@@ -59,3 +59,72 @@ wait_settled() {
     done
     fail "counters of $1 still changing after 30 s"
 }
+
+# cluster_lab N [VIP...]: hosts h1..hN (198.51.100.11..) and client c on one bridge, a
+# shared gossip key, heraldd on every host announcing the VIPs (default: 198.51.100.50
+# to .55), all ready and seeing each other alive.
+cluster_lab() {
+    local size=$1 i j peers
+    shift
+    test_lab
+    for i in $(seq "$size"); do lab_host "h$i" $((10 + i)); done
+    lab_host c 2
+    lab_gossip_key
+    local vips=("$@")
+    [ ${#vips[@]} -gt 0 ] || vips=(198.51.100.50 198.51.100.51 198.51.100.52 198.51.100.53 198.51.100.54 198.51.100.55)
+    : >"$LAB_DIR/vips.toml"
+    for i in "${!vips[@]}"; do printf '[[vip]]\nname = "vip%s"\naddress = "%s"\n' "$i" "${vips[$i]}" >>"$LAB_DIR/vips.toml"; done
+    for i in $(seq "$size"); do
+        peers=()
+        for j in $(seq "$size"); do [ "$j" = "$i" ] || peers+=($((10 + j))); done
+        lab_cluster_config "h$i" $((10 + i)) "${peers[@]}"
+        lab_heraldd "h$i" "$LAB_DIR/h$i.toml"
+    done
+    for i in $(seq "$size"); do lab_wait_ready "h$i"; done
+    wait_members_alive "$size" h1
+}
+
+# wait_members_alive COUNT HOST...: each HOST sees COUNT members alive (at most 30 s).
+wait_members_alive() {
+    local count=$1 host i
+    shift
+    for host in "$@"; do
+        for i in $(seq 300); do
+            [ "$(lab_ctl "$host" members --json | /usr/bin/python3 -c 'import json,sys; print(sum(m["status"] == "alive" for m in json.load(sys.stdin)["members"]))')" = "$count" ] && break
+            sleep 0.1
+        done
+        [ "$i" != 300 ] || fail "$host does not see $count members alive: $(lab_ctl "$host" members)"
+    done
+}
+
+# mac_of HOST: the lab MAC of hN.
+mac_of() { printf '02:00:00:00:00:%02x' $((10 + ${1#h})); }
+
+# owner_of HOST VIP: the owner HOST's heraldd elects for VIP.
+owner_of() {
+    lab_ctl "$1" vips --json | /usr/bin/python3 -c 'import json,sys; print(next(v.get("owner", "") for v in json.load(sys.stdin)["vips"] if v["address"] == sys.argv[1]))' "$2"
+}
+
+# runner_up HOST VIP: the next eligible candidate after the owner, in election order.
+runner_up() {
+    lab_ctl "$1" explain "$2" --json | /usr/bin/python3 -c 'import json,sys; print([c["name"] for c in json.load(sys.stdin)["candidates"] if c["eligible"]][1])'
+}
+
+# wait_answered_by VIP MAC SECONDS: polls with arping from c until MAC answers VIP.
+wait_answered_by() {
+    local vip=$1 mac=$2 deadline=$(( $(date +%s) + $3 ))
+    while [ "$(date +%s)" -le "$deadline" ]; do
+        [[ " $(arping_macs c "$vip" 1 | tr '\n' ' ') " == *" $mac "* ]] && return 0
+    done
+    return 1
+}
+
+# only_mac VIP COUNT: COUNT requests, every reply from one MAC, printed; fails otherwise.
+only_mac() {
+    local macs
+    macs=$(arping_macs c "$1" "$2")
+    [ -n "$macs" ] || fail "$1: no reply"
+    [ "$(echo "$macs" | sort -u | wc -l)" = 1 ] || fail "$1: answered by several MACs: $(echo "$macs" | sort | uniq -c | tr '\n' ' ')"
+    [ "$(echo "$macs" | wc -l)" = "$2" ] || fail "$1: $(echo "$macs" | wc -l) replies to $2 requests"
+    echo "$macs" | head -n 1
+}

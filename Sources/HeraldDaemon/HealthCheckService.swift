@@ -1,0 +1,107 @@
+import Glibc
+import HeraldCore
+import HeraldWire
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Runs the `check` of every VIP this node may announce, each on a thread of its own
+/// (a probe blocks for up to its timeout), and reports the set of passing checks when it
+/// changes. A node is eligible for a checked VIP only while its check passes.
+public final class HealthCheckService: Service, Sendable {
+    let checks: [(vip: String, check: HealthCheck)]
+    let logger: Logger
+    let onChange: @Sendable (Set<String>) -> Void
+    private let passing = Mutex<Set<String>>([])
+    private let stopping = Mutex(false)
+    private let wake = WakeSignal()
+
+    public init(vips: [VIPConfig], logger: Logger, onChange: @escaping @Sendable (Set<String>) -> Void) {
+        checks = vips.compactMap { vip in vip.check.map { (vip.name, $0) } }
+        self.logger = logger
+        self.onChange = onChange
+    }
+
+    public var passingChecks: Set<String> { passing.withLock { $0 } }
+
+    public func run() async throws {
+        let threads = checks.map { entry in
+            DedicatedThread(name: "check-\(entry.vip)") { [self] in loop(entry.vip, entry.check) }
+        }
+        await withTaskCancellationHandler {
+            try? await gracefulShutdown()
+        } onCancel: {}
+        stopping.withLock { $0 = true }
+        wake.signal()
+        threads.forEach { $0.join() }
+    }
+
+    private func loop(_ vip: String, _ check: HealthCheck) {
+        var state = CheckState()
+        while !stopping.withLock({ $0 }) {
+            let ok = Self.probe(check.probe, timeout: check.timeout)
+            if state.record(ok, rise: check.rise, fall: check.fall) {
+                let now = passing.withLock { set -> Set<String> in
+                    if state.passing { set.insert(vip) } else { set.remove(vip) }
+                    return set
+                }
+                logger.log(level: state.passing ? .info : .warning, "health check \(state.passing ? "passing" : "failing")",
+                           metadata: ["vip_name": "\(vip)", "check": "\(check.probe)"])
+                onChange(now)
+            }
+            var fds = [pollfd(fd: wake.fd, events: Int16(POLLIN), revents: 0)]
+            _ = poll(&fds, 1, Int32(check.interval.milliseconds))
+        }
+    }
+
+    static func probe(_ probe: HealthCheck.Probe, timeout: Duration) -> Bool {
+        switch probe {
+        case .tcp(let target):
+            guard let address = UDPSocket.resolve(target) else { return false }
+            return connects(to: address, timeout: timeout)
+        case .command(let command):
+            return runs(command, timeout: timeout)
+        }
+    }
+
+    /// A TCP connect that completes within `timeout`.
+    static func connects(to address: GossipAddress, timeout: Duration) -> Bool {
+        let fd = socket(address.ip.isIPv4 ? AF_INET : AF_INET6,
+                        Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var storage = UDPSocket.sockaddr(address)
+        let length = socklen_t(address.ip.isIPv4 ? MemoryLayout<sockaddr_in>.size : MemoryLayout<sockaddr_in6>.size)
+        let result = withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, length) } }
+        if result == 0 { return true }
+        guard errno == EINPROGRESS else { return false }
+        var fds = [pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)]
+        guard poll(&fds, 1, Int32(timeout.milliseconds)) == 1 else { return false }
+        var error: Int32 = 0
+        var size = socklen_t(MemoryLayout<Int32>.size)
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &size)
+        return error == 0
+    }
+
+    /// `/bin/sh -c command` exits 0 within `timeout` (killed otherwise).
+    static func runs(_ command: String, timeout: Duration) -> Bool {
+        var pid: pid_t = 0
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        for fd: Int32 in [0, 1, 2] { posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", O_RDWR, 0) }
+        let arguments = ["/bin/sh", "-c", command]
+        var argv = arguments.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        guard posix_spawn(&pid, "/bin/sh", &actions, nil, &argv, environ) == 0 else { return false }
+        let deadline = ContinuousClock.now + timeout
+        var status: Int32 = 0
+        while ContinuousClock.now < deadline {
+            if waitpid(pid, &status, WNOHANG) == pid { return (status & 0x7F) == 0 && ((status >> 8) & 0xFF) == 0 }
+            usleep(10_000)
+        }
+        kill(pid, SIGKILL)
+        waitpid(pid, &status, 0)
+        return false
+    }
+}

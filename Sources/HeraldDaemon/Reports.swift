@@ -1,0 +1,85 @@
+import Glibc
+import HeraldCore
+import HeraldMembership
+import HeraldWire
+
+/// Builds the control socket's answers from the running services.
+struct Reports: Sendable {
+    let loaded: LoadedConfig
+    let links: [LinkService]
+    let gossip: GossipService?
+    let ownership: Ownership?
+    let settings: GossipSettings?
+    let started = ContinuousClock.now
+
+    func answer(_ request: ControlRequest) -> [UInt8] {
+        switch request {
+        case .status: JSONWriter.encode(status.json)
+        case .members: JSONWriter.encode(members.json)
+        case .explain(let text): explain(text).map { JSONWriter.encode($0.json) }
+            ?? JSONWriter.encode(ControlErrorReply(error: "\(text) is not a configured VIP").json)
+        }
+    }
+
+    /// The members known now, this node first; without gossip, just this node.
+    var view: [Member] {
+        ownership?.current.view ?? gossip?.view.members ?? [Member(
+            name: loaded.nodeName, address: GossipAddress(ip: .v4(.any), port: 0), incarnation: 0, status: .alive,
+            meta: NodeMeta(interfaces: loaded.host.usableInterfaces(loaded.config.node).compactMap { interface in
+                interface.mac.map { NodeMeta.Interface(name: interface.name, mac: $0, prefixes: interface.prefixes) }
+            }).encode(), statusSince: .zero, roundTrip: nil)]
+    }
+
+    var status: StatusReport {
+        let state = ownership?.current
+        let owned = state?.owned ?? LinkPlan.standaloneOwnership(config: loaded.config, nodeName: loaded.nodeName)
+        let gossipReport = gossip.map { gossip -> GossipReport in
+            let view = gossip.view
+            let others = view.members.dropFirst()
+            return GossipReport(address: gossip.address.description, profile: settings!.profile.rawValue,
+                                encrypted: gossip.seal.isEncrypted,
+                                alive: others.filter { $0.status == .alive }.count + 1,
+                                suspect: others.filter { $0.status == .suspect }.count,
+                                dead: others.filter { $0.status == .dead || $0.status == .left }.count,
+                                awareness: view.awareness, holdingDown: view.holdingDown, settled: state?.settled ?? false,
+                                takeovers: state?.failovers ?? 0, rejected: gossip.rejected)
+        }
+        return StatusReport(
+            node: loaded.nodeName, version: HeraldVersion.current, pid: getpid(),
+            uptimeSeconds: Int(started.duration(to: .now).components.seconds), configFiles: loaded.files,
+            links: links.map { link in
+                LinkReport(name: link.interface.name, mac: link.mac.description,
+                           answering: link.answering.sorted().map(\.description), counters: link.counters)
+            },
+            vips: loaded.config.vips.map { vip in
+                let owner = state.map { $0.owners[vip.address] } ?? (owned.contains(vip.address) ? loaded.nodeName : nil)
+                let ranked = Election.rank(vip, members: view).first { $0.name == loaded.nodeName }
+                let role: VIPReport.Role = owned.contains(vip.address) ? .announcing
+                    : ranked?.ineligibility != nil ? .notEligible
+                    : owner != nil ? .standby : .unowned
+                return VIPReport(name: vip.name, address: vip.address.description, role: role, owner: owner,
+                                 interfaces: owned.contains(vip.address) ? ranked?.interfaces ?? [] : [])
+            },
+            gossip: gossipReport)
+    }
+
+    var members: MembersReport {
+        MembersReport(members: view.enumerated().map { index, member in
+            let meta = NodeMeta.decode(member.meta)
+            return MemberReport(name: member.name, address: member.address.description, status: "\(member.status)",
+                                incarnation: member.incarnation,
+                                roundTripMicroseconds: member.roundTrip.map { UInt64($0 / .microseconds(1)) },
+                                holdingDown: meta?.holdingDown ?? false, interfaces: meta?.interfaces.map(\.name) ?? [],
+                                isSelf: index == 0)
+        })
+    }
+
+    func explain(_ text: String) -> ExplainReport? {
+        guard let vip = loaded.config.vips.first(where: { $0.address.description == text || IPAddress(text) == $0.address || $0.name == text })
+        else { return nil }
+        let ranked = Election.rank(vip, members: view)
+        return ExplainReport(vip: vip.name, address: vip.address.description, owner: ranked.first { $0.ineligibility == nil }?.name,
+                             candidates: ranked.map { ExplainReport.Candidate(name: $0.name, eligible: $0.ineligibility == nil,
+                                                                               reason: $0.ineligibility?.description, interfaces: $0.interfaces) })
+    }
+}
