@@ -6,7 +6,8 @@
  *   arpblast IFACE flood TARGET RATE SECONDS requests at RATE/s; counts the replies
  *   arpblast IFACE garbage COUNT SEED        malformed ARP and NDP frames
  *   arpblast IFACE watch TARGET SECONDS      a request every 2 ms; prints "REALTIME_NS MAC"
- *                                            each time the answering MAC changes
+ *                                            for the first answer and again when the answering
+ *                                            MAC changes, then exits (or after SECONDS)
  *
  * Latency uses kernel timestamps from one packet socket that sees both our outgoing
  * request (PACKET_OUTGOING) and the reply, the same points tcpdump would timestamp.
@@ -236,6 +237,7 @@ static int watch(uint32_t target, double seconds) {
     uint8_t frame[64], buf[2048];
     size_t len = arp_request(frame, target);
     uint8_t last[6] = {0};
+    int changes = 0;
     double end = now_s() + seconds, next_send = 0;
     while (now_s() < end) {
         if (now_s() >= next_send) {
@@ -250,6 +252,7 @@ static int watch(uint32_t target, double seconds) {
             printf("%lld %02x:%02x:%02x:%02x:%02x:%02x\n", (long long)t.tv_sec * 1000000000LL + t.tv_nsec,
                    last[0], last[1], last[2], last[3], last[4], last[5]);
             fflush(stdout);
+            if (++changes == 2) return 0;
         }
     }
     return 0;

@@ -62,6 +62,7 @@ public struct GossipReport: Codable, Equatable, Sendable {
     public var awareness: Int
     public var holdingDown: Bool
     public var settled: Bool
+    /// VIPs this node took over since start (including its first ones).
     public var takeovers: Int
     /// Gossip packets dropped, by reason.
     public var rejected: [String: UInt64]

@@ -63,12 +63,12 @@ public enum Daemon {
                 throw SystemError("gossip.bind \(gossipSettings.bind) is not an address of this host", errno: 0)
             }
             let ownership = Ownership(config: config, host: loaded.host, nodeName: loaded.nodeName, links: links,
-                                      lease: membership.probeInterval * membership.suspicionMinIntervals,
+                                      lease: membership.suspicionFloor,
                                       joinGrace: gossipSettings.join.isEmpty ? .zero : membership.joinRetryInterval * 2)
             let gossip = try GossipService(
                 name: loaded.nodeName, address: bind, seeds: gossipSettings.join, seal: try loadSeal(gossipSettings),
                 settings: membership, meta: eligibility.meta,
-                holdDown: membership.probeInterval * membership.suspicionMinIntervals * 10,
+                holdDown: membership.suspicionFloor * 10,
                 logger: logger, onView: ownership.onView)
             eligibility.attach(gossip)
             leave = { gossip.requestLeave() }

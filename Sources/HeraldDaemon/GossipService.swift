@@ -45,8 +45,8 @@ public final class GossipService: Service, Sendable {
     private let onView: @Sendable (View, _ changed: Bool, _ takenAt: ContinuousClock.Instant) -> Void
     private let logger: Logger
 
-    /// Also the ownership lease: the longest the loop may go without a turn.
-    var stallLimit: Duration { settings.probeInterval * settings.suspicionMinIntervals }
+    /// The longest the loop may go without a turn (the ownership lease is the same).
+    var stallLimit: Duration { settings.suspicionFloor }
 
     struct Shared {
         var stopping = false

@@ -14,7 +14,8 @@ public final class Ownership: Sendable {
         /// False until this node has joined (or the join grace has passed): a node that
         /// believes it is alone must not grab every VIP while it is still joining.
         public var settled = false
-        public var failovers = 0
+        /// VIPs this node started announcing since start, its first ones included.
+        public var takeovers = 0
     }
 
     let config: HeraldConfig
@@ -55,7 +56,7 @@ public final class Ownership: Sendable {
             state.owned = owned
             state.view = view.members
             state.settled = settled
-            state.failovers += owned.subtracting(previous).count
+            state.takeovers += owned.subtracting(previous).count
             return previous
         }
         let plan = LinkPlan.make(config: config, host: host, owned: owned)

@@ -42,7 +42,7 @@ struct Reports: Sendable {
                                 suspect: others.filter { $0.status == .suspect }.count,
                                 dead: others.filter { $0.status == .dead || $0.status == .left }.count,
                                 awareness: view.awareness, holdingDown: view.holdingDown, settled: state?.settled ?? false,
-                                takeovers: state?.failovers ?? 0, rejected: gossip.rejected)
+                                takeovers: state?.takeovers ?? 0, rejected: gossip.rejected)
         }
         return StatusReport(
             node: loaded.nodeName, version: HeraldVersion.current, pid: getpid(),

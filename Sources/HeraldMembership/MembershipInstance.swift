@@ -332,8 +332,7 @@ public struct MembershipInstance: Sendable {
         member.status = .suspect
         member.statusSince = now
         members[memberName] = member
-        let minimum = settings.probeInterval * settings.suspicionMinIntervals
-            * max(1, log10(Double(aliveCount)))
+        let minimum = settings.suspicionFloor * max(1, log10(Double(aliveCount)))
         suspicions[memberName] = Suspicion(
             incarnation: memberIncarnation, start: now, minimum: minimum, maximum: minimum * settings.suspicionMaxMultiplier,
             needed: min(settings.suspicionConfirmations, max(0, aliveCount - 2)),

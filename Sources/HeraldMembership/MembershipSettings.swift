@@ -47,6 +47,11 @@ public struct MembershipSettings: Equatable, Sendable {
         self.piggybackBytes = piggybackBytes
     }
 
+    /// The shortest a suspicion lasts in a small cluster: the soonest a member that stops
+    /// answering can be declared dead. The daemon uses it as the ownership lease and as the
+    /// longest stall it tolerates.
+    public var suspicionFloor: Duration { probeInterval * suspicionMinIntervals }
+
     /// Default: sub-second failover on a LAN, robust to 10 % loss.
     public static let lan = MembershipSettings(
         probeInterval: .milliseconds(50), probeTimeout: .milliseconds(25), suspicionMinIntervals: 6,

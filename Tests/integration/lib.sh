@@ -8,7 +8,7 @@ pass() { echo "ok: $*"; }
 
 # Starts a lab named after the test (unique per run) and cleans it up however we exit.
 test_lab() {
-    lab_init "ht$(basename "$0" .sh | tr -cd 'a-z0-9' | cut -c1-8)$$"
+    lab_init "ht$(basename "$0" .sh | tr -cd 'a-z0-9' | cut -c1-8)$BASHPID"
     trap lab_cleanup EXIT
 }
 
