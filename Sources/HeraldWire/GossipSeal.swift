@@ -29,9 +29,11 @@ public struct Keyring: Sendable {
         return .success(Keyring(keys: keys))
     }
 
-    /// A new random key in key-file form.
-    public static func generateKeyLine() -> String {
-        SymmetricKey(size: .bits256).withUnsafeBytes { Data($0).base64EncodedString() }
+    /// A key in key-file form, from 32 random bytes the caller draws (this module takes
+    /// its randomness as input, like the rest of the pure core).
+    public static func keyLine(_ randomBytes: [UInt8]) -> String {
+        precondition(randomBytes.count == 32, "a gossip key is 32 bytes")
+        return Data(randomBytes).base64EncodedString()
     }
 
     public struct KeyFileError: Error, Equatable, Sendable {

@@ -168,7 +168,8 @@ struct Keygen: ParsableCommand {
     var add = false
 
     func run() throws {
-        let line = Keyring.generateKeyLine()
+        var generator = SystemRandomNumberGenerator()
+        let line = Keyring.keyLine((0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) })
         let existing = try? String(contentsOfFile: file, encoding: .utf8)
         if existing != nil && !add {
             throw ValidationError("\(file) exists; use --add to rotate keys, or remove it first")

@@ -86,7 +86,7 @@ let noInterfaces = HostFacts(hostname: "h1", interfaces: [])
 
     @Test func refusesAKeyFileOthersCanRead() {
         let scratch = ScratchDirectory()
-        let key = Keyring.generateKeyLine() + "\n"
+        let key = testKeyLine(1) + "\n"
         scratch.write("gossip.key", key, mode: 0o644)
         scratch.write("herald.toml", "[gossip]\nbind = \"127.0.0.1:7946\"\nkey_file = \"\(scratch.path)/gossip.key\"\n")
         guard case .failure(let errors) = ConfigLoader.load(path: "\(scratch.path)/herald.toml", host: noInterfaces) else {

@@ -63,7 +63,7 @@ import Testing
 }
 
 @Suite struct GossipSealTests {
-    let key = Keyring.generateKeyLine()
+    let key = testKeyLine(1)
     let nonce = [UInt8](repeating: 7, count: 12)
 
     func keyring(_ lines: String...) -> Keyring { try! Keyring.parse(lines.joined(separator: "\n")).get() }
@@ -79,7 +79,7 @@ import Testing
     @Test func wrongKeyOtherClusterOrTamperingFail() {
         let packet = GossipSeal(keyring: keyring(key), clusterName: "lab").seal([1, 2, 3], nonce: nonce)
         #expect(throws: WireError.gossipAuthenticationFailed) {
-            try GossipSeal(keyring: keyring(Keyring.generateKeyLine()), clusterName: "lab").open(packet)
+            try GossipSeal(keyring: keyring(testKeyLine(2)), clusterName: "lab").open(packet)
         }
         #expect(throws: WireError.gossipAuthenticationFailed) {
             try GossipSeal(keyring: keyring(key), clusterName: "prod").open(packet)
@@ -90,7 +90,7 @@ import Testing
     }
 
     @Test func rotationAcceptsEveryKeyAndEncryptsWithTheFirst() throws {
-        let old = key, new = Keyring.generateKeyLine()
+        let old = key, new = testKeyLine(3)
         let oldOnly = GossipSeal(keyring: keyring(old), clusterName: "c")
         let both = GossipSeal(keyring: keyring(new, "# old key, remove after rollout", old), clusterName: "c")
         #expect(try both.open(oldOnly.seal([5], nonce: nonce)) == [5])

@@ -97,6 +97,22 @@ wait_members_alive() {
     done
 }
 
+# wait_one_owner VIP HOST...: waits (at most 20 s) until every HOST elects the same owner
+# for VIP and only that owner's MAC answers it; prints the owner.
+wait_one_owner() {
+    local vip=$1 owner host agreed i macs
+    shift
+    for i in $(seq 40); do
+        owner=$(owner_of "$1" "$vip")
+        agreed=yes
+        for host in "$@"; do [ "$(owner_of "$host" "$vip")" = "$owner" ] || agreed=no; done
+        macs=$(arping_macs c "$vip" 3 | sort -u | tr '\n' ' ')
+        if [ -n "$owner" ] && [ $agreed = yes ] && [ "$macs" = "$(mac_of "$owner") " ]; then echo "$owner"; return 0; fi
+        sleep 0.3
+    done
+    fail "$vip: no single agreed owner after 20 s (h1 elects $(owner_of "$1" "$vip"), answered by: $macs)"
+}
+
 # mac_of HOST: the lab MAC of hN.
 mac_of() { printf '02:00:00:00:00:%02x' $((10 + ${1#h})); }
 
