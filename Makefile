@@ -1,7 +1,7 @@
 # Herald. As root on a fresh Debian machine:
 #   make demo    build and run heraldd in a lab of network namespaces
 #   make test    install what is missing, build, run unit and integration tests
-#   make bench   latency, flood rate, memory and failover figures (release build, ~45 min)
+#   make bench   latency, flood rate, memory and failover figures (release build, ~25 min)
 
 SWIFT ?= swift
 TOOLS := .build/tools/arpblast
