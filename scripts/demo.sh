@@ -14,8 +14,7 @@ lab_host h1 11; lab_host h2 12; lab_host c 2
 say "lab: h1 02:00:00:00:00:0b (198.51.100.11), h2 02:00:00:00:00:0c (198.51.100.12), client 198.51.100.2"
 sed -n '/^\[/,$p' etc/lab/herald.toml
 
-lab_exec c tcpdump -i eth0 -n -l -e --immediate-mode 'arp or (icmp6 and ip6[40] == 136)' >"$LAB_DIR/capture.txt" 2>/dev/null &
-echo $! >"$LAB_DIR/tcpdump.pid"
+lab_spawn capture c tcpdump -i eth0 -n -l -e --immediate-mode 'arp or (icmp6 and ip6[40] == 136)'
 sleep 1
 
 say "starting heraldd on h1 and h2"
@@ -27,7 +26,7 @@ sleep 0.5
 cat "$LAB_DIR/h1.log"
 
 say "tcpdump on the client: gratuitous announcements as the daemons start"
-cat "$LAB_DIR/capture.txt"
+grep -v 'listening on\|^tcpdump:' "$LAB_DIR/capture.log"
 
 say "client: arping 198.51.100.50 (VIP 'web', owned by h1)"
 lab_exec c arping -i eth0 -c 3 -W 0.2 198.51.100.50

@@ -96,6 +96,17 @@ NFT
 
 lab_exec() { local name=$1; shift; ip netns exec "$LAB-$name" "$@"; }
 
+# lab_spawn ID HOST COMMAND...: runs COMMAND in HOST in the background, output to
+# $LAB_DIR/ID.log, PID in $LAB_DIR/ID.pid so lab_cleanup stops it. `ip netns exec` execs
+# the command, so the recorded PID is the command's own (a backgrounded shell function
+# would record a subshell and leak the command).
+lab_spawn() {
+    local id=$1 host=$2
+    shift 2
+    ip netns exec "$LAB-$host" "$@" >"$LAB_DIR/$id.log" 2>&1 &
+    echo $! >"$LAB_DIR/$id.pid"
+}
+
 # lab_heraldd HOST CONFIG [ARGS...]: starts heraldd in HOST with host name HOST (its own
 # UTS namespace), logging to $LAB_DIR/HOST.log, control socket $LAB_DIR/HOST.sock.
 lab_heraldd() {

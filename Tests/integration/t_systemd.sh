@@ -44,10 +44,8 @@ pass "journal fields HERALD_IFACE, HERALD_VIPS, PRIORITY"
 
 # The unit's privilege model: an unprivileged user with only CAP_NET_RAW can answer.
 mkdir -p "$LAB_DIR/run" && chown 65534:65534 "$LAB_DIR/run" && chmod 755 "$LAB_DIR" && chmod 644 "$LAB_DIR/herald.toml"
-lab_exec h1 setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all,+net_raw --ambient-caps=-all,+net_raw \
-    --bounding-set=-all,+net_raw "$HERALD_BIN/heraldd" --config "$LAB_DIR/herald.toml" --control-socket "$LAB_DIR/run/herald.sock" \
-    >"$LAB_DIR/unpriv.log" 2>&1 &
-echo $! >"$LAB_DIR/unpriv.pid"
+lab_spawn unpriv h1 setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all,+net_raw --ambient-caps=-all,+net_raw \
+    --bounding-set=-all,+net_raw "$HERALD_BIN/heraldd" --config "$LAB_DIR/herald.toml" --control-socket "$LAB_DIR/run/herald.sock"
 for i in $(seq 100); do grep -s >/dev/null 'msg=ready' "$LAB_DIR/unpriv.log" && break; sleep 0.1; done
 grep -s >/dev/null 'msg=ready' "$LAB_DIR/unpriv.log" || fail "not ready without root: $(cat "$LAB_DIR/unpriv.log")"
 [ "$(arping_macs c 198.51.100.50 2 | sort -u)" = "02:00:00:00:00:0b" ] || fail "not answering without root"
