@@ -41,17 +41,14 @@ public enum DropReason: Hashable, Sendable, CustomStringConvertible {
     public var description: String { label }
 }
 
-/// What a link knows about itself when deciding: its name and MAC, the addresses it
-/// answers for, and the addresses this node owns on other links (to tell `notOurs` from
+/// What a link knows about itself when deciding: its MAC, the addresses it answers for, and the addresses this node owns on other links (to tell `notOurs` from
 /// `wrongInterface`).
 public struct ResponderContext: Sendable {
-    public var interface: String
     public var mac: MACAddress
     public var answering: Set<IPAddress>
     public var ownedElsewhere: Set<IPAddress>
 
-    public init(interface: String, mac: MACAddress, answering: Set<IPAddress>, ownedElsewhere: Set<IPAddress> = []) {
-        self.interface = interface
+    public init(mac: MACAddress, answering: Set<IPAddress>, ownedElsewhere: Set<IPAddress> = []) {
         self.mac = mac
         self.answering = answering
         self.ownedElsewhere = ownedElsewhere

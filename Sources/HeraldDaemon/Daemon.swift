@@ -75,7 +75,7 @@ public enum Daemon {
             let checks = HealthCheckService(vips: config.vips.filter { $0.allows(node: loaded.nodeName) }, logger: logger) {
                 eligibility.checks($0)
             }
-            reports = Reports(loaded: loaded, links: links, gossip: gossip, ownership: ownership, settings: gossipSettings)
+            reports = Reports(loaded: loaded, eligibility: eligibility, links: links, gossip: gossip, ownership: ownership, settings: gossipSettings)
             services.append(.init(service: gossip))
             if !checks.checks.isEmpty { services.append(.init(service: checks)) }
         } else {
@@ -86,7 +86,7 @@ public enum Daemon {
                 let answering = plan.addressesByInterface[link.interface.name] ?? []
                 link.setOwnership(answering: answering, ownedElsewhere: owned.subtracting(answering))
             }
-            reports = Reports(loaded: loaded, links: links, gossip: nil, ownership: nil, settings: nil)
+            reports = Reports(loaded: loaded, eligibility: eligibility, links: links, gossip: nil, ownership: nil, settings: nil)
         }
 
         let control = try ControlService(path: options.controlSocket, logger: logger) { request in reports.answer(request) }

@@ -141,7 +141,7 @@ public final class LinkService: Service, Sendable {
         var droppedBefore: UInt32 = 0
         let origin = ContinuousClock.now
         var scheduler = AnnouncementScheduler(settings: settings)
-        var context = ResponderContext(interface: interface.name, mac: mac, answering: [])
+        var context = ResponderContext(mac: mac, answering: [])
         var applied = -1
         var pending = LinkTally()
         var reportedReady = false

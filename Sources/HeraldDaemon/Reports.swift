@@ -6,6 +6,7 @@ import HeraldWire
 /// Builds the control socket's answers from the running services.
 struct Reports: Sendable {
     let loaded: LoadedConfig
+    let eligibility: Eligibility
     let links: [LinkService]
     let gossip: GossipService?
     let ownership: Ownership?
@@ -25,9 +26,7 @@ struct Reports: Sendable {
     var view: [Member] {
         ownership?.current.view ?? gossip?.view.members ?? [Member(
             name: loaded.nodeName, address: GossipAddress(ip: .v4(.any), port: 0), incarnation: 0, status: .alive,
-            meta: NodeMeta(interfaces: loaded.host.usableInterfaces(loaded.config.node).compactMap { interface in
-                interface.mac.map { NodeMeta.Interface(name: interface.name, mac: $0, prefixes: interface.prefixes) }
-            }).encode(), statusSince: .zero, roundTrip: nil)]
+            meta: eligibility.meta.encode(), statusSince: .zero, roundTrip: nil)]
     }
 
     var status: StatusReport {

@@ -10,7 +10,7 @@ import Testing
     let clientIP6 = IPv6Address("2001:db8:100::2")!
 
     var context: ResponderContext {
-        ResponderContext(interface: "eth0", mac: ours, answering: [.v4(vip4), .v6(vip6)],
+        ResponderContext(mac: ours, answering: [.v4(vip4), .v6(vip6)],
                          ownedElsewhere: [IPAddress("203.0.113.50")!])
     }
 
@@ -128,7 +128,7 @@ import Testing
     }
 
     @Test func answersNothingWhenItOwnsNothing() {
-        let idle = ResponderContext(interface: "eth0", mac: ours, answering: [])
+        let idle = ResponderContext(mac: ours, answering: [])
         #expect(Responder.decide(arp(), context: idle) == .drop(.notOurs))
         #expect(Responder.decide(solicitation(), context: idle) == .drop(.notOurs))
     }
