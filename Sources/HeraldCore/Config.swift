@@ -22,8 +22,16 @@ public struct HeraldConfig: Equatable, Sendable {
     public var metrics: MetricsSettings?
     public var pools: [PoolConfig] = []
     public var vips: [VIPConfig] = []
+    /// Where `[node]`, `[gossip]`, `[kubernetes]` and `[metrics]` start, for messages about
+    /// a section as a whole.
+    public var sectionLocations: [String: SourceLocation] = [:]
 
     public init() {}
+
+    public static func == (lhs: HeraldConfig, rhs: HeraldConfig) -> Bool {
+        lhs.node == rhs.node && lhs.gossip == rhs.gossip && lhs.kubernetes == rhs.kubernetes
+            && lhs.metrics == rhs.metrics && lhs.pools == rhs.pools && lhs.vips == rhs.vips
+    }
 }
 
 public struct NodeSettings: Equatable, Sendable {

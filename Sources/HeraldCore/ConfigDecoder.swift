@@ -48,6 +48,9 @@ public enum ConfigDecoder {
 
     private static func decodeMain(_ root: inout TableReader, into config: inout HeraldConfig) {
         root.known = ["node", "gossip", "kubernetes", "metrics", "pool", "vip"]
+        for key in ["node", "gossip", "kubernetes", "metrics"] {
+            if let line = root.table[key]?.line { config.sectionLocations[key] = root.location(line) }
+        }
         if var node = root.table("node") {
             node.known = ["name", "interfaces"]
             if let (name, line) = node.string("name") {

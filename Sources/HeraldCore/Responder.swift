@@ -41,25 +41,31 @@ public enum DropReason: Hashable, Sendable, CustomStringConvertible {
     public var description: String { label }
 }
 
-/// What a link knows about itself when deciding: its MAC, the addresses it answers for, and the addresses this node owns on other links (to tell `notOurs` from
-/// `wrongInterface`).
+/// What a link knows about itself when deciding: its MAC, the addresses it answers for,
+/// the addresses this node owns on other links (to tell `notOurs` from `wrongInterface`),
+/// and the addresses it watches for claims by others (every VIP it could serve).
 public struct ResponderContext: Sendable {
     public var mac: MACAddress
     public var answering: Set<IPAddress>
     public var ownedElsewhere: Set<IPAddress>
+    public var guarded: Set<IPAddress>
 
-    public init(mac: MACAddress, answering: Set<IPAddress>, ownedElsewhere: Set<IPAddress> = []) {
+    public init(mac: MACAddress, answering: Set<IPAddress>, ownedElsewhere: Set<IPAddress> = [],
+                guarded: Set<IPAddress> = []) {
         self.mac = mac
         self.answering = answering
         self.ownedElsewhere = ownedElsewhere
+        self.guarded = guarded
     }
+
+    func claims(_ address: IPAddress) -> Bool { answering.contains(address) || guarded.contains(address) }
 }
 
 /// The responder's decision for one frame.
 public enum ResponderOutcome: Equatable, Sendable {
     /// Send `frame`: the answer to a request for `address`.
     case reply(frame: [UInt8], address: IPAddress)
-    /// Another host claims an address we answer for: a reply or announcement from `mac`.
+    /// Another host claims an address we answer for or watch: a reply or announcement from `mac`.
     case conflict(address: IPAddress, mac: MACAddress)
     case drop(DropReason)
 }
@@ -90,7 +96,7 @@ public enum Responder {
         let sender = IPAddress.v4(arp.senderIP)
         // Anyone else sending from one of our addresses (reply, announcement or request)
         // is claiming it.
-        if arp.senderIP != .any, context.answering.contains(sender) {
+        if arp.senderIP != .any, context.claims(sender) {
             return .conflict(address: sender, mac: arp.senderMAC)
         }
         guard arp.operation == .request else { return .drop(.notRequest) }
@@ -115,7 +121,7 @@ public enum Responder {
         switch ndp.message {
         case .advertisement(let advertisement):
             let target = IPAddress.v6(advertisement.target)
-            if context.answering.contains(target), advertisement.targetLinkLayer != context.mac {
+            if context.claims(target), advertisement.targetLinkLayer != context.mac {
                 return .conflict(address: target, mac: advertisement.targetLinkLayer ?? ethernet.source)
             }
             return .drop(.notRequest)

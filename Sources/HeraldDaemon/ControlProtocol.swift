@@ -153,6 +153,8 @@ public struct VIPReport: Codable, Equatable, Sendable {
         case notEligible = "not-eligible"
         /// Nobody can announce it right now.
         case unowned
+        /// Another host (`foreignMAC`) answers for it; this node withholds it.
+        case conflict
     }
 
     public var name: String
@@ -160,11 +162,22 @@ public struct VIPReport: Codable, Equatable, Sendable {
     public var role: Role
     public var owner: String?
     public var interfaces: [String]
+    public var foreignMAC: String?
+
+    public init(name: String, address: String, role: Role, owner: String?, interfaces: [String], foreignMAC: String? = nil) {
+        self.name = name
+        self.address = address
+        self.role = role
+        self.owner = owner
+        self.interfaces = interfaces
+        self.foreignMAC = foreignMAC
+    }
 
     var json: JSONWriter.Value {
         var fields: [String: JSONWriter.Value] = ["name": .string(name), "address": .string(address), "role": .string(role.rawValue),
                                                   "interfaces": .array(interfaces.map { .string($0) })]
         if let owner { fields["owner"] = .string(owner) }
+        if let foreignMAC { fields["foreignMAC"] = .string(foreignMAC) }
         return .object(fields)
     }
 }
@@ -180,7 +193,8 @@ extension LinkCounters {
         func table(_ values: [String: UInt64]) -> JSONWriter.Value { .object(values.mapValues { .number($0) }) }
         return .object(["requestsReceived": table(requestsReceived), "responsesSent": table(responsesSent),
                         "gratuitousSent": table(gratuitousSent), "dropped": table(dropped), "conflicts": table(conflicts),
-                        "injectFailures": .number(injectFailures), "kernelDrops": .number(kernelDrops)])
+                        "probesSent": .number(probesSent), "injectFailures": .number(injectFailures),
+                        "kernelDrops": .number(kernelDrops)])
     }
 }
 

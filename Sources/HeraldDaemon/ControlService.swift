@@ -76,16 +76,7 @@ public final class ControlService: Service, Sendable {
     }
 
     private func serve(_ client: Int32) {
-        var timeout = timeval(tv_sec: 2, tv_usec: 0)
-        setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var request: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 256)
-        while request.count < 1024, !request.contains(UInt8(ascii: "\n")) {
-            let count = read(client, &buffer, buffer.count)
-            guard count > 0 else { break }
-            request += buffer[..<count]
-        }
+        let request = System.readRequest(client, limit: 1024) { $0.contains(UInt8(ascii: "\n")) }
         let line = String(decoding: request.prefix { $0 != UInt8(ascii: "\n") }, as: UTF8.self)
         let reply: [UInt8]
         if let request = ControlRequest(line: line.trimmingWhitespace) {

@@ -4,7 +4,6 @@ import HeraldMembership
 import HeraldWire
 import Logging
 import ServiceLifecycle
-import UnixSignals
 
 public enum HeraldVersion {
     public static let current = "0.1.0"
@@ -40,67 +39,77 @@ public enum Daemon {
 
     public static func run(_ options: Options, loaded: LoadedConfig, logger: Logger) async throws {
         let config = loaded.config
+        let runtime = Runtime(configPath: options.configPath, loaded: loaded)
         let interfaces = LinkPlan.interfaces(config: config, host: loaded.host)
         let readiness = Readiness(links: interfaces.map(\.name))
-        let eligibility = Eligibility(interfaces: loaded.host.usableInterfaces(config.node).compactMap { interface in
-            interface.mac.map { NodeMeta.Interface(name: interface.name, mac: $0, prefixes: interface.prefixes) }
-        })
-        let links = try interfaces.map { interface throws(SystemError) in
+        let eligibility = Eligibility(interfaces: metaInterfaces(loaded))
+        let links = try LinkSet(interfaces: interfaces) { interface throws(SystemError) in
             try LinkService(interface: interface, answering: [], readiness: readiness, logger: logger,
                             onCarrier: { eligibility.carrier($0, up: $1) })
         }
-        if links.isEmpty {
+        if interfaces.isEmpty {
             logger.warning("no VIP of this config can be announced by this node; answering nothing",
                            metadata: ["node": "\(loaded.nodeName)"])
         }
 
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
-        let reports: Reports
-        var leave: @Sendable () -> Void = {}
+        var gossip: GossipService?
+        var ownership: Ownership?
+        var checks: HealthCheckService?
         if let gossipSettings = config.gossip {
             let membership = MembershipSettings(profile: gossipSettings.profile)
             guard let bind = UDPSocket.resolve(gossipSettings.bind) else {
                 throw SystemError("gossip.bind \(gossipSettings.bind) is not an address of this host", errno: 0)
             }
-            let ownership = Ownership(config: config, host: loaded.host, nodeName: loaded.nodeName, links: links,
-                                      lease: membership.suspicionFloor,
-                                      joinGrace: gossipSettings.join.isEmpty ? .zero : membership.joinRetryInterval * 2)
-            let gossip = try GossipService(
+            let owners = Ownership(runtime: runtime, links: links, lease: membership.suspicionFloor,
+                                   joinGrace: gossipSettings.join.isEmpty ? .zero : membership.joinRetryInterval * 2)
+            let service = try GossipService(
                 name: loaded.nodeName, address: bind, seeds: gossipSettings.join, seal: try loadSeal(gossipSettings),
                 settings: membership, meta: eligibility.meta,
                 holdDown: membership.suspicionFloor * 10,
-                logger: logger, onView: ownership.onView)
-            eligibility.attach(gossip)
-            leave = { gossip.requestLeave() }
-            let checks = HealthCheckService(vips: config.vips.filter { $0.allows(node: loaded.nodeName) }, logger: logger) {
-                eligibility.checks($0)
-            }
-            reports = Reports(loaded: loaded, eligibility: eligibility, links: links, gossip: gossip, ownership: ownership, settings: gossipSettings)
-            services.append(.init(service: gossip))
-            if !checks.checks.isEmpty { services.append(.init(service: checks)) }
+                logger: logger, onView: owners.onView)
+            eligibility.attach(service)
+            Ownership.startProbing(loaded, links: links)
+            checks = HealthCheckService(vips: allowedVIPs(loaded), logger: logger) { eligibility.checks($0) }
+            gossip = service
+            ownership = owners
+            services += [.init(service: service), .init(service: checks!)]
         } else {
-            // Without gossip every node owns each VIP its name is allowed for.
-            let owned = LinkPlan.standaloneOwnership(config: config, nodeName: loaded.nodeName)
-            let plan = LinkPlan.make(config: config, host: loaded.host, owned: owned)
-            for link in links {
-                let answering = plan.addressesByInterface[link.interface.name] ?? []
-                link.setOwnership(answering: answering, ownedElsewhere: owned.subtracting(answering))
+            Ownership.applyStandalone(loaded, links: links)
+        }
+        let reports = Reports(runtime: runtime, eligibility: eligibility, linkSet: links, gossip: gossip, ownership: ownership)
+        let metrics = try config.metrics.map { settings throws(SystemError) in
+            try MetricsService(listen: settings.listen, logger: logger) { reports.metrics }
+        }
+        let reload = ReloadService(runtime: runtime, logger: logger) { [gossip, checks] new throws(SystemError) in
+            // Everything that can fail happens before anything changes.
+            let prepared = try links.prepare(interfaces: LinkPlan.interfaces(config: new.config, host: new.host))
+            let seal = try new.config.gossip.map { settings throws(SystemError) in try loadSeal(settings) }
+            runtime.replace(new)
+            links.commit(prepared)
+            eligibility.setInterfaces(metaInterfaces(new))
+            checks?.update(vips: allowedVIPs(new))
+            if let gossip, let seal {
+                gossip.setSeal(seal)
+                gossip.requestRefresh()
+            } else {
+                Ownership.applyStandalone(new, links: links)
             }
-            reports = Reports(loaded: loaded, eligibility: eligibility, links: links, gossip: nil, ownership: nil, settings: nil)
         }
 
         let control = try ControlService(path: options.controlSocket, logger: logger) { request in reports.answer(request) }
         let notifier = SystemdNotifier(
             readiness: readiness,
-            status: "\(config.vips.count) VIP(s) on \(links.map(\.interface.name).joined(separator: ", "))\(config.gossip == nil ? "" : ", gossip")",
+            status: "\(config.vips.count) VIP(s) on \(interfaces.map(\.name).joined(separator: ", "))\(config.gossip == nil ? "" : ", gossip")",
             logger: logger,
-            onShutdown: { [leave] in
-                for link in links { link.stop() }
-                leave()
+            heartbeats: { [gossip, metrics] in links.all.map(\.heartbeat) + [gossip?.heartbeat, metrics?.heartbeat].compactMap { $0 } },
+            onShutdown: { [gossip] in
+                links.stopAll()
+                gossip?.requestLeave()
             })
-        // Stopped in reverse: notifier (STOPPING=1), links (silence), checks, gossip (leave), control.
-        services = [.init(service: control), .init(service: HangupNotice(logger: logger))] + services
-            + links.map { .init(service: $0) } + [.init(service: notifier)]
+        // Stopped in reverse: notifier (STOPPING=1), links (silence), checks, gossip (leave), metrics, control.
+        services = [.init(service: control)] + (metrics.map { [.init(service: $0)] } ?? []) + [.init(service: reload)]
+            + services + [.init(service: links), .init(service: notifier)]
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
             services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         logger.info("starting", metadata: ["node": "\(loaded.nodeName)", "version": "\(HeraldVersion.current)",
@@ -109,23 +118,23 @@ public enum Daemon {
         logger.info("stopped")
     }
 
+    /// What this node gossips about its interfaces: the usable ones that have a MAC.
+    static func metaInterfaces(_ loaded: LoadedConfig) -> [NodeMeta.Interface] {
+        loaded.host.usableInterfaces(loaded.config.node).compactMap { interface in
+            interface.mac.map { NodeMeta.Interface(name: interface.name, mac: $0, prefixes: interface.prefixes) }
+        }
+    }
+
+    /// The VIPs this node may announce, whose health checks it runs.
+    static func allowedVIPs(_ loaded: LoadedConfig) -> [VIPConfig] {
+        loaded.config.vips.filter { $0.allows(node: loaded.nodeName) }
+    }
+
     static func loadSeal(_ settings: GossipSettings) throws(SystemError) -> GossipSeal {
         guard !settings.insecure, let path = settings.keyFile else { return GossipSeal(keyring: nil, clusterName: settings.cluster) }
         switch Keyring.parse(try System.readFile(path)) {
         case .success(let keyring): return GossipSeal(keyring: keyring, clusterName: settings.cluster)
         case .failure(let error): throw SystemError("\(path):\(error.line): \(error.message)", errno: 0)
-        }
-    }
-}
-
-/// Keeps SIGHUP (`systemctl reload`) from killing the daemon, which is the signal's default.
-/// Applying a changed config in place is not built yet: the notice says to restart.
-struct HangupNotice: Service {
-    let logger: Logger
-
-    func run() async throws {
-        for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
-            logger.warning("SIGHUP received: live reload is not supported by this version; run 'systemctl restart herald' to apply config changes")
         }
     }
 }

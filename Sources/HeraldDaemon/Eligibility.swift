@@ -35,6 +35,11 @@ final class Eligibility: Sendable {
         if up { state.withLock { $0.gossip }?.requestHoldDown() }
     }
 
+    /// The node's usable interfaces after a reload.
+    func setInterfaces(_ interfaces: [NodeMeta.Interface]) {
+        publish { $0.interfaces = interfaces }
+    }
+
     func checks(_ passing: Set<String>) {
         publish { $0.passingChecks = passing }
     }

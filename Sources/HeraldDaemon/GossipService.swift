@@ -31,7 +31,9 @@ public final class GossipService: Service, Sendable {
     let name: String
     let address: GossipAddress
     let settings: MembershipSettings
-    let seal: GossipSeal
+    private let sealBox: Mutex<GossipSeal>
+    /// Beats once per loop turn, for the systemd watchdog.
+    let heartbeat = Heartbeat("gossip")
     let seeds: [HostPort]
     /// How long a node that was declared dead, or stalled, stays ineligible.
     let holdDown: Duration
@@ -56,6 +58,8 @@ public final class GossipService: Service, Sendable {
         var metaVersion = 0
         var view: View
         var rejected: [String: UInt64] = [:]
+        var refreshRequested = false
+        var stats = Stats()
     }
 
     public init(name: String, address: GossipAddress, seeds: [HostPort], seal: GossipSeal, settings: MembershipSettings,
@@ -64,7 +68,7 @@ public final class GossipService: Service, Sendable {
         self.name = name
         self.address = address
         self.seeds = seeds
-        self.seal = seal
+        sealBox = Mutex(seal)
         self.settings = settings
         self.holdDown = holdDown
         self.onView = onView
@@ -94,6 +98,26 @@ public final class GossipService: Service, Sendable {
     }
 
     public var view: View { shared.withLock { $0.view } }
+
+    /// What the metrics report about the protocol.
+    struct Stats: Sendable {
+        /// Times a member turned suspect in this node's view.
+        var suspicions: UInt64 = 0
+        var roundTrips = Histogram.roundTrips()
+    }
+
+    var stats: Stats { shared.withLock { $0.stats } }
+
+    public var seal: GossipSeal { sealBox.withLock { $0 } }
+
+    /// New keys (a reloaded key file): used from the next packet on.
+    public func setSeal(_ seal: GossipSeal) { sealBox.withLock { $0 = seal } }
+
+    /// Re-run the election on the next turn although the view did not change (the config did).
+    public func requestRefresh() {
+        shared.withLock { $0.refreshRequested = true }
+        wake.signal()
+    }
 
     /// Gossip packets dropped, by reason.
     public var rejected: [String: UInt64] { shared.withLock { $0.rejected } }
@@ -182,7 +206,10 @@ public final class GossipService: Service, Sendable {
                     _ = socket.send(seal.seal(GossipPayload.encode(messages), nonce: nonce), to: destination)
                 case .changed(let member):
                     changed = true
+                    if member.status == .suspect { shared.withLock { $0.stats.suspicions += 1 } }
                     eventSink.yield(.memberChanged(member))
+                case .measured(_, let roundTrip):
+                    shared.withLock { $0.stats.roundTrips.observe(roundTrip.seconds) }
                 case .refuted(let claimed):
                     // No hold-down for this: after a partition the isolated side says the
                     // healthy side is dead. Only what this node observes of itself counts.
@@ -198,12 +225,18 @@ public final class GossipService: Service, Sendable {
         }
 
         while true {
+            heartbeat.beat()
             let turnStart = ContinuousClock.now
             let now = origin.duration(to: turnStart)
-            let (stopping, leaving, newMeta, metaVersion, holdDownRequested) = shared.withLock { state in
-                defer { state.holdDownRequested = false }
-                return (state.stopping, state.leaving, state.baseMeta, state.metaVersion, state.holdDownRequested)
+            let (stopping, leaving, newMeta, metaVersion, holdDownRequested, refresh) = shared.withLock { state in
+                defer {
+                    state.holdDownRequested = false
+                    state.refreshRequested = false
+                }
+                return (state.stopping, state.leaving, state.baseMeta, state.metaVersion, state.holdDownRequested,
+                        state.refreshRequested)
             }
+            if refresh { changed = true }
             if holdDownRequested { startHoldDown(now) }
             if leaving {
                 execute(instance.onLeave(now: now), now: now)
@@ -263,7 +296,7 @@ public final class GossipService: Service, Sendable {
 
             // Wake at least three times per lease so ownership never lapses while idle.
             let deadline = min(instance.nextDeadline, holdingDownUntil ?? .seconds(Int64.max / 2))
-            let wait = min(deadline - origin.duration(to: .now), stallLimit / 3)
+            let wait = min(deadline - origin.duration(to: .now), stallLimit / 3, .milliseconds(Int64(Heartbeat.maximumWait)))
             let timeout = wait <= .zero ? 0 : Int32(wait.milliseconds + 1)
             wakeBy = origin.duration(to: .now) + .milliseconds(Int64(timeout))
             var fds = [pollfd(fd: socket.fd, events: Int16(POLLIN), revents: 0),

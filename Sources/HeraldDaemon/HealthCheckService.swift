@@ -9,37 +9,101 @@ import Synchronization
 /// (a probe blocks for up to its timeout), and reports the set of passing checks when it
 /// changes. A node is eligible for a checked VIP only while its check passes.
 public final class HealthCheckService: Service, Sendable {
-    let checks: [(vip: String, check: HealthCheck)]
+    /// One running check: its thread stops when `stop` is set and the wake signal fires.
+    private final class Runner: Sendable {
+        let vip: String
+        let check: HealthCheck
+        let stop = Mutex(false)
+        let wake = WakeSignal()
+        let thread: Mutex<DedicatedThread?> = Mutex(nil)
+
+        init(vip: String, check: HealthCheck) {
+            self.vip = vip
+            self.check = check
+        }
+
+        var stopping: Bool { stop.withLock { $0 } }
+
+        func finish() {
+            stop.withLock { $0 = true }
+            wake.signal()
+        }
+    }
+
     let logger: Logger
     let onChange: @Sendable (Set<String>) -> Void
     private let passing = Mutex<Set<String>>([])
-    private let stopping = Mutex(false)
-    private let wake = WakeSignal()
+    private let runners = Mutex<[String: Runner]>([:])
+    private let retired = Mutex<[Runner]>([])
+    private let started = Mutex(false)
 
     public init(vips: [VIPConfig], logger: Logger, onChange: @escaping @Sendable (Set<String>) -> Void) {
-        checks = vips.compactMap { vip in vip.check.map { (vip.name, $0) } }
         self.logger = logger
         self.onChange = onChange
+        runners.withLock { $0 = Self.runners(for: vips) }
+    }
+
+    private static func runners(for vips: [VIPConfig]) -> [String: Runner] {
+        Dictionary(vips.compactMap { vip in vip.check.map { (vip.name, Runner(vip: vip.name, check: $0)) } },
+                   uniquingKeysWith: { first, _ in first })
     }
 
     public var passingChecks: Set<String> { passing.withLock { $0 } }
 
-    public func run() async throws {
-        let threads = checks.map { entry in
-            DedicatedThread(name: "check-\(entry.vip)") { [self] in loop(entry.vip, entry.check) }
+    var isEmpty: Bool { runners.withLock { $0.isEmpty } }
+
+    /// Applies a reloaded config: checks that did not change keep running with their
+    /// state (a passing check stays passing), changed and new ones start afresh, removed
+    /// ones stop and no longer count as passing.
+    func update(vips: [VIPConfig]) {
+        let wanted = Self.runners(for: vips)
+        let (added, removed) = runners.withLock { current -> ([Runner], [Runner]) in
+            var added: [Runner] = []
+            var removed: [Runner] = []
+            for (name, runner) in current where wanted[name]?.check != runner.check {
+                removed.append(runner)
+                current[name] = nil
+            }
+            for (name, runner) in wanted where current[name] == nil {
+                current[name] = runner
+                added.append(runner)
+            }
+            return (added, removed)
         }
+        for runner in removed { runner.finish() }
+        retired.withLock { $0 += removed }
+        if !removed.isEmpty {
+            let now = passing.withLock { set -> Set<String> in
+                for runner in removed { set.remove(runner.vip) }
+                return set
+            }
+            onChange(now)
+        }
+        if started.withLock({ $0 }) { added.forEach(start) }
+    }
+
+    private func start(_ runner: Runner) {
+        runner.thread.withLock { $0 = DedicatedThread(name: "check-\(runner.vip)") { [self] in loop(runner) } }
+    }
+
+    public func run() async throws {
+        let initial = runners.withLock { Array($0.values) }
+        started.withLock { $0 = true }
+        initial.forEach(start)
         await withTaskCancellationHandler {
             try? await gracefulShutdown()
         } onCancel: {}
-        stopping.withLock { $0 = true }
-        wake.signal()
-        threads.forEach { $0.join() }
+        let all = runners.withLock { Array($0.values) } + retired.withLock { $0 }
+        for runner in all { runner.finish() }
+        for runner in all { runner.thread.withLock { $0 }?.join() }
     }
 
-    private func loop(_ vip: String, _ check: HealthCheck) {
+    private func loop(_ runner: Runner) {
+        let (vip, check) = (runner.vip, runner.check)
         var state = CheckState()
-        while !stopping.withLock({ $0 }) {
+        while !runner.stopping {
             let ok = Self.probe(check.probe, timeout: check.timeout)
+            if runner.stopping { return }
             if state.record(ok, rise: check.rise, fall: check.fall) {
                 let now = passing.withLock { set -> Set<String> in
                     if state.passing { set.insert(vip) } else { set.remove(vip) }
@@ -49,7 +113,7 @@ public final class HealthCheckService: Service, Sendable {
                            metadata: ["vip_name": "\(vip)", "check": "\(check.probe)"])
                 onChange(now)
             }
-            var fds = [pollfd(fd: wake.fd, events: Int16(POLLIN), revents: 0)]
+            var fds = [pollfd(fd: runner.wake.fd, events: Int16(POLLIN), revents: 0)]
             _ = poll(&fds, 1, Int32(check.interval.milliseconds))
         }
     }

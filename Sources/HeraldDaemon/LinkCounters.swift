@@ -10,8 +10,10 @@ public struct LinkCounters: Codable, Equatable, Sendable {
     public var gratuitousSent: [String: UInt64] = [:]
     /// Frames that got no answer, by `DropReason.label`.
     public var dropped: [String: UInt64] = [:]
-    /// Frames from another MAC claiming one of our addresses, by address.
+    /// Frames from a MAC outside the cluster claiming one of our addresses, by address.
     public var conflicts: [String: UInt64] = [:]
+    /// ARP probes and DAD solicitations sent before serving an address.
+    public var probesSent: UInt64 = 0
     public var injectFailures: UInt64 = 0
     /// Frames the kernel dropped before we read them (capture buffer full).
     public var kernelDrops: UInt64 = 0
@@ -28,6 +30,7 @@ struct LinkTally: Equatable, Sendable {
     var gratuitousSent: [IPAddress: UInt64] = [:]
     var dropped: [DropReason: UInt64] = [:]
     var conflicts: [IPAddress: UInt64] = [:]
+    var probesSent: UInt64 = 0
     var injectFailures: UInt64 = 0
     var kernelDrops: UInt64 = 0
 
@@ -39,6 +42,7 @@ struct LinkTally: Equatable, Sendable {
         gratuitousSent.merge(other.gratuitousSent, uniquingKeysWith: +)
         dropped.merge(other.dropped, uniquingKeysWith: +)
         conflicts.merge(other.conflicts, uniquingKeysWith: +)
+        probesSent += other.probesSent
         injectFailures += other.injectFailures
         kernelDrops += other.kernelDrops
     }
@@ -53,6 +57,7 @@ struct LinkTally: Equatable, Sendable {
         counters.gratuitousSent = named(gratuitousSent)
         counters.dropped = Dictionary(dropped.map { ($0.key.label, $0.value) }, uniquingKeysWith: +)
         counters.conflicts = named(conflicts)
+        counters.probesSent = probesSent
         counters.injectFailures = injectFailures
         counters.kernelDrops = kernelDrops
         return counters

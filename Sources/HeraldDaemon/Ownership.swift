@@ -4,8 +4,9 @@ import HeraldWire
 import Synchronization
 
 /// Turns membership views into what each link answers: runs the election, keeps the
-/// result for `heraldctl`, hands each link its addresses, and keeps their lease fresh.
-/// Called on the gossip thread after every turn.
+/// result for `heraldctl` and the metrics, hands each link its addresses, and keeps their
+/// lease fresh. Called on the gossip thread after every turn; the config is read from the
+/// runtime on each change, so a reload takes effect on the next turn.
 public final class Ownership: Sendable {
     public struct State: Sendable {
         public var owners: [IPAddress: String] = [:]
@@ -16,22 +17,19 @@ public final class Ownership: Sendable {
         public var settled = false
         /// VIPs this node started announcing since start, its first ones included.
         public var takeovers = 0
+        /// Times the owner of a VIP moved from one node to another, as seen here.
+        public var failovers: [IPAddress: UInt64] = [:]
     }
 
-    let config: HeraldConfig
-    let host: HostFacts
-    let nodeName: String
-    let links: [LinkService]
+    let runtime: Runtime
+    let links: LinkSet
     let lease: Duration
     let joinGrace: Duration
     let started = ContinuousClock.now
     private let state = Mutex(State())
 
-    public init(config: HeraldConfig, host: HostFacts, nodeName: String, links: [LinkService], lease: Duration,
-                joinGrace: Duration) {
-        self.config = config
-        self.host = host
-        self.nodeName = nodeName
+    init(runtime: Runtime, links: LinkSet, lease: Duration, joinGrace: Duration) {
+        self.runtime = runtime
         self.links = links
         self.lease = lease
         self.joinGrace = joinGrace
@@ -45,28 +43,58 @@ public final class Ownership: Sendable {
         let settled = others.contains { $0.isCandidate } || ContinuousClock.now - started >= joinGrace
         let wasSettled = state.withLock { $0.settled }
         guard changed || settled != wasSettled else {
-            for link in links { link.renewLease(until: deadline) }
+            for link in links.all { link.renewLease(until: deadline) }
             return
         }
-        let owners = settled ? Election.owners(config.vips, members: view.members) : [:]
-        let owned = Set(owners.filter { $0.value == nodeName }.keys)
-        let previous = state.withLock { state -> Set<IPAddress> in
-            let previous = state.owned
+        let loaded = runtime.loaded
+        let owners = settled ? Election.owners(loaded.config.vips, members: view.members) : [:]
+        let owned = Set(owners.filter { $0.value == loaded.nodeName }.keys)
+        state.withLock { state in
+            for (address, owner) in owners {
+                if let before = state.owners[address], before != owner { state.failovers[address, default: 0] += 1 }
+            }
+            state.takeovers += owned.subtracting(state.owned).count
             state.owners = owners
             state.owned = owned
             state.view = view.members
             state.settled = settled
-            state.takeovers += owned.subtracting(previous).count
-            return previous
         }
-        let plan = LinkPlan.make(config: config, host: host, owned: owned)
-        if owned != previous || !wasSettled {
-            for link in links {
-                let answering = plan.addressesByInterface[link.interface.name] ?? []
-                link.setOwnership(answering: answering, ownedElsewhere: owned.subtracting(answering), leaseUntil: deadline)
-            }
-        } else {
-            for link in links { link.renewLease(until: deadline) }
+        // Until settled the cluster's MACs are not known, so probe answers wait to be judged.
+        let macs: Set<MACAddress>? = settled
+            ? Set(view.members.flatMap { NodeMeta.decode($0.meta)?.interfaces.map(\.mac) ?? [] }) : nil
+        Self.hand(LinkPlan.make(config: loaded.config, host: loaded.host, owned: owned), owned: owned,
+                  candidates: Self.candidates(loaded), knownMACs: macs, to: links.all, leaseUntil: deadline)
+    }
+
+    /// Without gossip every node owns each VIP its name is allowed for; the cluster is
+    /// this host, so only its own MACs are not foreign.
+    static func applyStandalone(_ loaded: LoadedConfig, links: LinkSet) {
+        let owned = LinkPlan.standaloneOwnership(config: loaded.config, nodeName: loaded.nodeName)
+        let plan = LinkPlan.make(config: loaded.config, host: loaded.host, owned: owned)
+        hand(plan, owned: owned, candidates: plan, knownMACs: Set(loaded.host.interfaces.compactMap(\.mac)),
+             to: links.all, leaseUntil: nil)
+    }
+
+    /// Starts probing every VIP this node may serve before gossip has settled, so that a
+    /// node is ready (its probes judged) as soon as it knows the cluster's MACs.
+    static func startProbing(_ loaded: LoadedConfig, links: LinkSet) {
+        let plan = candidates(loaded)
+        for link in links.all { link.setCandidates(plan.addressesByInterface[link.interface.name] ?? [], knownMACs: nil) }
+    }
+
+    /// Every VIP this node may serve, by interface: probed before first use.
+    static func candidates(_ loaded: LoadedConfig) -> LinkPlan {
+        LinkPlan.make(config: loaded.config, host: loaded.host,
+                      owned: LinkPlan.standaloneOwnership(config: loaded.config, nodeName: loaded.nodeName))
+    }
+
+    private static func hand(_ plan: LinkPlan, owned: Set<IPAddress>, candidates: LinkPlan, knownMACs: Set<MACAddress>?,
+                             to links: [LinkService], leaseUntil: ContinuousClock.Instant?) {
+        for link in links {
+            let name = link.interface.name
+            link.setCandidates(candidates.addressesByInterface[name] ?? [], knownMACs: knownMACs)
+            let answering = plan.addressesByInterface[name] ?? []
+            link.setOwnership(answering: answering, ownedElsewhere: owned.subtracting(answering), leaseUntil: leaseUntil)
         }
     }
 }

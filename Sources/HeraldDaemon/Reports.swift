@@ -5,13 +5,15 @@ import HeraldWire
 
 /// Builds the control socket's answers from the running services.
 struct Reports: Sendable {
-    let loaded: LoadedConfig
+    let runtime: Runtime
     let eligibility: Eligibility
-    let links: [LinkService]
+    let linkSet: LinkSet
     let gossip: GossipService?
     let ownership: Ownership?
-    let settings: GossipSettings?
     let started = ContinuousClock.now
+
+    var loaded: LoadedConfig { runtime.loaded }
+    var links: [LinkService] { linkSet.all }
 
     func answer(_ request: ControlRequest) -> [UInt8] {
         switch request {
@@ -30,12 +32,17 @@ struct Reports: Sendable {
     }
 
     var status: StatusReport {
+        let loaded = loaded
+        let links = links
+        let conflicts = links.reduce(into: [IPAddress: (String, String)]()) { result, link in
+            for (address, mac) in link.conflicts { result[address] = (link.interface.name, mac.description) }
+        }
         let state = ownership?.current
         let owned = state?.owned ?? LinkPlan.standaloneOwnership(config: loaded.config, nodeName: loaded.nodeName)
         let gossipReport = gossip.map { gossip -> GossipReport in
             let view = gossip.view
             let others = view.members.dropFirst()
-            return GossipReport(address: gossip.address.description, profile: settings!.profile.rawValue,
+            return GossipReport(address: gossip.address.description, profile: loaded.config.gossip?.profile.rawValue ?? "",
                                 encrypted: gossip.seal.isEncrypted,
                                 alive: others.filter { $0.status == .alive }.count + 1,
                                 suspect: others.filter { $0.status == .suspect }.count,
@@ -48,11 +55,15 @@ struct Reports: Sendable {
             uptimeSeconds: Int(started.duration(to: .now).components.seconds), configFiles: loaded.files,
             links: links.map { link in
                 LinkReport(name: link.interface.name, mac: link.mac.description,
-                           answering: link.answering.sorted().map(\.description), counters: link.counters)
+                           answering: link.serving.sorted().map(\.description), counters: link.counters)
             },
             vips: loaded.config.vips.map { vip in
                 let owner = state.map { $0.owners[vip.address] } ?? (owned.contains(vip.address) ? loaded.nodeName : nil)
                 let ranked = Election.rank(vip, members: view).first { $0.name == loaded.nodeName }
+                if let (interface, mac) = conflicts[vip.address] {
+                    return VIPReport(name: vip.name, address: vip.address.description, role: .conflict, owner: owner,
+                                     interfaces: [interface], foreignMAC: mac)
+                }
                 let role: VIPReport.Role = owned.contains(vip.address) ? .announcing
                     : ranked?.ineligibility != nil ? .notEligible
                     : owner != nil ? .standby : .unowned

@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 
 /// Small POSIX helpers for the shell; the pure modules never call these.
 enum System {
@@ -48,6 +49,23 @@ enum System {
     }
 
     static func errorString(_ code: Int32) -> String { String(cString: strerror(code)) }
+
+    /// Reads a request from a connected stream socket, giving the client 2 s per read and
+    /// at most `limit` bytes, until `complete` says it has it all. Also sets a 2 s send
+    /// timeout, so a client that does not read cannot hold the server's thread.
+    static func readRequest(_ client: Int32, limit: Int, complete: ([UInt8]) -> Bool) -> [UInt8] {
+        var timeout = timeval(tv_sec: 2, tv_usec: 0)
+        setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var request: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 2048)
+        while request.count < limit, !complete(request) {
+            let count = read(client, &chunk, chunk.count)
+            guard count > 0 else { break }
+            request += chunk[..<count]
+        }
+        return request
+    }
 
     /// Writes all of `text` to a file descriptor, retrying short writes.
     static func write(_ fd: Int32, _ text: String) {
@@ -139,4 +157,30 @@ extension String {
 /// Plain output for the command-line tools (Swift 6 does not allow the C `stderr` global).
 public enum Console {
     public static func error(_ line: String) { System.write(2, line + "\n") }
+}
+
+/// When a loop last came round, for the watchdog: each long-running thread beats once per
+/// turn, and a turn is never longer than `Heartbeat.maximumWait`.
+final class Heartbeat: Sendable {
+    /// Loops cap their poll() timeouts to this, so an idle loop still beats.
+    static let maximumWait: Int32 = 1000
+
+    let name: String
+    private let last: Atomic<Int64>
+
+    init(_ name: String) {
+        self.name = name
+        last = Atomic(Self.monotonicNanoseconds())
+    }
+
+    func beat() { last.store(Self.monotonicNanoseconds(), ordering: .relaxed) }
+
+    /// Time since the last beat.
+    var age: Duration { .nanoseconds(Self.monotonicNanoseconds() - last.load(ordering: .relaxed)) }
+
+    static func monotonicNanoseconds() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
+    }
 }

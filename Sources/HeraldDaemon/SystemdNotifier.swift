@@ -1,6 +1,7 @@
 import CSystemd
-import ServiceLifecycle
+import Glibc
 import Logging
+import ServiceLifecycle
 
 /// Tells systemd (`Type=notify`) when the daemon is ready and when it stops. Harmless
 /// without systemd: `sd_notify` does nothing when `NOTIFY_SOCKET` is unset.
@@ -11,11 +12,15 @@ public struct SystemdNotifier: Service {
     /// Run first thing on shutdown: silence the links and leave the cluster at once, so the
     /// handover does not wait for the orderly stop of every service.
     let onShutdown: @Sendable () -> Void
+    /// The loops whose progress the watchdog vouches for (links, gossip, metrics).
+    let heartbeats: @Sendable () -> [Heartbeat]
 
-    public init(readiness: Readiness, status: String, logger: Logger, onShutdown: @escaping @Sendable () -> Void = {}) {
+    init(readiness: Readiness, status: String, logger: Logger, heartbeats: @escaping @Sendable () -> [Heartbeat] = { [] },
+         onShutdown: @escaping @Sendable () -> Void = {}) {
         self.readiness = readiness
         self.status = status
         self.logger = logger
+        self.heartbeats = heartbeats
         self.onShutdown = onShutdown
     }
 
@@ -28,9 +33,50 @@ public struct SystemdNotifier: Service {
         guard !Task.isCancelled else { return }
         Self.notify("READY=1\nSTATUS=\(status)")
         logger.info("ready", metadata: ["status": "\(status)"])
-        // Parked until shutdown; the group stops this service first.
-        try? await gracefulShutdown()
+        if let interval = Self.watchdogInterval() {
+            await feedWatchdog(every: interval / 2, limit: Self.progressLimit(watchdog: interval))
+        } else {
+            // Parked until shutdown; the group stops this service first.
+            try? await gracefulShutdown()
+        }
         onShutdown()
         Self.notify("STOPPING=1")
+    }
+
+    /// `WatchdogSec=` of the unit, when systemd asked for pings (`WATCHDOG_USEC`).
+    static func watchdogInterval() -> Duration? {
+        var usec: UInt64 = 0
+        guard sd_watchdog_enabled(0, &usec) > 0, usec > 0 else { return nil }
+        return .microseconds(Int64(usec))
+    }
+
+    /// How long a loop may go without a turn before the daemon counts as wedged: half the
+    /// watchdog interval, but never less than 3 s (loops turn at least once a second).
+    static func progressLimit(watchdog: Duration) -> Duration {
+        max(watchdog / 2, .seconds(3))
+    }
+
+    /// The loops that made no progress within `limit`; the daemon is healthy when empty.
+    static func stalled(_ beats: [(name: String, age: Duration)], limit: Duration) -> [String] {
+        beats.filter { $0.age > limit }.map(\.name)
+    }
+
+    /// Pings systemd while every loop is turning. A wedged loop (a capture thread stuck in
+    /// the kernel, a deadlock) stops the pings, and systemd restarts the daemon.
+    private func feedWatchdog(every period: Duration, limit: Duration) async {
+        logger.info("watchdog on", metadata: ["ping_every": "\(period)", "progress_limit": "\(limit)"])
+        var withholding = false
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            let stalled = Self.stalled(heartbeats().map { ($0.name, $0.age) }, limit: limit)
+            if stalled.isEmpty {
+                Self.notify("WATCHDOG=1")
+                if withholding { logger.notice("watchdog: every loop is turning again") }
+                withholding = false
+            } else if !withholding {
+                withholding = true
+                logger.critical("watchdog: no progress from \(stalled.joined(separator: ", ")) for over \(limit); not pinging systemd, which will restart heraldd")
+            }
+            _ = try? await cancelWhenGracefulShutdown { try await Task.sleep(for: period) }
+        }
     }
 }

@@ -41,4 +41,6 @@ public enum MembershipAction: Equatable, Sendable {
     /// Another member said this node was `claimed` (suspect or dead, or carried a newer
     /// incarnation of it); this node refuted with a higher incarnation.
     case refuted(claimed: MemberRecord.Status)
+    /// A direct probe of `member` was acknowledged after `roundTrip`.
+    case measured(member: String, roundTrip: Duration)
 }

@@ -262,7 +262,10 @@ public struct MembershipInstance: Sendable {
                 if let current = probe, current.seq == seq, current.target == source {
                     probe = nil
                     adjustAwareness(-1)
-                    if !current.indirect { members[source]?.roundTrip = now - current.sentAt }
+                    if !current.indirect, members[source] != nil {
+                        members[source]?.roundTrip = now - current.sentAt
+                        actions.append(.measured(member: source, roundTrip: now - current.sentAt))
+                    }
                 } else if let relay = relays.removeValue(forKey: seq) {
                     actions.append(send([.ack(seq: relay.seq, source: source)], to: relay.requester))
                 }

@@ -118,7 +118,11 @@ struct VIPs: ParsableCommand {
     func run() throws {
         guard let status = try options.fetch(.status, as: StatusReport.self) else { return }
         table([["NAME", "ADDRESS", "OWNER", "ROLE", "INTERFACES"]]
-              + status.vips.map { [$0.name, $0.address, $0.owner ?? "-", $0.role.rawValue, $0.interfaces.joined(separator: ",")] })
+              + status.vips.map { vip in
+                  [vip.name, vip.address, vip.owner ?? "-",
+                   vip.foreignMAC.map { "\(vip.role.rawValue) (\($0) answers)" } ?? vip.role.rawValue,
+                   vip.interfaces.joined(separator: ",")]
+              })
     }
 }
 

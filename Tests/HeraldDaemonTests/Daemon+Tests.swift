@@ -148,9 +148,55 @@ extension ControlSocketTests {
         let report = StatusReport(
             node: "h1 \"quoted\"\n", version: "0.1.0", pid: 42, uptimeSeconds: 9, configFiles: ["/etc/herald/herald.toml"],
             links: [LinkReport(name: "eth0", mac: "02:00:00:00:00:0b", answering: ["198.51.100.50"], counters: counters)],
-            vips: [VIPReport(name: "web", address: "198.51.100.50", role: .announcing, interfaces: ["eth0"]),
-                   VIPReport(name: "nas", address: "198.51.100.51", role: .notEligible, interfaces: [])])
+            vips: [VIPReport(name: "web", address: "198.51.100.50", role: .announcing, owner: "h1", interfaces: ["eth0"]),
+                   VIPReport(name: "nas", address: "198.51.100.51", role: .notEligible, owner: nil, interfaces: []),
+                   VIPReport(name: "dns", address: "198.51.100.52", role: .conflict, owner: "h1", interfaces: ["eth0"],
+                             foreignMAC: "02:00:00:00:00:99")])
         let decoded = try JSONDecoder().decode(StatusReport.self, from: Data(JSONWriter.encode(report.json)))
         #expect(decoded == report)
+    }
+}
+
+@Suite struct MetricsTests {
+    @Test func writesTheTextFormatWithEscapedLabelsAndCumulativeBuckets() {
+        var out = MetricsText()
+        out.family("herald_things_total", .counter, "Things.\nSecond line with \\.")
+        out.sample("herald_things_total", ["vip": "a \"b\"\\\n"], UInt64(3))
+        var histogram = Histogram(bounds: [0.001, 0.01])
+        histogram.observe(0.0005)
+        histogram.observe(0.005)
+        histogram.observe(2)
+        out.family("herald_rtt_seconds", .histogram, "RTT.")
+        out.histogram("herald_rtt_seconds", [], histogram)
+        #expect(out.text == """
+            # HELP herald_things_total Things.\\nSecond line with \\\\.
+            # TYPE herald_things_total counter
+            herald_things_total{vip="a \\"b\\"\\\\\\n"} 3
+            # HELP herald_rtt_seconds RTT.
+            # TYPE herald_rtt_seconds histogram
+            herald_rtt_seconds_bucket{le="0.001"} 1
+            herald_rtt_seconds_bucket{le="0.01"} 2
+            herald_rtt_seconds_bucket{le="+Inf"} 3
+            herald_rtt_seconds_sum 2.0055
+            herald_rtt_seconds_count 3
+
+            """)
+    }
+
+    @Test func parsesRequestLinesAndRefusesGarbage() {
+        #expect(HTTPRequestLine.parse(Array("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
+                == HTTPRequestLine(method: "GET", path: "/metrics"))
+        #expect(HTTPRequestLine.parse(Array("garbage\r\n\r\n".utf8)) == nil)
+        #expect(HTTPRequestLine.parse(Array("GET metrics HTTP/1.1\r\n".utf8)) == nil)
+        #expect(HTTPRequestLine.isComplete(Array("GET / HTTP/1.0\r\n\r\n".utf8)))
+        #expect(!HTTPRequestLine.isComplete(Array("GET / HTTP/1.0\r\nHost: x\r\n".utf8)))
+    }
+
+    @Test func watchdogVouchesOnlyWhileEveryLoopTurns() {
+        #expect(SystemdNotifier.progressLimit(watchdog: .seconds(10)) == .seconds(5))
+        #expect(SystemdNotifier.progressLimit(watchdog: .seconds(2)) == .seconds(3))
+        let beats: [(name: String, age: Duration)] = [("link-eth0", .milliseconds(900)), ("gossip", .seconds(7))]
+        #expect(SystemdNotifier.stalled(beats, limit: .seconds(5)) == ["gossip"])
+        #expect(SystemdNotifier.stalled(beats, limit: .seconds(8)).isEmpty)
     }
 }

@@ -100,7 +100,7 @@ struct Simulation {
                 push(now + latency, .deliver(GossipPayload.encode(messages), from: nodes[name]!.instance.address, to: target))
             case .changed(let member):
                 changes.append((now, name, member.name, member.status))
-            case .refuted:
+            case .refuted, .measured:
                 break
             }
         }

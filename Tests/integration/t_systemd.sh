@@ -10,15 +10,38 @@ score=$(systemd-analyze security --offline=yes systemd/herald.service 2>/dev/nul
 pass "systemd-analyze exposure $score"
 
 # sd_notify: READY=1 only once the link announces (the VIP answers by then), STOPPING=1 on SIGTERM.
-/usr/bin/python3 Tests/integration/listen_datagrams.py "$LAB_DIR/notify.sock" "$LAB_DIR/notify.txt" 20 &
+/usr/bin/python3 Tests/integration/listen_datagrams.py "$LAB_DIR/notify.sock" "$LAB_DIR/notify.txt" 40 &
 echo $! >"$LAB_DIR/listener.pid"
 for i in $(seq 50); do [ -S "$LAB_DIR/notify.sock" ] && break; sleep 0.1; done
-NOTIFY_SOCKET="$LAB_DIR/notify.sock" lab_heraldd h1 "$LAB_DIR/herald.toml"
+# WATCHDOG_USEC as systemd sets it for WatchdogSec=2s.
+NOTIFY_SOCKET="$LAB_DIR/notify.sock" WATCHDOG_USEC=2000000 lab_heraldd h1 "$LAB_DIR/herald.toml"
 for i in $(seq 100); do grep -s >/dev/null READY=1 "$LAB_DIR/notify.txt" && break; sleep 0.1; done
 grep -s >/dev/null '^READY=1' "$LAB_DIR/notify.txt" || fail "no READY=1: $(cat "$LAB_DIR/notify.txt" 2>&1)"
 [ "$(counter h1 gratuitousSent)" -ge 1 ] || fail "READY=1 before the first announcement"
 [ "$(arping_macs c 198.51.100.50 1)" = "02:00:00:00:00:0b" ] || fail "not answering after READY=1"
 pass "READY=1 after the first announcement"
+
+# Watchdog: a ping every WatchdogSec/2 while the loops turn, none while the process is stopped.
+sleep 2.5
+pings=$(grep -c '^WATCHDOG=1' "$LAB_DIR/notify.txt" || true)
+[ "$pings" -ge 2 ] || fail "$pings WATCHDOG=1 in 2.5 s with WatchdogSec=2s"
+kill -STOP "$(lab_pid h1)"
+before=$(grep -c '^WATCHDOG=1' "$LAB_DIR/notify.txt" || true)
+sleep 2
+[ "$(grep -c '^WATCHDOG=1' "$LAB_DIR/notify.txt" || true)" = "$before" ] || fail "pings while stopped"
+kill -CONT "$(lab_pid h1)"
+for i in $(seq 30); do [ "$(grep -c '^WATCHDOG=1' "$LAB_DIR/notify.txt" || true)" -gt "$before" ] && break; sleep 0.1; done
+[ "$(grep -c '^WATCHDOG=1' "$LAB_DIR/notify.txt" || true)" -gt "$before" ] || fail "no pings after SIGCONT"
+pass "WATCHDOG=1 every second while running ($pings in 2.5 s), none while stopped"
+
+# Reload: RELOADING=1 (with MONOTONIC_USEC), then READY=1 again.
+readies=$(grep -c '^READY=1' "$LAB_DIR/notify.txt")
+kill -HUP "$(lab_pid h1)"
+for i in $(seq 50); do [ "$(grep -c '^READY=1' "$LAB_DIR/notify.txt")" -gt "$readies" ] && break; sleep 0.1; done
+grep -s >/dev/null '^RELOADING=1' "$LAB_DIR/notify.txt" || fail "no RELOADING=1: $(cat "$LAB_DIR/notify.txt")"
+grep -s >/dev/null '^MONOTONIC_USEC=[0-9]' "$LAB_DIR/notify.txt" || fail "RELOADING=1 without MONOTONIC_USEC"
+[ "$(grep -c '^READY=1' "$LAB_DIR/notify.txt")" -gt "$readies" ] || fail "no READY=1 after the reload"
+pass "SIGHUP: RELOADING=1 then READY=1"
 lab_stop h1
 grep -s >/dev/null '^STOPPING=1' "$LAB_DIR/notify.txt" || fail "no STOPPING=1: $(cat "$LAB_DIR/notify.txt")"
 pass "STOPPING=1 on SIGTERM"

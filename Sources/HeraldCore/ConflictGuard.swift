@@ -1,0 +1,221 @@
+import HeraldWire
+
+/// Address conflict detection for one link, in the spirit of RFC 5227 (IPv4) and DAD
+/// (RFC 4862 §5.4) for IPv6. Pure: time is an input, frames are returned, not sent.
+///
+/// - Every VIP this link could serve is **probed** once when it first appears (daemon
+///   start, or a reload that adds it), whether this node owns it now or not, so a later
+///   takeover never waits for a probe. A probe asks "who has this address?" with an
+///   unspecified sender, which updates nobody's cache.
+/// - A claim by a MAC that is not one of the cluster's own (another member answering
+///   during a handover is not a conflict) puts the address **in conflict**: it is not
+///   answered or announced by this node, and is probed again every `retryInterval` until
+///   nobody answers, then served as usual.
+/// - A foreign claim on an address this node is already announcing is **reported** and
+///   the address is defended with one announcement (at most one per `defendInterval`),
+///   but not given up: retreating would let any host on the segment take a VIP away.
+///
+/// Conflicts are only judged once the set of cluster MACs is known (`knownMACs`), so a
+/// node that is still joining does not mistake a peer's answer for a foreign host.
+public struct ConflictGuard: Sendable {
+    public struct Settings: Equatable, Sendable {
+        /// Offsets of the probes after an address appears; the decision falls `probeWait`
+        /// after the last one.
+        public var probes: [Duration]
+        public var probeWait: Duration
+        public var retryInterval: Duration
+        /// At most one report (log line) per address per interval.
+        public var reportInterval: Duration
+        public var defendInterval: Duration
+
+        public init(probes: [Duration], probeWait: Duration, retryInterval: Duration, reportInterval: Duration,
+                    defendInterval: Duration) {
+            precondition(!probes.isEmpty, "at least one probe")
+            self.probes = probes
+            self.probeWait = probeWait
+            self.retryInterval = retryInterval
+            self.reportInterval = reportInterval
+            self.defendInterval = defendInterval
+        }
+
+        /// Three probes 100 ms apart, decided 100 ms after the last: 300 ms from a VIP's
+        /// first appearance to its first announcement. RFC 5227's own timers (1–2 s
+        /// spacing) are for hosts picking an address; a configured VIP is expected free.
+        public static let standard = Settings(
+            probes: [.zero, .milliseconds(100), .milliseconds(200)], probeWait: .milliseconds(100),
+            retryInterval: .seconds(10), reportInterval: .seconds(10), defendInterval: .seconds(10))
+    }
+
+    public enum Phase: Equatable, Sendable {
+        /// Probes under way; `next` indexes `Settings.probes`.
+        case probing(startedAt: Duration, next: Int)
+        /// Nobody else answered: free to announce.
+        case clear
+        /// A foreign MAC answered a probe; probed again at `retryAt`.
+        case conflict(MACAddress, retryAt: Duration)
+    }
+
+    /// What the link should do or say, in the order it happened.
+    public enum Action: Equatable, Sendable {
+        case probe(IPAddress)
+        /// One frame from a foreign MAC claimed the address: count it (not rate-limited).
+        case claimed(IPAddress, MACAddress)
+        /// A foreign MAC claims the address: log it, count it, show it. `inUse` when this
+        /// node was announcing it (kept and defended) rather than probing it (withheld).
+        case report(IPAddress, MACAddress, inUse: Bool)
+        /// Announce the address once now, to defend it.
+        case defend(IPAddress)
+        /// A conflicted address was probed again and nobody answered.
+        case resolved(IPAddress)
+    }
+
+    public let settings: Settings
+    public private(set) var phases: [IPAddress: Phase] = [:]
+    /// MACs of this cluster's members; `nil` until known.
+    public private(set) var knownMACs: Set<MACAddress>?
+    private var lastReport: [IPAddress: Duration] = [:]
+    private var lastDefence: [IPAddress: Duration] = [:]
+    /// Claims seen while probing, judged once the probe window closes.
+    private var claimants: [IPAddress: MACAddress] = [:]
+    /// Claimants recorded before the cluster's MACs were known, so not yet counted.
+    private var uncounted: Set<IPAddress> = []
+    /// Conflicted addresses being probed again; announced as resolved if nobody answers.
+    private var retrying: Set<IPAddress> = []
+
+    public init(settings: Settings = .standard) { self.settings = settings }
+
+    /// Addresses that must not be answered or announced now: being probed, or in conflict.
+    public var withheld: Set<IPAddress> {
+        Set(phases.compactMap { $0.value == .clear ? nil : $0.key })
+    }
+
+    /// Addresses whose first probe has not been decided yet.
+    public var isProbing: Bool {
+        phases.values.contains { if case .probing = $0 { true } else { false } }
+    }
+
+    /// The addresses in conflict, with the MAC that claims each.
+    public var conflicts: [IPAddress: MACAddress] {
+        phases.reduce(into: [:]) { result, entry in
+            if case .conflict(let mac, _) = entry.value { result[entry.key] = mac }
+        }
+    }
+
+    /// Sets the addresses this link could ever serve: new ones start probing, ones that
+    /// left the config are forgotten.
+    public mutating func onCandidates(_ addresses: Set<IPAddress>, now: Duration) {
+        phases = phases.filter { addresses.contains($0.key) }
+        claimants = claimants.filter { addresses.contains($0.key) }
+        retrying.formIntersection(addresses)
+        uncounted.formIntersection(addresses)
+        for address in addresses where phases[address] == nil {
+            phases[address] = .probing(startedAt: now, next: 0)
+        }
+    }
+
+    /// The MACs of every cluster member (this node's own included); a claim from one of
+    /// them is a handover, not a conflict. Earlier conflicts with such a MAC are dropped.
+    public mutating func onKnownMACs(_ macs: Set<MACAddress>) {
+        knownMACs = macs
+        for (address, phase) in phases {
+            if case .conflict(let mac, _) = phase, macs.contains(mac) { phases[address] = .clear }
+        }
+        claimants = claimants.filter { !macs.contains($0.value) }
+    }
+
+    /// Another MAC sent a frame claiming `address` (a reply to our probe, an announcement,
+    /// a request from that address). `announcing`: whether this node answers for it now.
+    public mutating func onClaim(_ address: IPAddress, by mac: MACAddress, announcing: Bool, now: Duration) -> [Action] {
+        guard let phase = phases[address], !(knownMACs?.contains(mac) ?? false) else { return [] }
+        let counted: [Action] = knownMACs == nil ? [] : [.claimed(address, mac)]
+        switch phase {
+        case .probing:
+            claimants[address] = mac
+            if knownMACs == nil { uncounted.insert(address) }
+            return counted
+        case .conflict(_, let retryAt):
+            phases[address] = .conflict(mac, retryAt: retryAt)
+            return counted + report(address, mac, inUse: false, now: now)
+        case .clear:
+            guard knownMACs != nil, announcing else { return [] }
+            var actions = counted + report(address, mac, inUse: true, now: now)
+            if lastDefence[address].map({ now - $0 >= settings.defendInterval }) ?? true {
+                lastDefence[address] = now
+                actions.append(.defend(address))
+            }
+            return actions
+        }
+    }
+
+    /// Sends due probes and closes probe windows. Call on every loop turn.
+    public mutating func onTick(now: Duration) -> [Action] {
+        var actions: [Action] = []
+        for (address, phase) in phases.sorted(by: { $0.key < $1.key }) {
+            switch phase {
+            case .probing(let startedAt, var next):
+                // One probe per turn even if the thread was late and several fell due.
+                let due = next
+                while next < settings.probes.count, startedAt + settings.probes[next] <= now { next += 1 }
+                if next > due { actions.append(.probe(address)) }
+                let decideAt = startedAt + settings.probes[settings.probes.count - 1] + settings.probeWait
+                guard next == settings.probes.count, now >= decideAt, let known = knownMACs else {
+                    phases[address] = .probing(startedAt: startedAt, next: next)
+                    continue
+                }
+                let wasCounted = uncounted.remove(address) == nil
+                if let mac = claimants.removeValue(forKey: address), !known.contains(mac) {
+                    phases[address] = .conflict(mac, retryAt: now + settings.retryInterval)
+                    if !wasCounted { actions.append(.claimed(address, mac)) }
+                    actions += report(address, mac, inUse: false, now: now)
+                } else {
+                    phases[address] = .clear
+                    if retrying.remove(address) != nil { actions.append(.resolved(address)) }
+                }
+            case .conflict(_, let retryAt) where now >= retryAt:
+                retrying.insert(address)
+                phases[address] = .probing(startedAt: now, next: 1)
+                actions.append(.probe(address))
+            case .conflict, .clear:
+                break
+            }
+        }
+        return actions
+    }
+
+    /// When `onTick` next has something to do.
+    public var nextDeadline: Duration? {
+        phases.values.compactMap { phase -> Duration? in
+            switch phase {
+            case .probing(let startedAt, let next):
+                next < settings.probes.count ? startedAt + settings.probes[next]
+                    : startedAt + settings.probes[settings.probes.count - 1] + settings.probeWait
+            case .conflict(_, let retryAt): retryAt
+            case .clear: nil
+            }
+        }.min()
+    }
+
+    private mutating func report(_ address: IPAddress, _ mac: MACAddress, inUse: Bool, now: Duration) -> [Action] {
+        if let last = lastReport[address], now - last < settings.reportInterval { return [] }
+        lastReport[address] = now
+        return [.report(address, mac, inUse: inUse)]
+    }
+}
+
+/// The frames that ask whether anyone else uses `address`, without claiming it: an ARP
+/// probe (sender IP 0.0.0.0, RFC 5227 §2.1.1) or a DAD neighbor solicitation (source `::`
+/// to the solicited-node group, no source link-layer option, RFC 4862 §5.4.2).
+public enum AddressProbe {
+    public static func frames(for address: IPAddress, mac: MACAddress) -> [[UInt8]] {
+        switch address {
+        case .v4(let ip):
+            let probe = ARPPacket(operation: .request, senderMAC: mac, senderIP: .any, targetMAC: .zero, targetIP: ip)
+            return [probe.frame(ethernetDestination: .broadcast, ethernetSource: mac)]
+        case .v6(let ip):
+            let group = ip.solicitedNodeMulticast
+            return [NDPPacket.frame(.solicitation(NeighborSolicitation(target: ip, sourceLinkLayer: nil)),
+                                    source: .unspecified, destination: group,
+                                    ethernetDestination: .ipv6Multicast(group), ethernetSource: mac)]
+        }
+    }
+}

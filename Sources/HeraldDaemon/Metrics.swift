@@ -1,0 +1,106 @@
+import HeraldCore
+import HeraldMembership
+import HeraldWire
+
+/// What `GET /metrics` returns, read from the running services at scrape time.
+///
+/// MetalLB's names keep its dashboards working. MetalLB exposes its counters without the
+/// `_total` suffix and a gauge with it, which `promtool check metrics` rejects as typed
+/// metrics; they are declared `untyped` here (PromQL's `rate()` and `sum()` work the same),
+/// and Herald's own metrics follow the naming rules.
+extension Reports {
+    var metrics: String {
+        let loaded = loaded
+        let links = links
+        let counters = links.map { ($0.interface.name, $0.counters) }
+        var out = MetricsText()
+
+        func perAddress(_ name: String, _ help: String, _ values: (LinkCounters) -> [String: UInt64]) {
+            out.family(name, .untyped, help)
+            var total: [String: UInt64] = [:]
+            for (_, linkCounters) in counters { total.merge(values(linkCounters), uniquingKeysWith: +) }
+            for (ip, value) in total.sorted(by: { $0.key < $1.key }) { out.sample(name, ["ip": ip], value) }
+        }
+        perAddress("metallb_layer2_requests_received", "Counter: ARP requests and NDP solicitations received for a VIP this node answers (MetalLB name).") { $0.requestsReceived }
+        perAddress("metallb_layer2_responses_sent", "Counter: ARP replies and neighbor advertisements sent in answer (MetalLB name).") { $0.responsesSent }
+        perAddress("metallb_layer2_gratuitous_sent", "Counter: gratuitous ARP and unsolicited neighbor advertisements sent (MetalLB name).") { $0.gratuitousSent }
+
+        out.family("metallb_speaker_announced", .gauge, "1 for each address this node announces; service is the VIP name for standalone VIPs (MetalLB name).")
+        let announced = Set(links.flatMap(\.serving))
+        for vip in loaded.config.vips where announced.contains(vip.address) {
+            out.sample("metallb_speaker_announced", ["ip": vip.address.description, "node": loaded.nodeName,
+                                                     "protocol": "layer2", "service": vip.name], 1)
+        }
+
+        out.family("metallb_allocator_addresses_total", .untyped, "Gauge: addresses in each pool (MetalLB name).")
+        for pool in loaded.config.pools {
+            let size = pool.addressSet.count
+            out.sample("metallb_allocator_addresses_total", ["pool": pool.name], size > UInt128(UInt64.max) ? UInt64.max : UInt64(size))
+        }
+        out.family("metallb_allocator_addresses_in_use_total", .untyped, "Gauge: pool addresses assigned to Services (MetalLB name).")
+        // Only the Kubernetes allocator assigns pool addresses and standalone VIPs may not
+        // lie in a pool, so without [kubernetes] no pool address is in use.
+        for pool in loaded.config.pools {
+            out.sample("metallb_allocator_addresses_in_use_total", ["pool": pool.name], UInt64(0))
+        }
+
+        out.family("herald_build_info", .gauge, "Always 1; the version label says which heraldd runs.")
+        out.sample("herald_build_info", ["version": HeraldVersion.current], 1)
+
+        out.family("herald_vip_conflict", .gauge, "1 while this node withholds a VIP because another host (foreign_mac) answers for it.")
+        out.family("herald_address_conflicts_total", .counter, "Frames from a MAC outside the cluster claiming one of this node's VIPs.")
+        out.family("herald_address_probes_sent_total", .counter, "ARP probes and DAD solicitations sent before serving a VIP.")
+        out.family("herald_frames_dropped_total", .counter, "Captured frames that got no answer, by reason.")
+        out.family("herald_capture_kernel_drops_total", .counter, "Frames the kernel dropped before heraldd read them (capture buffer full).")
+        out.family("herald_send_failures_total", .counter, "Frames heraldd failed to send.")
+        for (interface, linkCounters) in counters {
+            if let link = links.first(where: { $0.interface.name == interface }) {
+                for (ip, mac) in link.conflicts.sorted(by: { $0.key < $1.key }) {
+                    out.sample("herald_vip_conflict", ["interface": interface, "ip": ip.description, "foreign_mac": mac.description], 1)
+                }
+            }
+            for (ip, value) in linkCounters.conflicts.sorted(by: { $0.key < $1.key }) {
+                out.sample("herald_address_conflicts_total", ["interface": interface, "ip": ip], value)
+            }
+            out.sample("herald_address_probes_sent_total", ["interface": interface], linkCounters.probesSent)
+            for (reason, value) in linkCounters.dropped.sorted(by: { $0.key < $1.key }) {
+                out.sample("herald_frames_dropped_total", ["interface": interface, "reason": reason], value)
+            }
+            out.sample("herald_capture_kernel_drops_total", ["interface": interface], linkCounters.kernelDrops)
+            out.sample("herald_send_failures_total", ["interface": interface], linkCounters.injectFailures)
+        }
+
+        let reloads = runtime.reloads
+        out.family("herald_config_reloads_total", .counter, "Config reloads (SIGHUP), by result.")
+        out.sample("herald_config_reloads_total", ["result": "ok"], reloads.succeeded)
+        out.sample("herald_config_reloads_total", ["result": "failed"], reloads.failed)
+
+        if let gossip {
+            let view = ownership?.current.view ?? gossip.view.members
+            out.family("herald_members", .gauge, "Cluster members by state as this node sees them, itself included.")
+            for status in [MemberRecord.Status.alive, .suspect, .dead, .left] {
+                out.sample("herald_members", ["state": "\(status)"], UInt64(view.filter { $0.status == status }.count))
+            }
+            let stats = gossip.stats
+            out.family("herald_gossip_suspicions_total", .counter, "Times a member turned suspect in this node's view.")
+            out.sample("herald_gossip_suspicions_total", [:], stats.suspicions)
+            out.family("herald_gossip_probe_rtt_seconds", .histogram, "Round trip of direct gossip probes.")
+            out.histogram("herald_gossip_probe_rtt_seconds", [], stats.roundTrips)
+            out.family("herald_gossip_packets_rejected_total", .counter, "Gossip packets dropped, by reason (bad key, wrong cluster, malformed).")
+            for (reason, value) in gossip.rejected.sorted(by: { $0.key < $1.key }) {
+                out.sample("herald_gossip_packets_rejected_total", ["reason": reason], value)
+            }
+            out.family("herald_gossip_holding_down", .gauge, "1 while this node keeps out of elections after a stall or a link flap.")
+            out.sample("herald_gossip_holding_down", [:], gossip.view.holdingDown ? UInt64(1) : 0)
+            let state = ownership?.current
+            out.family("herald_failovers_total", .counter, "Times the owner of a VIP moved from one node to another, as seen by this node.")
+            for vip in loaded.config.vips {
+                out.sample("herald_failovers_total", ["ip": vip.address.description, "vip": vip.name],
+                           state?.failovers[vip.address] ?? 0)
+            }
+            out.family("herald_takeovers_total", .counter, "VIPs this node started announcing, its first ones included.")
+            out.sample("herald_takeovers_total", [:], UInt64(state?.takeovers ?? 0))
+        }
+        return out.text
+    }
+}

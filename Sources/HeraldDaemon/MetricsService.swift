@@ -1,0 +1,112 @@
+import Glibc
+import HeraldCore
+import HeraldWire
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Serves `GET /metrics` on `[metrics] listen` for Prometheus. A minimal HTTP/1.1 server on
+/// a thread of its own: one request per connection (`Connection: close`), requests of
+/// at most 8 KiB, 2 s to send one. Scrapes are rare and small; nothing here needs more.
+final class MetricsService: Service, Sendable {
+    let listen: HostPort
+    private let fd: Int32
+    private let wake = WakeSignal()
+    private let stopping = Mutex(false)
+    private let render: @Sendable () -> String
+    private let logger: Logger
+    let heartbeat = Heartbeat("metrics")
+
+    init(listen: HostPort, logger: Logger, render: @escaping @Sendable () -> String) throws(SystemError) {
+        guard let address = UDPSocket.resolve(listen) else {
+            throw SystemError("metrics.listen \(listen) does not resolve", errno: 0)
+        }
+        let family = address.ip.isIPv4 ? AF_INET : AF_INET6
+        let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+        guard fd >= 0 else { throw SystemError("metrics socket", errno: errno) }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var storage = UDPSocket.sockaddr(address)
+        let length = socklen_t(address.ip.isIPv4 ? MemoryLayout<sockaddr_in>.size : MemoryLayout<sockaddr_in6>.size)
+        let bound = withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        guard bound == 0, Glibc.listen(fd, 16) == 0 else {
+            let code = errno
+            close(fd)
+            throw SystemError("cannot listen for metrics on \(listen)", errno: code)
+        }
+        self.listen = listen
+        self.fd = fd
+        self.render = render
+        self.logger = logger
+    }
+
+    func run() async throws {
+        let thread = DedicatedThread(name: "metrics") { [self] in serve() }
+        logger.info("metrics on http://\(listen)/metrics")
+        await withTaskCancellationHandler {
+            try? await gracefulShutdown()
+        } onCancel: {}
+        stopping.withLock { $0 = true }
+        wake.signal()
+        thread.join()
+        close(fd)
+    }
+
+    private func serve() {
+        while !stopping.withLock({ $0 }) {
+            heartbeat.beat()
+            var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: wake.fd, events: Int16(POLLIN), revents: 0)]
+            _ = poll(&fds, 2, Heartbeat.maximumWait)
+            if fds[1].revents != 0 { wake.drain() }
+            guard fds[0].revents & Int16(POLLIN) != 0 else { continue }
+            let client = accept(fd, nil, nil)
+            guard client >= 0 else { continue }
+            _ = fcntl(client, F_SETFD, FD_CLOEXEC)
+            // The listening socket is non-blocking; the accepted one must block (with timeouts).
+            _ = fcntl(client, F_SETFL, fcntl(client, F_GETFL) & ~O_NONBLOCK)
+            respond(client)
+            close(client)
+        }
+    }
+
+    private func respond(_ client: Int32) {
+        let request = System.readRequest(client, limit: 8192, complete: HTTPRequestLine.isComplete)
+        let reply: (status: String, type: String, body: String)
+        switch HTTPRequestLine.parse(request) {
+        case .some(let line) where line.method != "GET" && line.method != "HEAD":
+            reply = ("405 Method Not Allowed", "text/plain", "only GET\n")
+        case .some(let line) where line.path == "/metrics" || line.path.hasPrefix("/metrics?"):
+            reply = ("200 OK", "text/plain; version=0.0.4; charset=utf-8", render())
+        case .some(let line) where line.path == "/":
+            reply = ("200 OK", "text/html", "<html><body><a href=\"/metrics\">metrics</a></body></html>\n")
+        case .some:
+            reply = ("404 Not Found", "text/plain", "not found; try /metrics\n")
+        case .none:
+            reply = ("400 Bad Request", "text/plain", "bad request\n")
+        }
+        let isHead = HTTPRequestLine.parse(request)?.method == "HEAD"
+        let head = "HTTP/1.1 \(reply.status)\r\nContent-Type: \(reply.type)\r\nContent-Length: \(reply.body.utf8.count)\r\nConnection: close\r\n\r\n"
+        System.write(client, isHead ? head : head + reply.body)
+    }
+}
+
+/// The first line of an HTTP/1.x request, parsed leniently but bounded.
+struct HTTPRequestLine: Equatable {
+    var method: String
+    var path: String
+
+    /// Whether the header block has ended (a blank line).
+    static func isComplete(_ bytes: [UInt8]) -> Bool {
+        bytes.count >= 4 && (0...(bytes.count - 4)).contains { index in
+            bytes[index] == 13 && bytes[index + 1] == 10 && bytes[index + 2] == 13 && bytes[index + 3] == 10
+        } || bytes.count >= 2 && (0...(bytes.count - 2)).contains { bytes[$0] == 10 && bytes[$0 + 1] == 10 }
+    }
+
+    static func parse(_ bytes: [UInt8]) -> HTTPRequestLine? {
+        guard let end = bytes.firstIndex(of: 10) else { return nil }
+        let line = String(decoding: bytes[..<end], as: UTF8.self).trimmingWhitespace
+        let parts = line.split(separator: " ")
+        guard parts.count == 3, parts[2].hasPrefix("HTTP/1."), parts[1].hasPrefix("/") else { return nil }
+        return HTTPRequestLine(method: String(parts[0]), path: String(parts[1]))
+    }
+}

@@ -1,0 +1,61 @@
+import HeraldCore
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+/// Live reload on SIGHUP (`systemctl reload herald`). The new files are read and checked
+/// on the side; only a config that validates, changes nothing that needs a restart, and
+/// whose new interfaces all open is applied. Anything else leaves the running config as
+/// it was, logs why (`FILE:LINE` errors), and counts a failed reload.
+struct ReloadService: Service {
+    let runtime: Runtime
+    let logger: Logger
+    /// Applies a validated config to the running services; throws if it cannot (a new
+    /// interface does not open), having changed nothing.
+    let apply: @Sendable (LoadedConfig) throws(SystemError) -> Void
+
+    func run() async throws {
+        for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
+            reload()
+        }
+    }
+
+    @discardableResult
+    func reload() -> Bool {
+        SystemdNotifier.notify("RELOADING=1\nMONOTONIC_USEC=\(Heartbeat.monotonicNanoseconds() / 1000)")
+        defer { SystemdNotifier.notify("READY=1") }
+        let old = runtime.loaded
+        let path = runtime.configPath
+        logger.info("reloading config", metadata: ["config": "\(path)"])
+        let new: LoadedConfig
+        switch ConfigLoader.load(path: path) {
+        case .success(let loaded):
+            new = loaded
+        case .failure(let errors):
+            return fail(errors.errors.map(\.description))
+        }
+        let refused = ConfigChange.restartRequired(from: old.config, nodeName: old.nodeName,
+                                                   to: new.config, nodeName: new.nodeName, file: path)
+        guard refused.isEmpty else { return fail(refused.map(\.description)) }
+        do {
+            try apply(new)
+        } catch {
+            return fail([error.description])
+        }
+        let change = ConfigChange(from: old.config, to: new.config)
+        runtime.countReload(ok: true)
+        var metadata: Logger.Metadata = ["changes": "\(change.summary)"]
+        if !change.addedVIPs.isEmpty { metadata["added"] = "\(change.addedVIPs.joined(separator: ","))" }
+        if !change.removedVIPs.isEmpty { metadata["removed"] = "\(change.removedVIPs.joined(separator: ","))" }
+        if !change.changedVIPs.isEmpty { metadata["changed"] = "\(change.changedVIPs.joined(separator: ","))" }
+        logger.notice(change.isEmpty ? "config reloaded: nothing changed" : "config reloaded", metadata: metadata)
+        return true
+    }
+
+    private func fail(_ problems: [String]) -> Bool {
+        for problem in problems { logger.error("\(problem)") }
+        runtime.countReload(ok: false)
+        logger.error("reload failed; still running the previous config", metadata: ["errors": "\(problems.count)"])
+        return false
+    }
+}

@@ -1,0 +1,184 @@
+import HeraldCore
+import HeraldWire
+import Testing
+
+@Suite struct ConflictGuardTests {
+    let vip = IPAddress("198.51.100.50")!
+    let vip6 = IPAddress("2001:db8:100::50")!
+    let member = MACAddress("02:00:00:00:00:0c")!
+    let foreign = MACAddress("02:00:00:00:00:99")!
+
+    func ms(_ value: Int) -> Duration { .milliseconds(value) }
+
+    /// Runs the guard on every 10 ms from `from` to `to`, collecting its actions.
+    func run(_ guardState: inout ConflictGuard, from: Int, to: Int) -> [ConflictGuard.Action] {
+        stride(from: from, through: to, by: 10).flatMap { guardState.onTick(now: ms($0)) }
+    }
+
+    @Test func probesThreeTimesThenServes() {
+        var state = ConflictGuard()
+        state.onKnownMACs([])
+        state.onCandidates([vip], now: .zero)
+        #expect(state.withheld == [vip])
+        let actions = run(&state, from: 0, to: 290)
+        #expect(actions == [.probe(vip), .probe(vip), .probe(vip)])
+        #expect(state.withheld == [vip])
+        #expect(state.isProbing)
+        #expect(state.onTick(now: ms(300)) == [])
+        #expect(state.withheld.isEmpty)
+        #expect(!state.isProbing)
+        #expect(state.nextDeadline == nil)
+    }
+
+    @Test func aForeignAnswerWithholdsTheAddressAndRetriesUntilItIsGone() {
+        var state = ConflictGuard()
+        state.onKnownMACs([member])
+        state.onCandidates([vip, vip6], now: .zero)
+        _ = state.onTick(now: .zero)
+        #expect(state.onClaim(vip, by: foreign, announcing: false, now: ms(5)) == [.claimed(vip, foreign)])
+        let decided = state.onTick(now: ms(300))
+        #expect(decided.contains(.report(vip, foreign, inUse: false)))
+        #expect(state.withheld == [vip])
+        #expect(state.conflicts == [vip: foreign])
+        // Retried after 10 s; the foreign host still answers, and is reported again.
+        #expect(state.nextDeadline == ms(10_300))
+        #expect(state.onTick(now: ms(10_300)) == [.probe(vip)])
+        _ = state.onClaim(vip, by: foreign, announcing: false, now: ms(10_310))
+        _ = run(&state, from: 10_310, to: 10_600)
+        #expect(state.conflicts == [vip: foreign])
+        // Next retry: nobody answers, so the address is served and the conflict is over.
+        var actions = run(&state, from: 20_600, to: 21_000)
+        #expect(actions.contains(.resolved(vip)))
+        #expect(state.withheld.isEmpty)
+        actions = run(&state, from: 21_000, to: 40_000)
+        #expect(actions.isEmpty)
+    }
+
+    @Test func aMemberAnsweringIsNotAConflictEvenIfItsMACBecomesKnownLate() {
+        var state = ConflictGuard()
+        state.onCandidates([vip], now: .zero)
+        _ = state.onTick(now: .zero)
+        // Still joining: the answer is recorded, not judged, and not counted.
+        #expect(state.onClaim(vip, by: member, announcing: false, now: ms(5)) == [])
+        #expect(run(&state, from: 10, to: 1000).allSatisfy { $0 == .probe(vip) })
+        #expect(state.withheld == [vip])
+        state.onKnownMACs([member])
+        #expect(state.onTick(now: ms(1010)) == [])
+        #expect(state.withheld.isEmpty)
+        #expect(state.onClaim(vip, by: member, announcing: true, now: ms(2000)) == [])
+    }
+
+    @Test func aClaimSeenBeforeTheMACsWereKnownIsCountedOnceWhenJudged() {
+        var state = ConflictGuard()
+        state.onCandidates([vip], now: .zero)
+        _ = state.onClaim(vip, by: foreign, announcing: false, now: ms(5))
+        state.onKnownMACs([member])
+        let actions = state.onTick(now: ms(400))
+        #expect(actions.filter { if case .claimed = $0 { true } else { false } }.count == 1)
+        #expect(actions.contains(.report(vip, foreign, inUse: false)))
+    }
+
+    @Test func aClaimOnAnAnnouncedAddressIsReportedAndDefendedNotGivenUp() {
+        var state = ConflictGuard()
+        state.onKnownMACs([member])
+        state.onCandidates([vip], now: .zero)
+        _ = run(&state, from: 0, to: 300)
+        #expect(state.onClaim(vip, by: foreign, announcing: true, now: ms(1000))
+                == [.claimed(vip, foreign), .report(vip, foreign, inUse: true), .defend(vip)])
+        // Rate-limited: counted, but no second report or defence within 10 s.
+        #expect(state.onClaim(vip, by: foreign, announcing: true, now: ms(2000)) == [.claimed(vip, foreign)])
+        #expect(state.withheld.isEmpty)
+        #expect(state.onClaim(vip, by: foreign, announcing: true, now: ms(11_000))
+                == [.claimed(vip, foreign), .report(vip, foreign, inUse: true), .defend(vip)])
+    }
+
+    @Test func onlyNewCandidatesAreProbedAndRemovedOnesForgotten() {
+        var state = ConflictGuard()
+        state.onKnownMACs([])
+        state.onCandidates([vip], now: .zero)
+        _ = run(&state, from: 0, to: 300)
+        state.onCandidates([vip, vip6], now: ms(5000))
+        #expect(state.withheld == [vip6])
+        #expect(state.onTick(now: ms(5000)) == [.probe(vip6)])
+        state.onCandidates([vip6], now: ms(5010))
+        #expect(state.phases[vip] == nil)
+        // A late loop turn sends one catch-up probe, not one per missed offset.
+        #expect(state.onTick(now: ms(6000)).filter { $0 == .probe(vip6) }.count == 1)
+    }
+
+    @Test func probeFramesAskWithoutClaiming() throws {
+        let mac = MACAddress("02:00:00:00:00:0b")!
+        let arp = AddressProbe.frames(for: vip, mac: mac)
+        #expect(arp.count == 1)
+        guard case .arp(let ethernet, let packet) = try arp[0].withUnsafeBytes({ try Frame.decode($0) }) else {
+            Issue.record("not ARP")
+            return
+        }
+        #expect(ethernet.destination == .broadcast)
+        #expect(packet.operation == .request && packet.senderIP == .any && packet.targetIP == IPv4Address("198.51.100.50")!)
+        let ns = AddressProbe.frames(for: vip6, mac: mac)
+        guard case .ndp(_, let ndp) = try ns[0].withUnsafeBytes({ try Frame.decode($0) }),
+              case .solicitation(let solicitation) = ndp.message else {
+            Issue.record("not a solicitation")
+            return
+        }
+        #expect(ndp.header.source.isUnspecified)
+        #expect(solicitation.sourceLinkLayer == nil)
+        #expect(ndp.header.destination == IPv6Address("2001:db8:100::50")!.solicitedNodeMulticast)
+    }
+
+    @Test func theResponderReportsClaimsOnGuardedAddressesItDoesNotAnswer() {
+        let mac = MACAddress("02:00:00:00:00:0b")!
+        let reply = ARPPacket(operation: .reply, senderMAC: foreign, senderIP: IPv4Address("198.51.100.50")!,
+                              targetMAC: mac, targetIP: .any).frame(ethernetDestination: mac, ethernetSource: foreign)
+        let unguarded = ResponderContext(mac: mac, answering: [])
+        #expect(Responder.decide(reply, context: unguarded) == .drop(.notRequest))
+        let guarded = ResponderContext(mac: mac, answering: [], guarded: [vip])
+        #expect(Responder.decide(reply, context: guarded) == .conflict(address: vip, mac: foreign))
+    }
+}
+
+@Suite struct ConfigChangeTests {
+    @Test func vipsAndPoolsApplyInPlaceButIdentityAndTransportNeedARestart() throws {
+        let before = try decode("""
+            [node]
+            name = "h1"
+            [gossip]
+            bind = "198.51.100.11:7946"
+            insecure = true
+            [[vip]]
+            name = "web"
+            address = "198.51.100.50"
+            [[vip]]
+            name = "dns"
+            address = "198.51.100.53"
+            """).get()
+        let moved = try decode("""
+            [node]
+            name = "h1"
+
+            [gossip]
+            bind = "198.51.100.11:7946"
+            insecure = true
+            [[vip]]
+            name = "dns"
+            address = "198.51.100.54"
+            [[vip]]
+            name = "nas"
+            address = "198.51.100.55"
+            """).get()
+        let change = ConfigChange(from: before, to: moved)
+        #expect(change.addedVIPs == ["nas"] && change.removedVIPs == ["web"] && change.changedVIPs == ["dns"])
+        #expect(change.summary == "vips +1 -1 ~1, pools +0 -0 ~0")
+        #expect(ConfigChange.restartRequired(from: before, nodeName: "h1", to: moved, nodeName: "h1", file: "x").isEmpty)
+        // Moving a line (a different location) is not a change.
+        #expect(ConfigChange(from: moved, to: moved).isEmpty)
+
+        var rebound = moved
+        rebound.gossip?.bind = HostPort.parse("198.51.100.12:7946")!
+        let errors = ConfigChange.restartRequired(from: before, nodeName: "h1", to: rebound, nodeName: "h2", file: "x")
+        #expect(errors.map(\.keyPath) == ["node.name", "gossip.bind"])
+        #expect(errors[1].location == SourceLocation(file: "/etc/herald/herald.toml", line: 4))
+        #expect(errors[1].description.contains("takes a restart"))
+    }
+}
