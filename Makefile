@@ -2,11 +2,23 @@
 #   make demo    build and run heraldd in a lab of network namespaces
 #   make test    install what is missing, build, run unit and integration tests
 #   make bench   latency, flood rate, memory and failover figures (release build, ~25 min)
+#   make install install binaries, unit, man pages, example config (PREFIX, DESTDIR)
+#   make deb     build .build/herald_VERSION_ARCH.deb (dpkg-deb) and check it with lintian
 
 SWIFT ?= swift
 TOOLS := .build/tools/arpblast
+# The Swift runtime is linked in, so the binaries need only libc, libpcap and libsystemd.
+RELEASE_FLAGS := -c release --static-swift-stdlib --disable-local-rpath
 
-.PHONY: all deps build release test demo bench clean
+PREFIX ?= /usr/local
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man
+DOCDIR ?= $(PREFIX)/share/doc/herald
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+SYSCONFDIR ?= /etc
+
+.PHONY: all deps build release test demo bench install deb clean
 
 all: build
 
@@ -17,7 +29,7 @@ build: deps $(TOOLS)
 	$(SWIFT) build
 
 release: deps $(TOOLS)
-	$(SWIFT) build -c release
+	$(SWIFT) build $(RELEASE_FLAGS)
 
 $(TOOLS): tools/arpblast.c
 	@mkdir -p .build/tools
@@ -32,6 +44,25 @@ demo: build
 bench: release
 	@HERALD_BIN=$(CURDIR)/.build/release bash scripts/bench.sh
 	@HERALD_BIN=$(CURDIR)/.build/release bash scripts/bench-failover.sh
+
+# An edited $(SYSCONFDIR)/herald/herald.toml is never replaced.
+install: release
+	install -D -m 755 .build/release/heraldd $(DESTDIR)$(SBINDIR)/heraldd
+	install -D -m 755 .build/release/heraldctl $(DESTDIR)$(SBINDIR)/heraldctl
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	sed 's|/usr/sbin/heraldd|$(SBINDIR)/heraldd|' systemd/herald.service >$(DESTDIR)$(UNITDIR)/herald.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/herald.service
+	install -m 644 systemd/herald.sysusers $(DESTDIR)$(SYSUSERSDIR)/herald.conf
+	gzip -9n -c man/heraldd.8 >$(DESTDIR)$(MANDIR)/man8/heraldd.8.gz
+	gzip -9n -c man/heraldctl.8 >$(DESTDIR)$(MANDIR)/man8/heraldctl.8.gz
+	gzip -9n -c man/herald.toml.5 >$(DESTDIR)$(MANDIR)/man5/herald.toml.5.gz
+	install -d $(DESTDIR)$(SYSCONFDIR)/herald/pools.d $(DESTDIR)$(DOCDIR)/examples
+	[ -e $(DESTDIR)$(SYSCONFDIR)/herald/herald.toml ] || install -m 644 etc/herald.toml $(DESTDIR)$(SYSCONFDIR)/herald/herald.toml
+	install -m 644 etc/herald.toml $(DESTDIR)$(DOCDIR)/examples/herald.toml
+	install -m 644 README.md docs/*.md docs/grafana-dashboard.json $(DESTDIR)$(DOCDIR)/
+
+deb: release
+	@bash scripts/deb.sh
 
 clean:
 	rm -rf .build

@@ -54,7 +54,7 @@ lab_vip_config() {
 
 # lab_cluster_config HOST N PEERS... (host numbers) [-- extra TOML]: writes
 # $LAB_DIR/HOST.toml: gossip on 198.51.100.N:7946 joining the peers, the shared key,
-# and whatever $LAB_DIR/vips.toml holds. Make the key with lab_gossip_key first.
+# metrics on the host's own 127.0.0.1:9473, and whatever $LAB_DIR/vips.toml holds. Make the key with lab_gossip_key first.
 lab_cluster_config() {
     local host=$1 n=$2 peer join=""
     shift 2
@@ -62,6 +62,7 @@ lab_cluster_config() {
     {
         printf '[node]\ninterfaces = ["eth0"]\n\n[gossip]\nbind = "198.51.100.%s:7946"\njoin = [%s]\n' "$n" "${join%, }"
         printf 'key_file = "%s"\nprofile = "%s"\n\n' "$LAB_DIR/gossip.key" "${LAB_PROFILE:-lan}"
+        printf '[metrics]\nlisten = "127.0.0.1:9473"\n\n' 
         cat "$LAB_DIR/vips.toml"
     } >"$LAB_DIR/$host.toml"
 }

@@ -17,6 +17,11 @@ elif [ "$unit_status" -ne 0 ] && [ "$unit_failed" -eq 0 ]; then
 fi
 rm -f "$log"
 
+# The package the integration tests install (t_package): a release build, then lintian.
+rm -f .build/herald_*.deb
+echo "make deb"
+make -s deb 2>&1 | grep -v -e '^\[' -e 'mktemp' -e 'Compiling\|Building\|Planning\|Write' | tail -n 20
+
 integration=$(mktemp /tmp/herald-integration.XXXXXX.log)
 Tests/integration/run.sh 2>&1 | tee "$integration"
 integration_passed=$(sed -n 's/^integration: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$integration")

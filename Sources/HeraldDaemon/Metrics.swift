@@ -75,30 +75,31 @@ extension Reports {
         out.sample("herald_config_reloads_total", ["result": "ok"], reloads.succeeded)
         out.sample("herald_config_reloads_total", ["result": "failed"], reloads.failed)
 
+        // Declared without gossip too (with no samples), so one dashboard fits every node.
+        out.family("herald_members", .gauge, "Cluster members by state as this node sees them, itself included.")
+        out.family("herald_gossip_suspicions_total", .counter, "Times a member turned suspect in this node's view.")
+        out.family("herald_gossip_probe_rtt_seconds", .histogram, "Round trip of direct gossip probes.")
+        out.family("herald_gossip_packets_rejected_total", .counter, "Gossip packets dropped, by reason (bad key, wrong cluster, malformed).")
+        out.family("herald_gossip_holding_down", .gauge, "1 while this node keeps out of elections after a stall or a link flap.")
+        out.family("herald_failovers_total", .counter, "Times the owner of a VIP moved from one node to another, as seen by this node.")
+        out.family("herald_takeovers_total", .counter, "VIPs this node started announcing, its first ones included.")
         if let gossip {
             let view = ownership?.current.view ?? gossip.view.members
-            out.family("herald_members", .gauge, "Cluster members by state as this node sees them, itself included.")
             for status in [MemberRecord.Status.alive, .suspect, .dead, .left] {
                 out.sample("herald_members", ["state": "\(status)"], UInt64(view.filter { $0.status == status }.count))
             }
             let stats = gossip.stats
-            out.family("herald_gossip_suspicions_total", .counter, "Times a member turned suspect in this node's view.")
             out.sample("herald_gossip_suspicions_total", [:], stats.suspicions)
-            out.family("herald_gossip_probe_rtt_seconds", .histogram, "Round trip of direct gossip probes.")
             out.histogram("herald_gossip_probe_rtt_seconds", [], stats.roundTrips)
-            out.family("herald_gossip_packets_rejected_total", .counter, "Gossip packets dropped, by reason (bad key, wrong cluster, malformed).")
             for (reason, value) in gossip.rejected.sorted(by: { $0.key < $1.key }) {
                 out.sample("herald_gossip_packets_rejected_total", ["reason": reason], value)
             }
-            out.family("herald_gossip_holding_down", .gauge, "1 while this node keeps out of elections after a stall or a link flap.")
             out.sample("herald_gossip_holding_down", [:], gossip.view.holdingDown ? UInt64(1) : 0)
             let state = ownership?.current
-            out.family("herald_failovers_total", .counter, "Times the owner of a VIP moved from one node to another, as seen by this node.")
             for vip in loaded.config.vips {
                 out.sample("herald_failovers_total", ["ip": vip.address.description, "vip": vip.name],
                            state?.failovers[vip.address] ?? 0)
             }
-            out.family("herald_takeovers_total", .counter, "VIPs this node started announcing, its first ones included.")
             out.sample("herald_takeovers_total", [:], UInt64(state?.takeovers ?? 0))
         }
         return out.text

@@ -163,13 +163,16 @@ struct Explain: ParsableCommand {
 
 struct Keygen: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Write a new random gossip key to FILE (mode 0600); with --add, make it the primary key of an existing file.")
+        abstract: "Write a new random gossip key to FILE (mode 0600); with --add, add it to an existing file (key rotation).")
 
     @Argument(help: "The key file, for example /etc/herald/gossip.key.")
     var file: String
 
     @Flag(help: "Put the new key first in an existing key file and keep the others (key rotation).")
     var add = false
+
+    @Flag(help: "With --add: put the new key last, so it is accepted but not used to send until it is moved first.")
+    var secondary = false
 
     func run() throws {
         var generator = SystemRandomNumberGenerator()
@@ -178,13 +181,17 @@ struct Keygen: ParsableCommand {
         if existing != nil && !add {
             throw ValidationError("\(file) exists; use --add to rotate keys, or remove it first")
         }
-        let text = line + "\n" + (existing ?? "")
+        if secondary && !add { throw ValidationError("--secondary needs --add") }
+        var kept = existing ?? ""
+        if !kept.isEmpty && !kept.hasSuffix("\n") { kept += "\n" }
+        let text = secondary ? kept + line + "\n" : line + "\n" + kept
         let fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0, fchmod(fd, 0o600) == 0 else { throw ValidationError("cannot write \(file): \(String(cString: strerror(errno)))") }
         let written = Array(text.utf8).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         close(fd)
         guard written == text.utf8.count else { throw ValidationError("cannot write \(file)") }
-        print(add ? "added a new primary key to \(file); copy it to every node, then remove the old key line"
-                  : "wrote a new gossip key to \(file) (mode 0600); copy it to every node")
+        print(secondary ? "added a new secondary key to \(file); copy it to every node and reload, then move it first (see docs/operations.md)"
+              : add ? "added a new primary key to \(file); copy it to every node, then remove the old key line"
+              : "wrote a new gossip key to \(file) (mode 0600); copy it to every node")
     }
 }

@@ -34,3 +34,17 @@ grep 'no answer from join peers 198.51.100.11:7946' "$LAB_DIR/h6.log" | grep -s 
     || fail "rejection not counted"
 lab_ctl h1 members | grep -s >/dev/null h6 && fail "h6 joined with the wrong key"
 pass "wrong key rejected: $(grep -m1 'rejected gossip from 198.51.100.16' "$LAB_DIR/h1.log" | sed 's/.*msg=//')"
+
+# The cluster in the metrics: members by state, probe round trips, the rejected key.
+lab_exec h1 curl -sf http://127.0.0.1:9473/metrics >"$LAB_DIR/metrics.txt" || fail "no metrics from h1"
+promtool check metrics <"$LAB_DIR/metrics.txt" || fail "promtool rejects h1's exposition"
+grep -qxF 'herald_members{state="alive"} 5' "$LAB_DIR/metrics.txt" || fail "members: $(grep herald_members "$LAB_DIR/metrics.txt")"
+rtts=$(sed -n 's/^herald_gossip_probe_rtt_seconds_count //p' "$LAB_DIR/metrics.txt")
+[ "${rtts:-0}" -gt 0 ] || fail "no probe round trips measured"
+grep -q '^herald_gossip_packets_rejected_total{reason="gossip_authentication_failed"} [1-9]' "$LAB_DIR/metrics.txt" || fail "rejections not in metrics"
+announced=0
+for host in h1 h2 h3 h4 h5; do
+    announced=$((announced + $(lab_exec $host curl -sf http://127.0.0.1:9473/metrics | grep -c '^metallb_speaker_announced{' || true)))
+done
+[ "$announced" = 6 ] || fail "$announced announcements in the metrics of 5 hosts, want 6 (one per VIP)"
+pass "metrics: 5 members alive, $rtts probe round trips, rejections by reason, each VIP announced once"

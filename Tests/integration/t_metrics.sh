@@ -64,3 +64,18 @@ echo "$answer" | grep -s >/dev/null '"node":"h1"' || fail "node label missing: $
 health=$(lab_exec h1 curl -sf 'http://127.0.0.1:9090/api/v1/targets' | grep -o '"health":"[a-z]*"' | head -1)
 [ "$health" = '"health":"up"' ] || fail "scrape target not up: $health"
 pass "Prometheus scraped heraldd and answered metallb_speaker_announced"
+
+# Every metric the shipped Grafana dashboard queries is one heraldd exports.
+missing=$(/usr/bin/python3 - "$LAB_DIR/metrics.txt" <<'PY'
+import json, re, sys
+declared = {line.split()[2] for line in open(sys.argv[1]) if line.startswith("# TYPE ")}
+dashboard = json.load(open("docs/grafana-dashboard.json"))
+used = set()
+for panel in dashboard["panels"]:
+    for target in panel["targets"]:
+        used |= {re.sub(r"_(bucket|sum|count)$", "", name) for name in re.findall(r"\b((?:metallb|herald)_[a-z0-9_]+)", target["expr"])}
+print(" ".join(sorted(used - declared)))
+PY
+)
+[ -z "$missing" ] || fail "the dashboard queries metrics heraldd does not export: $missing"
+pass "docs/grafana-dashboard.json queries only exported metrics"

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# `make deb`: stages `make install` at Debian's paths, adds the package metadata, builds
+# .build/herald_VERSION-1_ARCH.deb with dpkg-deb and checks it with lintian (errors fail).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+version="$(.build/release/heraldd --version)-1"
+arch=$(dpkg --print-architecture)
+stage=$PWD/.build/deb/herald
+deb=.build/herald_${version}_${arch}.deb
+rm -rf .build/deb
+mkdir -p "$stage/DEBIAN"
+make -s install DESTDIR="$stage" PREFIX=/usr UNITDIR=/lib/systemd/system SYSUSERSDIR=/usr/lib/sysusers.d >/dev/null
+strip --strip-unneeded --remove-section=.comment --remove-section=.note "$stage/usr/sbin/heraldd" "$stage/usr/sbin/heraldctl"
+
+doc=$stage/usr/share/doc/herald
+cat >"$doc/copyright" <<'TEXT'
+Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
+Upstream-Name: herald
+Source: https://github.com/herald-lb/herald
+
+Files: *
+Copyright: 2026 The Herald developers
+License: Apache-2.0
+
+License: Apache-2.0
+ Licensed under the Apache License, Version 2.0 (the "License"); you may not
+ use this file except in compliance with the License. You may obtain a copy of
+ the License at https://www.apache.org/licenses/LICENSE-2.0
+ .
+ Unless required by applicable law or agreed to in writing, software
+ distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+ WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+ License for the specific language governing permissions and limitations under
+ the License.
+ .
+ On Debian systems, the complete text of the Apache License, Version 2.0 can be
+ found in "/usr/share/common-licenses/Apache-2.0".
+TEXT
+{
+    echo "herald ($version) unstable; urgency=medium"
+    echo
+    echo "  * Package built from the Herald source tree (make deb)."
+    echo
+    echo " -- Herald developers <dev@herald-lb.org>  $(date -R -u -d "@$(git log -1 --format=%ct 2>/dev/null || date +%s)")"
+} | gzip -9n >"$doc/changelog.Debian.gz"
+
+# Library dependencies as the dynamic linker sees them (libc, libpcap, libsystemd).
+shlibs=$(mktemp -d)
+mkdir "$shlibs/debian"
+printf 'Source: herald\n\nPackage: herald\nArchitecture: any\n' >"$shlibs/debian/control"
+depends=$(cd "$shlibs" && dpkg-shlibdeps -O -e"$stage/usr/sbin/heraldd" -e"$stage/usr/sbin/heraldctl" 2>/dev/null | sed -n 's/^shlibs:Depends=//p')
+rm -rf "$shlibs"
+[ -n "$depends" ] || { echo "dpkg-shlibdeps found no dependencies" >&2; exit 1; }
+
+cat >"$stage/DEBIAN/control" <<TEXT
+Package: herald
+Version: $version
+Architecture: $arch
+Maintainer: Herald developers <dev@herald-lb.org>
+Installed-Size: $(du -sk --exclude=DEBIAN "$stage" | cut -f1)
+Depends: $depends, systemd
+Section: net
+Priority: optional
+Homepage: https://github.com/herald-lb/herald
+Description: layer-2 load-balancer announcer (ARP/NDP) for VIPs and Services
+ Herald makes virtual IP addresses reachable on a local network without a
+ cloud load balancer: heraldd answers ARP and IPv6 neighbor discovery for the
+ addresses its host owns and announces them when it takes them over. Several
+ hosts agree over encrypted gossip which one announces each address and fail
+ over in under a second. It probes addresses before use, reloads its config
+ without dropping requests and exports Prometheus metrics.
+TEXT
+echo /etc/herald/herald.toml >"$stage/DEBIAN/conffiles"
+cat >"$stage/DEBIAN/postinst" <<'TEXT'
+#!/bin/sh
+# Creates the user the unit runs as. The unit is installed but not enabled:
+# edit /etc/herald/herald.toml, then: systemctl enable --now herald
+set -e
+if [ "$1" = configure ]; then
+    systemd-sysusers ${DPKG_ROOT:+--root="$DPKG_ROOT"} herald.conf
+fi
+exit 0
+TEXT
+chmod 755 "$stage/DEBIAN/postinst"
+# Built outside Debian's archive: there is no bug to close.
+mkdir -p "$stage/usr/share/lintian/overrides"
+echo "herald: initial-upload-closes-no-bugs" >"$stage/usr/share/lintian/overrides/herald"
+(cd "$stage" && find . \( -path ./DEBIAN -o -path ./etc \) -prune -o -type f -printf '%P\0' | sort -z | xargs -0 md5sum) >"$stage/DEBIAN/md5sums"
+find "$stage" -type d -exec chmod 755 {} +
+dpkg-deb --root-owner-group -Zxz --build "$stage" "$deb" >/dev/null
+echo "built $deb ($(du -h "$deb" | cut -f1))"
+lintian --fail-on error --tag-display-limit 0 "$deb"
+echo "lintian: no errors"
