@@ -32,7 +32,8 @@ let package = Package(
         ),
         .target(
             name: "HeraldKube",
-            dependencies: ["CCurl", .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["CCurl", "HeraldCore", "HeraldWire", .product(name: "Yams", package: "Yams"),
+                           .product(name: "Crypto", package: "swift-crypto")]
         ),
         .executableTarget(name: "heraldd", dependencies: ["HeraldDaemon", "HeraldCore"]),
         .executableTarget(
@@ -47,6 +48,6 @@ let package = Package(
         .testTarget(name: "HeraldMembershipTests", dependencies: ["HeraldMembership", "HeraldWire", "HeraldTestKit"]),
         .testTarget(name: "HeraldCoreTests", dependencies: ["HeraldCore", "HeraldWire", "HeraldMembership"]),
         .testTarget(name: "HeraldDaemonTests", dependencies: ["HeraldDaemon", "HeraldCore", "HeraldTestKit"]),
-        .testTarget(name: "HeraldKubeTests", dependencies: ["HeraldKube", "HeraldTestKit"]),
+        .testTarget(name: "HeraldKubeTests", dependencies: ["HeraldKube", "HeraldCore", "HeraldWire", "HeraldTestKit"]),
     ]
 )

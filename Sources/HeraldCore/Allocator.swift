@@ -251,4 +251,16 @@ public struct Allocator: Sendable {
 
 extension PoolConfig {
     func admits(namespace: String) -> Bool { namespaces.isEmpty || namespaces.contains(namespace) }
+
+    /// Whether a node may announce this pool's addresses: `nodes` entries are name globs
+    /// (`pve-*`) or, on Kubernetes, `key=value` node labels; an empty list admits all.
+    public func admits(node: String, labels: [String: String] = [:]) -> Bool {
+        nodes.isEmpty || nodes.contains { entry in
+            let pattern = entry.pattern
+            if let equals = pattern.firstIndex(of: "=") {
+                return labels[String(pattern[..<equals])] == String(pattern[pattern.index(after: equals)...])
+            }
+            return entry.matches(node)
+        }
+    }
 }

@@ -15,6 +15,16 @@ public enum Election {
         case checkNotPassing
         case holdingDown
         case unreadableMeta
+        /// Kubernetes: no Node of this name.
+        case notAKubernetesNode
+        /// Kubernetes: the node carries `node.kubernetes.io/exclude-from-external-load-balancers`.
+        case excludedByLabel
+        /// Kubernetes: the node's `NetworkUnavailable` condition is true.
+        case networkUnavailable
+        /// Kubernetes: the pool's `nodes` list (names or labels) leaves the node out.
+        case excludedByPool
+        /// Kubernetes: `externalTrafficPolicy: Local` and no ready endpoint on the node.
+        case noReadyEndpoint
 
         public var description: String {
             switch self {
@@ -24,6 +34,11 @@ public enum Election {
             case .checkNotPassing: "health check not passing"
             case .holdingDown: "holding down after being declared dead"
             case .unreadableMeta: "metadata from an incompatible version"
+            case .notAKubernetesNode: "no Kubernetes Node of this name"
+            case .excludedByLabel: "node has node.kubernetes.io/exclude-from-external-load-balancers"
+            case .networkUnavailable: "node's NetworkUnavailable condition is true"
+            case .excludedByPool: "not in the pool's nodes list"
+            case .noReadyEndpoint: "externalTrafficPolicy Local and no ready endpoint on this node"
             }
         }
     }
@@ -71,5 +86,53 @@ public enum Election {
             if let owner = owner(of: vip, members: members) { owners[vip.address] = owner }
         }
         return owners
+    }
+}
+
+/// What Kubernetes says about a node, for electing who announces a Service.
+public struct KubeNodeFacts: Equatable, Sendable {
+    public var labels: [String: String]
+    public var networkUnavailable: Bool
+
+    public static let excludeLabel = "node.kubernetes.io/exclude-from-external-load-balancers"
+
+    public init(labels: [String: String] = [:], networkUnavailable: Bool = false) {
+        self.labels = labels
+        self.networkUnavailable = networkUnavailable
+    }
+}
+
+extension Election {
+    /// Every member in election order for a Service's addresses: the same hash as a VIP,
+    /// on the Service's first address, so all its addresses go to one node, passed over
+    /// for the VIP reasons and for what Kubernetes says — not a Node, excluded by label,
+    /// network unavailable, left out by the pool's `nodes`, or (`endpointNodes` given, for
+    /// `externalTrafficPolicy: Local`) no ready endpoint there.
+    public static func rank(service key: String, addresses: [IPAddress], pool: PoolConfig, members: [Member],
+                            nodes: [String: KubeNodeFacts], endpointNodes: Set<String>?) -> [Ranked] {
+        guard let first = addresses.first else { return [] }
+        let vip = VIPConfig(name: key, address: first, nodes: [], interfaces: pool.interfaces, check: nil, location: pool.location)
+        let metas = Dictionary(members.map { ($0.name, NodeMeta.decode($0.meta)) }, uniquingKeysWith: { first, _ in first })
+        return rank(vip, members: members).map { ranked in
+            guard ranked.ineligibility == nil else { return ranked }
+            var result = ranked
+            // A dual-stack Service needs the node on the subnet of each of its addresses.
+            let covered = addresses.dropFirst().allSatisfy { address in
+                metas[ranked.name]??.interfaces.contains { interface in
+                    (pool.interfaces?.contains(interface.name) ?? true) && interface.prefixes.contains { $0.contains(address) }
+                } ?? false
+            }
+            guard let facts = nodes[ranked.name] else {
+                result.ineligibility = .notAKubernetesNode
+                return result
+            }
+            result.ineligibility = facts.labels[KubeNodeFacts.excludeLabel] != nil ? .excludedByLabel
+                : facts.networkUnavailable ? .networkUnavailable
+                : !pool.admits(node: ranked.name, labels: facts.labels) ? .excludedByPool
+                : !covered ? .noInterfaceOnSubnet
+                : endpointNodes.map { !$0.contains(ranked.name) } ?? false ? .noReadyEndpoint
+                : nil
+            return result
+        }
     }
 }

@@ -135,4 +135,19 @@ import Testing
         #expect(first.inUse(pool: "big") == 1000)
         #expect(first.assignments["ns/svc999"]?.addresses == [ip("10.0.3.231")])
     }
+
+    @Test func poolNodesMatchNamesAndLabels() throws {
+        let pool = try pools("""
+            [[pool]]
+            name = "edge"
+            addresses = ["198.51.100.100/32"]
+            nodes = ["pve-*", "node-role.kubernetes.io/edge=true"]
+            """)[0]
+        #expect(pool.admits(node: "pve-2"))
+        #expect(pool.admits(node: "worker-1", labels: ["node-role.kubernetes.io/edge": "true"]))
+        #expect(!pool.admits(node: "worker-1", labels: ["node-role.kubernetes.io/edge": "false"]))
+        #expect(!pool.admits(node: "worker-1"))
+        let open = try pools("[[pool]]\nname = \"all\"\naddresses = [\"198.51.100.101/32\"]")[0]
+        #expect(open.admits(node: "anything"))
+    }
 }

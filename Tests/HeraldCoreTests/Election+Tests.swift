@@ -71,3 +71,53 @@ import Testing
         #expect(many.encode().count <= GossipMessage.maxMetaLength)
     }
 }
+
+@Suite struct ServiceElectionTests {
+    let v4 = NodeMeta.Interface(name: "eth0", mac: MACAddress("02:00:00:00:00:0b")!,
+                                prefixes: [IPPrefix(address: IPAddress("198.51.100.11")!, length: 24)])
+    let v6 = NodeMeta.Interface(name: "eth0", mac: MACAddress("02:00:00:00:00:0b")!,
+                                prefixes: [IPPrefix(address: IPAddress("198.51.100.11")!, length: 24),
+                                           IPPrefix(address: IPAddress("2001:db8:100::11")!, length: 64)])
+
+    func member(_ name: String, _ interface: NodeMeta.Interface) -> Member {
+        Member(name: name, address: GossipAddress(ip: IPAddress("198.51.100.1")!, port: 7946), incarnation: 0, status: .alive,
+               meta: NodeMeta(interfaces: [interface]).encode(), statusSince: .zero, roundTrip: nil)
+    }
+
+    func pool(nodes: [String] = []) -> PoolConfig {
+        PoolConfig(name: "homelab", addresses: [], nodes: nodes.map(Glob.init), location: SourceLocation(file: "t", line: 1))
+    }
+
+    @Test func kubernetesFactsPassNodesOverWithReasons() {
+        let members = ["n1", "n2", "n3", "n4", "n5", "n6", "n7"].map { member($0, v4) } + [member("n8", v6)]
+        let nodes: [String: KubeNodeFacts] = [
+            "n1": KubeNodeFacts(labels: [KubeNodeFacts.excludeLabel: ""]),
+            "n2": KubeNodeFacts(networkUnavailable: true),
+            "n3": KubeNodeFacts(labels: ["zone": "b"]),
+            "n4": KubeNodeFacts(labels: ["zone": "a"]),
+            "n5": KubeNodeFacts(labels: ["zone": "a"]),
+            "n6": KubeNodeFacts(labels: ["zone": "a"]),
+            "n8": KubeNodeFacts(labels: ["zone": "a"]),
+        ]
+        let addresses = [IPAddress("198.51.100.100")!, IPAddress("2001:db8:100::1:5")!]
+        let ranked = Election.rank(service: "default/web", addresses: addresses, pool: pool(nodes: ["zone=a"]), members: members,
+                                   nodes: nodes, endpointNodes: ["n4", "n5", "n8"])
+        let reasons = Dictionary(uniqueKeysWithValues: ranked.map { ($0.name, $0.ineligibility) })
+        #expect(reasons["n1"] == .excludedByLabel)
+        #expect(reasons["n2"] == .networkUnavailable)
+        #expect(reasons["n3"] == .excludedByPool)
+        #expect(reasons["n4"] == .noInterfaceOnSubnet)  // no IPv6 subnet for the second address
+        #expect(reasons["n6"] == .noInterfaceOnSubnet)
+        #expect(reasons["n7"] == .notAKubernetesNode)
+        #expect(reasons["n8"] == .some(nil))
+        // Single-stack, every Local endpoint node on zone a is eligible, in hash order.
+        let single = Election.rank(service: "default/web", addresses: [addresses[0]], pool: pool(nodes: ["zone=a"]),
+                                   members: members, nodes: nodes, endpointNodes: ["n4", "n5", "n8"])
+        #expect(Set(single.filter { $0.ineligibility == nil }.map(\.name)) == ["n4", "n5", "n8"])
+        #expect(single.first { $0.name == "n6" }?.ineligibility == .noReadyEndpoint)
+        // The order is MetalLB's hash on the first address, as for a VIP.
+        let vipOrder = Election.rank(VIPConfig(name: "x", address: addresses[0], location: SourceLocation(file: "t", line: 1)),
+                                     members: members).map(\.name)
+        #expect(single.map(\.name) == vipOrder)
+    }
+}
