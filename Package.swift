@@ -25,7 +25,7 @@ let package = Package(
         .target(
             name: "HeraldDaemon",
             dependencies: [
-                "HeraldWire", "HeraldCore", "HeraldMembership", "CPcap", "CSystemd",
+                "HeraldWire", "HeraldCore", "HeraldMembership", "HeraldKube", "CPcap", "CSystemd",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

@@ -133,6 +133,16 @@ public struct VIPConfig: Equatable, Sendable {
     public var check: HealthCheck?
     public var location: SourceLocation
 
+    public init(name: String, address: IPAddress, nodes: [Glob] = [], interfaces: [String]? = nil, check: HealthCheck? = nil,
+                location: SourceLocation) {
+        self.name = name
+        self.address = address
+        self.nodes = nodes
+        self.interfaces = interfaces
+        self.check = check
+        self.location = location
+    }
+
     /// Whether `node` may announce this VIP; an empty list means every node.
     public func allows(node: String) -> Bool {
         nodes.isEmpty || nodes.contains { $0.matches(node) }

@@ -27,9 +27,18 @@ public struct LinkPlan: Equatable, Sendable {
 
     /// The interfaces any config VIP could ever be announced on, owned now or not, so links
     /// can be opened once at start.
+    /// With `[kubernetes]`, interfaces on a subnet of any pool range count too: Service
+    /// addresses come from the pools later.
     public static func interfaces(config: HeraldConfig, host: HostFacts) -> [HostInterface] {
         let all = Set(config.vips.map(\.address))
-        let names = make(config: config, host: host, owned: all).addressesByInterface.keys
+        var names = Set(make(config: config, host: host, owned: all).addressesByInterface.keys)
+        if config.kubernetes != nil {
+            for pool in config.pools {
+                for interface in host.usableInterfaces(config.node) where pool.interfaces?.contains(interface.name) ?? true {
+                    if pool.addresses.contains(where: { interface.subnet(containing: $0.first) != nil }) { names.insert(interface.name) }
+                }
+            }
+        }
         return host.interfaces.filter { names.contains($0.name) }
     }
 

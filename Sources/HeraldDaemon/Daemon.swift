@@ -41,7 +41,7 @@ public enum Daemon {
         let config = loaded.config
         let runtime = Runtime(configPath: options.configPath, loaded: loaded)
         let interfaces = LinkPlan.interfaces(config: config, host: loaded.host)
-        let readiness = Readiness(links: interfaces.map(\.name))
+        let readiness = Readiness(links: interfaces.map(\.name) + (config.kubernetes == nil ? [] : ["kubernetes"]))
         let eligibility = Eligibility(interfaces: metaInterfaces(loaded))
         let links = try LinkSet(interfaces: interfaces) { interface throws(SystemError) in
             try LinkService(interface: interface, answering: [], readiness: readiness, logger: logger,
@@ -56,6 +56,12 @@ public enum Daemon {
         var gossip: GossipService?
         var ownership: Ownership?
         var checks: HealthCheckService?
+        var kubernetes: KubernetesService?
+        // This node as the only member, for electing Service announcers without gossip.
+        let me: @Sendable () -> Member = {
+            Member(name: loaded.nodeName, address: GossipAddress(ip: .v4(.any), port: 0), incarnation: 0, status: .alive,
+                   meta: eligibility.meta.encode(), statusSince: .zero, roundTrip: nil)
+        }
         if let gossipSettings = config.gossip {
             let membership = MembershipSettings(profile: gossipSettings.profile)
             guard let bind = UDPSocket.resolve(gossipSettings.bind) else {
@@ -74,14 +80,28 @@ public enum Daemon {
             gossip = service
             ownership = owners
             services += [.init(service: service), .init(service: checks!)]
+            if let settings = config.kubernetes {
+                let service = try KubernetesService(settings: settings, runtime: runtime, readiness: readiness, logger: logger,
+                                                    isAllocator: { owners.isAllocator }, onChange: { [gossip] _ in gossip?.requestRefresh() })
+                owners.attach(service)
+                kubernetes = service
+            }
         } else {
-            Ownership.applyStandalone(loaded, links: links)
+            if let settings = config.kubernetes {
+                kubernetes = try KubernetesService(settings: settings, runtime: runtime, readiness: readiness, logger: logger,
+                                                   isAllocator: { true }, onChange: { service in
+                    Ownership.applyStandalone(runtime.loaded, links: links, kubernetes: service, me: me())
+                })
+            }
+            Ownership.applyStandalone(loaded, links: links, kubernetes: kubernetes, me: me())
         }
-        let reports = Reports(runtime: runtime, eligibility: eligibility, linkSet: links, gossip: gossip, ownership: ownership)
+        if let kubernetes { services.append(.init(service: kubernetes)) }
+        let reports = Reports(runtime: runtime, eligibility: eligibility, linkSet: links, gossip: gossip, ownership: ownership,
+                              kubernetes: kubernetes)
         let metrics = try config.metrics.map { settings throws(SystemError) in
             try MetricsService(listen: settings.listen, logger: logger) { reports.metrics }
         }
-        let reload = ReloadService(runtime: runtime, logger: logger) { [gossip, checks] new throws(SystemError) in
+        let reload = ReloadService(runtime: runtime, logger: logger) { [gossip, checks, kubernetes] new throws(SystemError) in
             // Everything that can fail happens before anything changes.
             let prepared = try links.prepare(interfaces: LinkPlan.interfaces(config: new.config, host: new.host))
             let seal = try new.config.gossip.map { settings throws(SystemError) in try loadSeal(settings) }
@@ -93,7 +113,7 @@ public enum Daemon {
                 gossip.setSeal(seal)
                 gossip.requestRefresh()
             } else {
-                Ownership.applyStandalone(new, links: links)
+                Ownership.applyStandalone(new, links: links, kubernetes: kubernetes, me: me())
             }
         }
 
@@ -102,7 +122,9 @@ public enum Daemon {
             readiness: readiness,
             status: "\(config.vips.count) VIP(s) on \(interfaces.map(\.name).joined(separator: ", "))\(config.gossip == nil ? "" : ", gossip")",
             logger: logger,
-            heartbeats: { [gossip, metrics] in links.all.map(\.heartbeat) + [gossip?.heartbeat, metrics?.heartbeat].compactMap { $0 } },
+            heartbeats: { [gossip, metrics, kubernetes] in
+                links.all.map(\.heartbeat) + [gossip?.heartbeat, metrics?.heartbeat, kubernetes?.heartbeat].compactMap { $0 }
+            },
             onShutdown: { [gossip] in
                 links.stopAll()
                 gossip?.requestLeave()

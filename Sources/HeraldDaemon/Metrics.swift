@@ -27,7 +27,8 @@ extension Reports {
 
         out.family("metallb_speaker_announced", .gauge, "1 for each address this node announces; service is the VIP name for standalone VIPs (MetalLB name).")
         let announced = Set(links.flatMap(\.serving))
-        for vip in loaded.config.vips where announced.contains(vip.address) {
+        let serviceVIPs = kubernetes?.announcements(members: view).vips ?? []
+        for vip in loaded.config.vips + serviceVIPs where announced.contains(vip.address) {
             out.sample("metallb_speaker_announced", ["ip": vip.address.description, "node": loaded.nodeName,
                                                      "protocol": "layer2", "service": vip.name], 1)
         }
@@ -38,10 +39,13 @@ extension Reports {
             out.sample("metallb_allocator_addresses_total", ["pool": pool.name], size > UInt128(UInt64.max) ? UInt64.max : UInt64(size))
         }
         out.family("metallb_allocator_addresses_in_use_total", .untyped, "Gauge: pool addresses assigned to Services (MetalLB name).")
-        // Only the Kubernetes allocator assigns pool addresses and standalone VIPs may not
-        // lie in a pool, so without [kubernetes] no pool address is in use.
+        // Pool addresses are used only by Services (a VIP may not lie in a pool): count
+        // the distinct addresses in Service statuses.
+        let allocator = Allocator(pools: loaded.config.pools)
+        let used = Set(serviceVIPs.map(\.address))
         for pool in loaded.config.pools {
-            out.sample("metallb_allocator_addresses_in_use_total", ["pool": pool.name], UInt64(0))
+            out.sample("metallb_allocator_addresses_in_use_total", ["pool": pool.name],
+                       UInt64(used.filter { allocator.pool(of: $0)?.name == pool.name }.count))
         }
 
         out.family("herald_build_info", .gauge, "Always 1; the version label says which heraldd runs.")
@@ -68,6 +72,11 @@ extension Reports {
             }
             out.sample("herald_capture_kernel_drops_total", ["interface": interface], linkCounters.kernelDrops)
             out.sample("herald_send_failures_total", ["interface": interface], linkCounters.injectFailures)
+        }
+
+        out.family("herald_kubernetes_api_errors_total", .counter, "Failed requests to the Kubernetes API, by what they were for.")
+        for (resource, value) in (kubernetes?.apiErrors ?? [:]).sorted(by: { $0.key < $1.key }) {
+            out.sample("herald_kubernetes_api_errors_total", ["resource": resource], value)
         }
 
         let reloads = runtime.reloads

@@ -27,6 +27,7 @@ public final class Ownership: Sendable {
     let joinGrace: Duration
     let started = ContinuousClock.now
     private let state = Mutex(State())
+    private let kubernetes = Mutex<KubernetesService?>(nil)
 
     init(runtime: Runtime, links: LinkSet, lease: Duration, joinGrace: Duration) {
         self.runtime = runtime
@@ -36,6 +37,17 @@ public final class Ownership: Sendable {
     }
 
     public var current: State { state.withLock { $0 } }
+
+    /// Service addresses join the election once Kubernetes is attached.
+    func attach(_ service: KubernetesService) { kubernetes.withLock { $0 = service } }
+
+    /// Whether this node allocates Service addresses: the first alive member by name, so
+    /// exactly one does at a time and another takes over when it fails.
+    var isAllocator: Bool {
+        let state = current
+        guard state.settled, let me = state.view.first else { return false }
+        return state.view.filter(\.isCandidate).map(\.name).min() == me.name
+    }
 
     func onView(_ view: GossipService.View, changed: Bool, takenAt: ContinuousClock.Instant) {
         let deadline = takenAt + lease
@@ -47,7 +59,10 @@ public final class Ownership: Sendable {
             return
         }
         let loaded = runtime.loaded
-        let owners = settled ? Election.owners(loaded.config.vips, members: view.members) : [:]
+        let services = kubernetes.withLock { $0 }?.announcements(members: view.members) ?? .init()
+        var config = loaded.config
+        config.vips += services.vips
+        let owners = settled ? Election.owners(loaded.config.vips, members: view.members).merging(services.owners) { vip, _ in vip } : [:]
         let owned = Set(owners.filter { $0.value == loaded.nodeName }.keys)
         state.withLock { state in
             for (address, owner) in owners {
@@ -62,30 +77,36 @@ public final class Ownership: Sendable {
         // Until settled the cluster's MACs are not known, so probe answers wait to be judged.
         let macs: Set<MACAddress>? = settled
             ? Set(view.members.flatMap { NodeMeta.decode($0.meta)?.interfaces.map(\.mac) ?? [] }) : nil
-        Self.hand(LinkPlan.make(config: loaded.config, host: loaded.host, owned: owned), owned: owned,
-                  candidates: Self.candidates(loaded), knownMACs: macs, to: links.all, leaseUntil: deadline)
+        Self.hand(LinkPlan.make(config: config, host: loaded.host, owned: owned), owned: owned,
+                  candidates: Self.candidates(config, loaded), knownMACs: macs, to: links.all, leaseUntil: deadline)
     }
 
-    /// Without gossip every node owns each VIP its name is allowed for; the cluster is
+    /// Without gossip every node owns each VIP its name is allowed for, and each Service
+    /// address it is eligible for (`me` is this node as the only member); the cluster is
     /// this host, so only its own MACs are not foreign.
-    static func applyStandalone(_ loaded: LoadedConfig, links: LinkSet) {
+    static func applyStandalone(_ loaded: LoadedConfig, links: LinkSet, kubernetes: KubernetesService? = nil, me: Member? = nil) {
+        let services = me.flatMap { me in kubernetes?.announcements(members: [me]) } ?? .init()
+        var config = loaded.config
+        config.vips += services.vips
         let owned = LinkPlan.standaloneOwnership(config: loaded.config, nodeName: loaded.nodeName)
-        let plan = LinkPlan.make(config: loaded.config, host: loaded.host, owned: owned)
-        hand(plan, owned: owned, candidates: plan, knownMACs: Set(loaded.host.interfaces.compactMap(\.mac)),
+            .union(services.owners.filter { $0.value == loaded.nodeName }.keys)
+        let plan = LinkPlan.make(config: config, host: loaded.host, owned: owned)
+        hand(plan, owned: owned, candidates: candidates(config, loaded), knownMACs: Set(loaded.host.interfaces.compactMap(\.mac)),
              to: links.all, leaseUntil: nil)
     }
 
     /// Starts probing every VIP this node may serve before gossip has settled, so that a
     /// node is ready (its probes judged) as soon as it knows the cluster's MACs.
     static func startProbing(_ loaded: LoadedConfig, links: LinkSet) {
-        let plan = candidates(loaded)
+        let plan = candidates(loaded.config, loaded)
         for link in links.all { link.setCandidates(plan.addressesByInterface[link.interface.name] ?? [], knownMACs: nil) }
     }
 
-    /// Every VIP this node may serve, by interface: probed before first use.
-    static func candidates(_ loaded: LoadedConfig) -> LinkPlan {
-        LinkPlan.make(config: loaded.config, host: loaded.host,
-                      owned: LinkPlan.standaloneOwnership(config: loaded.config, nodeName: loaded.nodeName))
+    /// Every VIP of `config` (Service addresses included) this node may serve, by
+    /// interface: probed before first use.
+    static func candidates(_ config: HeraldConfig, _ loaded: LoadedConfig) -> LinkPlan {
+        LinkPlan.make(config: config, host: loaded.host,
+                      owned: LinkPlan.standaloneOwnership(config: config, nodeName: loaded.nodeName))
     }
 
     private static func hand(_ plan: LinkPlan, owned: Set<IPAddress>, candidates: LinkPlan, knownMACs: Set<MACAddress>?,

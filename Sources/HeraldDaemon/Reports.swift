@@ -10,6 +10,7 @@ struct Reports: Sendable {
     let linkSet: LinkSet
     let gossip: GossipService?
     let ownership: Ownership?
+    let kubernetes: KubernetesService?
     let started = ContinuousClock.now
 
     var loaded: LoadedConfig { runtime.loaded }

@@ -25,12 +25,37 @@ public struct ListMeta: Codable, Equatable, Sendable {
     public var resourceVersion: String?
 }
 
+/// A list response. Items that do not decode are left out (and counted) rather than
+/// failing the whole list: one odd object must not hide all the others.
 public struct ObjectList<Item: Codable & Sendable>: Codable, Sendable {
     public var metadata: ListMeta
     public var items: [Item]
+    public var skipped = 0
+
+    private enum CodingKeys: String, CodingKey { case metadata, items }
+
+    private struct Lenient: Decodable {
+        var value: Item?
+
+        init(from decoder: any Decoder) throws { value = try? Item(from: decoder) }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        metadata = try container.decode(ListMeta.self, forKey: .metadata)
+        let all = try container.decodeIfPresent([Lenient].self, forKey: .items) ?? []
+        items = all.compactMap(\.value)
+        skipped = all.count - items.count
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(metadata, forKey: .metadata)
+        try container.encode(items, forKey: .items)
+    }
 }
 
-public struct Service: KubeObject, Equatable {
+public struct KubeService: KubeObject, Equatable {
     public struct Port: Codable, Equatable, Sendable {
         public var port: Int
         public var `protocol`: String?
@@ -75,6 +100,12 @@ public struct Service: KubeObject, Equatable {
     public var metadata: ObjectMeta
     public var spec: Spec?
     public var status: Status?
+
+    public init(metadata: ObjectMeta, spec: Spec?, status: Status?) {
+        self.metadata = metadata
+        self.spec = spec
+        self.status = status
+    }
 
     /// `namespace/name`.
     public var key: String { "\(metadata.namespace ?? "default")/\(metadata.name)" }

@@ -1,10 +1,10 @@
 import HeraldCore
 import HeraldWire
 
-/// Reading what a Service asks of the allocator from its spec and MetalLB's annotations
+/// Reading what a KubeService asks of the allocator from its spec and MetalLB's annotations
 /// (both the `metallb.io/` and the older `metallb.universe.tf/` forms), so manifests
 /// written for MetalLB work unchanged.
-extension Service {
+extension KubeService {
     static let annotationPrefixes = ["metallb.io/", "metallb.universe.tf/"]
 
     func annotation(_ name: String) -> String? {
@@ -14,13 +14,13 @@ extension Service {
         return nil
     }
 
-    /// Whether Herald serves this Service: `type: LoadBalancer` and the configured
+    /// Whether Herald serves this KubeService: `type: LoadBalancer` and the configured
     /// `load_balancer_class` (`""`: Services that name no class).
     public func isServed(loadBalancerClass: String) -> Bool {
         spec?.type == "LoadBalancer" && (spec?.loadBalancerClass ?? "") == loadBalancerClass
     }
 
-    /// The allocator's view of this Service, or an error for the `AllocationFailed` Event
+    /// The allocator's view of this KubeService, or an error for the `AllocationFailed` Event
     /// when an annotation or field cannot be read.
     public func claim() -> Result<ServiceClaim, AllocationError> {
         var claim = ServiceClaim(key: key, namespace: metadata.namespace ?? "default")
@@ -68,7 +68,7 @@ extension Service {
         return .success(claim)
     }
 
-    /// The addresses in `status.loadBalancer.ingress`, in order; what the Service holds.
+    /// The addresses in `status.loadBalancer.ingress`, in order; what the KubeService holds.
     public var ingressAddresses: [IPAddress] {
         (status?.loadBalancer?.ingress ?? []).compactMap { $0.ip.flatMap(IPAddress.init) }
     }

@@ -45,6 +45,8 @@ public final class Watcher<Object: KubeObject>: Sendable {
     private let stopping = Atomic<Bool>(false)
     /// Lists done so far, for tests and metrics.
     public let lists = Atomic<Int>(0)
+    /// Objects left out because they did not decode.
+    public let skipped = Atomic<Int>(0)
 
     /// `path`: the collection, e.g. `/api/v1/services`.
     public init(credentials: KubeCredentials, path: String, resync: Duration = .seconds(600),
@@ -97,6 +99,7 @@ public final class Watcher<Object: KubeObject>: Sendable {
             throw KubeError.malformed("list \(path): \(error)")
         }
         lists.add(1, ordering: .relaxed)
+        skipped.add(decoded.skipped, ordering: .relaxed)
         onUpdate(.replaced(decoded.items))
         return decoded.metadata.resourceVersion ?? "0"
     }
@@ -128,6 +131,10 @@ public final class Watcher<Object: KubeObject>: Sendable {
                         if status.code == 410 { gone = true } else { failure = .status(status.code ?? 0, status.message ?? "watch error") }
                         return false
                     }
+                    return true
+                } catch KubeError.malformed(let message) where !message.hasPrefix("watch event type") {
+                    // One object that does not decode: skip it, keep watching.
+                    skipped.add(1, ordering: .relaxed)
                     return true
                 } catch let error as KubeError {
                     failure = error

@@ -97,7 +97,7 @@ func serviceJSON(_ name: String, annotations: String = "{}") -> String {
         for name in ["herald", "herald-inline", "herald-token"] {
             let credentials = try server.credentials(name)
             let body = try await offPool { Result { try KubeHTTP(credentials: credentials).request("GET", "/api/v1/services") } }.get()
-            let list = try JSONDecoder().decode(ObjectList<Service>.self, from: Data(body))
+            let list = try JSONDecoder().decode(ObjectList<KubeService>.self, from: Data(body))
             #expect(list.items.map(\.key) == ["default/web"], "with \(name)")
         }
         // A wrong token: 401, reported as a credentials problem.
@@ -158,10 +158,10 @@ func serviceJSON(_ name: String, annotations: String = "{}") -> String {
 
     @Test func aStaleStatusWriteIsAConflict() async throws {
         let server = try TestAPIServer()
-        let created = try JSONDecoder().decode(Service.self, from: Data(try server.admin("POST", "/api/v1/namespaces/default/services", serviceJSON("web"))))
+        let created = try JSONDecoder().decode(KubeService.self, from: Data(try server.admin("POST", "/api/v1/namespaces/default/services", serviceJSON("web"))))
         try server.admin("PATCH", "/api/v1/namespaces/default/services/web", #"{"metadata":{"labels":{"x":"y"}}}"#)
         var stale = created
-        stale.status = Service.Status(loadBalancer: .init(ingress: [.init(ip: "198.51.100.100")]))
+        stale.status = KubeService.Status(loadBalancer: .init(ingress: [.init(ip: "198.51.100.100")]))
         let body = try JSONEncoder().encode(stale)
         let credentials = try server.credentials("herald")
         let result = await offPool { Result { try KubeHTTP(credentials: credentials).request("PUT", "/api/v1/namespaces/default/services/web/status", body: Array(body)) } }
@@ -175,7 +175,7 @@ func serviceJSON(_ name: String, annotations: String = "{}") -> String {
         try server.admin("POST", "/api/v1/namespaces/default/services", serviceJSON("a"))
         let seen = Mutex<[String]>([])
         let errors = Mutex<[String]>([])
-        let watcher = try Watcher<Service>(credentials: try server.credentials("herald"), path: "/api/v1/services", onUpdate: { update in
+        let watcher = try Watcher<KubeService>(credentials: try server.credentials("herald"), path: "/api/v1/services", onUpdate: { update in
             let line = switch update {
             case .replaced(let all): "replaced " + all.map(\.key).sorted().joined(separator: ",")
             case .added(let service): "added \(service.key)"
@@ -195,9 +195,9 @@ func serviceJSON(_ name: String, annotations: String = "{}") -> String {
         #expect(await waitFor("replaced default/a"))
         try server.admin("POST", "/api/v1/namespaces/default/services", serviceJSON("b"))
         #expect(await waitFor("added default/b"))
-        let b = try JSONDecoder().decode(Service.self, from: Data(try server.admin("GET", "/api/v1/namespaces/default/services/b")))
+        let b = try JSONDecoder().decode(KubeService.self, from: Data(try server.admin("GET", "/api/v1/namespaces/default/services/b")))
         var updated = b
-        updated.status = Service.Status(loadBalancer: .init(ingress: [.init(ip: "198.51.100.101")]))
+        updated.status = KubeService.Status(loadBalancer: .init(ingress: [.init(ip: "198.51.100.101")]))
         try server.admin("PUT", "/api/v1/namespaces/default/services/b/status", String(decoding: try JSONEncoder().encode(updated), as: UTF8.self))
         #expect(await waitFor("modified default/b [\"198.51.100.101\"]"))
         // History is compacted and every watch is cut: the watcher's next watch gets 410

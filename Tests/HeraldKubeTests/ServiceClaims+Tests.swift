@@ -5,7 +5,7 @@ import HeraldWire
 import Testing
 
 @Suite struct ServiceClaimTests {
-    func service(_ json: String) throws -> Service { try JSONDecoder().decode(Service.self, from: Data(json.utf8)) }
+    func service(_ json: String) throws -> KubeService { try JSONDecoder().decode(KubeService.self, from: Data(json.utf8)) }
 
     @Test func readsMetalLBAnnotationsInBothForms() throws {
         let modern = try service("""

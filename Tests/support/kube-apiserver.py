@@ -12,7 +12,10 @@ Test controls (only with the admin client certificate's CN "admin"):
   POST /debug/compact   forget history: watches from older versions get 410
   POST /debug/close     end every open watch (a load balancer restart)
 
-Usage: kube-apiserver.py --listen ADDR:PORT --cert F --key F --client-ca F [--token T]
+With --state FILE the objects survive a restart (as etcd would keep them): a restarted
+server answers watches from before the restart with 410, like a compacted one.
+
+Usage: kube-apiserver.py --listen ADDR:PORT --cert F --key F --client-ca F [--token T] [--state FILE]
 """
 import argparse
 import copy
@@ -59,6 +62,29 @@ class Store:
         self.compacted = 100
         self.generation = 0        # bumped by /debug/close
         self.cluster_ips = iter(f"10.43.{i // 250}.{i % 250 + 1}" for i in range(100000))
+        self.state_file = None
+
+    def load(self, path):
+        self.state_file = path
+        try:
+            with open(path) as f:
+                saved = json.load(f)
+        except FileNotFoundError:
+            return
+        self.rv = self.compacted = saved["rv"]
+        self.objects = {tuple(None if part == "" else part for part in key.split("|")): obj for key, obj in saved["objects"].items()}
+        for _ in range(saved.get("ips", 0)):
+            next(self.cluster_ips)
+
+    def save(self):
+        if not self.state_file:
+            return
+        tmp = self.state_file + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump({"rv": self.rv, "ips": sum(1 for (_, r, _, _) in self.objects if r == "services"),
+                       "objects": {"|".join(part or "" for part in key): obj for key, obj in self.objects.items()}}, f)
+        import os
+        os.replace(tmp, self.state_file)
 
     def bump(self, kind, gv, resource, obj):
         self.rv += 1
@@ -67,6 +93,7 @@ class Store:
         if len(self.history) > 20000:
             self.history = self.history[-10000:]
             self.compacted = self.history[0][0] - 1
+        self.save()
         self.lock.notify_all()
 
 
@@ -187,8 +214,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_json(code, status_body(code, reason, message, details))
 
     def body(self):
-        length = int(self.headers.get("Content-Length", "0"))
-        return json.loads(self.rfile.read(length) or b"{}")
+        return json.loads(self.raw_body or b"{}")
 
     def route(self):
         """(gv, resource, namespace, name, subresource, query) or a discovery path."""
@@ -225,6 +251,9 @@ class Handler(BaseHTTPRequestHandler):
 
     # --- verbs --------------------------------------------------------------------
     def handle_any(self, method):
+        # Read the body whatever the method (kubectl sends DeleteOptions with DELETE), so
+        # the next request on this connection starts where it should.
+        self.raw_body = self.rfile.read(int(self.headers.get("Content-Length", "0") or 0))
         who = self.identity()
         if who is None:
             return self.fail(401, "Unauthorized", "Unauthorized")
@@ -248,6 +277,8 @@ class Handler(BaseHTTPRequestHandler):
                 if obj is None:
                     return self.fail(404, "NotFound", f'{resource} "{name}" not found',
                                      {"name": name, "kind": resource})
+                if "as=Table" in self.headers.get("Accept", ""):
+                    return self.send_json(200, table(resource, [obj], STORE.rv))
                 return self.send_json(200, obj)
             if method == "POST" and name is None:
                 return self.create(gv, kind, resource, namespace if namespaced else None, self.body())
@@ -376,9 +407,11 @@ class Handler(BaseHTTPRequestHandler):
                     break
                 pending = [h for h in STORE.history if h[0] > sent and h[2] == gv and h[3] == resource
                            and (namespace is None or h[4]["metadata"].get("namespace") == namespace)]
+                # The version these pending events bring us to; read with them, so a
+                # bookmark never skips an event that arrived after.
+                current = STORE.rv
                 if not pending:
                     STORE.lock.wait(0.5)
-                current = STORE.rv
             try:
                 for version, kind, _, _, obj in pending:
                     if matches_selectors(obj, query):
@@ -509,8 +542,11 @@ def main():
     parser.add_argument("--key", required=True)
     parser.add_argument("--client-ca", required=True)
     parser.add_argument("--token")
+    parser.add_argument("--state")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args()
+    if args.state:
+        STORE.load(args.state)
     host, port = args.listen.rsplit(":", 1)
     server = ThreadingHTTPServer((host, int(port)), Handler)
     server.daemon_threads = True

@@ -1,0 +1,308 @@
+import FoundationEssentials
+import Glibc
+import HeraldCore
+import HeraldKube
+import HeraldMembership
+import HeraldWire
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Serves `type: LoadBalancer` Services. Three `Watcher`s keep Services, Nodes and
+/// EndpointSlices current; one node at a time (the allocator, elected from the view)
+/// gives Services pool addresses and writes them to `status.loadBalancer`; every node
+/// works out which Service addresses it announces (`announcements`), which `Ownership`
+/// folds in with the standalone VIPs. If the API server goes away, the last known state
+/// keeps being announced.
+final class KubernetesService: Service, Sendable {
+    struct Snapshot: Sendable {
+        var services: [String: KubeService] = [:]
+        var nodes: [String: Node] = [:]
+        var slices: [String: EndpointSlice] = [:]
+        var listed: Set<String> = []
+    }
+
+    /// What `Ownership` needs: Service addresses as VIPs (for links and probing) and who owns each.
+    struct Announcements: Sendable {
+        var vips: [VIPConfig] = []
+        var owners: [IPAddress: String] = [:]
+    }
+
+    let settings: KubernetesSettings
+    let runtime: Runtime
+    let logger: Logger
+    private let credentials: KubeCredentials
+    private let state = Mutex(Snapshot())
+    private let wake = WakeSignal()
+    private let stopping = Atomic<Bool>(false)
+    /// Told when announcements may have changed (a Service, Node or slice changed).
+    private let onChange: @Sendable (KubernetesService) -> Void
+    /// Whether this node allocates now (the first alive member by name).
+    private let isAllocator: @Sendable () -> Bool
+    private let readiness: Readiness
+    let heartbeat = Heartbeat("kubernetes")
+    private let events = Mutex<[String: String]>([:])
+    /// Failed API requests by what they were for (services, nodes, endpointslices, status, events).
+    private let errorCounts = Mutex<[String: UInt64]>([:])
+
+    var apiErrors: [String: UInt64] { errorCounts.withLock { $0 } }
+
+    private func countError(_ what: String) { errorCounts.withLock { $0[what, default: 0] += 1 } }
+
+    init(settings: KubernetesSettings, runtime: Runtime, readiness: Readiness, logger: Logger,
+         isAllocator: @escaping @Sendable () -> Bool, onChange: @escaping @Sendable (KubernetesService) -> Void) throws(SystemError) {
+        self.settings = settings
+        self.runtime = runtime
+        self.readiness = readiness
+        self.logger = logger
+        self.isAllocator = isAllocator
+        self.onChange = onChange
+        do {
+            credentials = try settings.kubeconfig.map { path throws(KubeConfigError) in try KubeConfigLoader.load(path: path) }
+                ?? KubeConfigLoader.inCluster(environment: ["KUBERNETES_SERVICE_HOST": System.environment("KUBERNETES_SERVICE_HOST"),
+                                                            "KUBERNETES_SERVICE_PORT": System.environment("KUBERNETES_SERVICE_PORT")]
+                    .compactMapValues { $0 })
+        } catch {
+            throw SystemError("kubernetes: \(error)", errno: 0)
+        }
+    }
+
+    var snapshot: Snapshot { state.withLock { $0 } }
+
+    func run() async throws {
+        let services = try watcher(KubeService.self, "/api/v1/services", kind: "services") {
+            Self.apply($1, to: &$0.services) { $0.key }
+        }
+        let nodes = try watcher(Node.self, "/api/v1/nodes", kind: "nodes") {
+            Self.apply($1, to: &$0.nodes) { $0.metadata.name }
+        }
+        let slices = try watcher(EndpointSlice.self, "/apis/discovery.k8s.io/v1/endpointslices", kind: "endpointslices") {
+            Self.apply($1, to: &$0.slices) { "\($0.metadata.namespace ?? "")/\($0.metadata.name)" }
+        }
+        let watchers: [@Sendable () -> Void] = [services.stop, nodes.stop, slices.stop]
+        let threads = [DedicatedThread(name: "kube-services") { services.run() },
+                       DedicatedThread(name: "kube-nodes") { nodes.run() },
+                       DedicatedThread(name: "kube-slices") { slices.run() },
+                       DedicatedThread(name: "kube-allocator") { [self] in reconcileLoop() }]
+        logger.info("watching Services, Nodes and EndpointSlices", metadata: ["server": "\(credentials.server)"])
+        // READY waits for the first lists, but not forever: with the API down at boot the
+        // VIPs still start, and Services follow once it answers.
+        Task {
+            for _ in 0..<100 where state.withLock({ $0.listed.count }) < 3 { try? await Task.sleep(for: .milliseconds(100)) }
+            if state.withLock({ $0.listed.count }) < 3 {
+                logger.warning("the API server has not answered the first lists in 10 s; starting without Services")
+            }
+            await readiness.markReady("kubernetes")
+        }
+        await withTaskCancellationHandler {
+            try? await gracefulShutdown()
+        } onCancel: {}
+        stopping.store(true, ordering: .relaxed)
+        watchers.forEach { $0() }
+        wake.signal()
+        threads.forEach { $0.join() }
+    }
+
+    /// A watcher whose updates `store` applies to the snapshot; every update wakes the
+    /// allocator and tells ownership to look again.
+    private func watcher<Object: KubeObject>(
+        _ type: Object.Type, _ path: String, kind: String,
+        store: @escaping @Sendable (inout Snapshot, Watcher<Object>.Update) -> Void
+    ) throws(SystemError) -> Watcher<Object> {
+        do {
+            return try Watcher<Object>(credentials: credentials, path: path, onUpdate: { [self] update in
+                state.withLock { state in
+                    store(&state, update)
+                    if case .replaced = update { state.listed.insert(kind) }
+                }
+                wake.signal()
+                onChange(self)
+            }, onError: { [self] error, retry in
+                countError(kind)
+                logger.warning("kubernetes \(kind): \(error); retrying in \(retry)")
+            })
+        } catch {
+            throw SystemError("kubernetes: \(error)", errno: 0)
+        }
+    }
+
+    /// Applies one update to a map of objects by key.
+    private static func apply<Object>(_ update: Watcher<Object>.Update, to map: inout [String: Object],
+                                      key: (Object) -> String) {
+        switch update {
+        case .replaced(let all): map = Dictionary(all.map { (key($0), $0) }, uniquingKeysWith: { _, last in last })
+        case .added(let object), .modified(let object): map[key(object)] = object
+        case .deleted(let object): map[key(object)] = nil
+        }
+    }
+
+    // MARK: Announcing (every node)
+
+    /// Service addresses (from their status) as VIPs, and the owner of each among `members`.
+    func announcements(members: [Member]) -> Announcements {
+        let snapshot = snapshot
+        let config = runtime.loaded.config
+        let allocator = Allocator(pools: config.pools)
+        let nodes = snapshot.nodes.mapValues { node in
+            KubeNodeFacts(labels: node.metadata.labels ?? [:],
+                          networkUnavailable: node.status?.conditions?.contains { $0.type == "NetworkUnavailable" && $0.status == "True" } ?? false)
+        }
+        var result = Announcements()
+        for service in snapshot.services.values.sorted(by: { $0.key < $1.key })
+        where service.isServed(loadBalancerClass: settings.loadBalancerClass) {
+            let addresses = service.ingressAddresses.filter { allocator.pool(of: $0) != nil }
+            guard let first = addresses.first, let pool = allocator.pool(of: first) else { continue }
+            let endpointNodes = service.spec?.externalTrafficPolicy == "Local" ? readyEndpointNodes(service, snapshot) : nil
+            let ranked = Election.rank(service: service.key, addresses: addresses, pool: pool, members: members,
+                                       nodes: nodes, endpointNodes: endpointNodes)
+            let owner = ranked.first { $0.ineligibility == nil }?.name
+            for address in addresses {
+                result.vips.append(VIPConfig(name: service.key, address: address, interfaces: pool.interfaces,
+                                             location: pool.location))
+                if let owner { result.owners[address] = owner }
+            }
+        }
+        return result
+    }
+
+    private func readyEndpointNodes(_ service: KubeService, _ snapshot: Snapshot) -> Set<String> {
+        var names: Set<String> = []
+        for slice in snapshot.slices.values
+        where slice.metadata.namespace == service.metadata.namespace
+            && slice.metadata.labels?["kubernetes.io/service-name"] == service.metadata.name {
+            for endpoint in slice.endpoints ?? [] where endpoint.conditions?.ready ?? true || endpoint.conditions?.serving ?? false {
+                if let node = endpoint.nodeName { names.insert(node) }
+            }
+        }
+        return names
+    }
+
+    // MARK: Allocating (one node)
+
+    private func reconcileLoop() {
+        let http: KubeHTTP
+        do {
+            http = try KubeHTTP(credentials: credentials)
+        } catch {
+            logger.error("kubernetes: \(error)")
+            return
+        }
+        // Reconciles on every change; after a failed write, again every 2 s until it succeeds.
+        var retryAt: ContinuousClock.Instant?
+        while !stopping.load(ordering: .relaxed) {
+            heartbeat.beat()
+            var fds = [pollfd(fd: wake.fd, events: Int16(POLLIN), revents: 0)]
+            _ = poll(&fds, 1, Heartbeat.maximumWait)
+            let woken = fds[0].revents != 0
+            if woken { wake.drain() }
+            guard woken || retryAt.map({ ContinuousClock.now >= $0 }) ?? false else { continue }
+            retryAt = nil
+            guard !stopping.load(ordering: .relaxed), state.withLock({ $0.listed.contains("services") }), isAllocator() else { continue }
+            if !reconcile(http) { retryAt = .now + .seconds(2) }
+        }
+    }
+
+    /// Gives every served Service its addresses and writes what changed. Services that
+    /// already hold addresses go first, so a restart or a new allocator keeps them.
+    /// Returns false when a write failed for a reason other than a conflict.
+    private func reconcile(_ http: KubeHTTP) -> Bool {
+        var ok = true
+        let services = snapshot.services.values.sorted { lhs, rhs in
+            (lhs.ingressAddresses.isEmpty ? 1 : 0, lhs.key) < (rhs.ingressAddresses.isEmpty ? 1 : 0, rhs.key)
+        }
+        var allocator = Allocator(pools: runtime.loaded.config.pools)
+        for service in services {
+            let held = service.ingressAddresses.filter { allocator.pool(of: $0) != nil }
+            guard service.isServed(loadBalancerClass: settings.loadBalancerClass) else {
+                // No longer ours (type or class changed): give its pool addresses back.
+                if !held.isEmpty {
+                    ok = write(http, service, addresses: service.ingressAddresses.filter { allocator.pool(of: $0) == nil }) != .failed && ok
+                }
+                continue
+            }
+            switch service.claim().flatMap({ allocator.assign($0, current: held) }) {
+            case .success(let addresses):
+                if addresses != service.ingressAddresses {
+                    switch write(http, service, addresses: addresses) {
+                    case .written:
+                        ok = event(http, service, reason: "IPAllocated", type: "Normal",
+                                   message: "Assigned IP \(addresses.map(\.description))") && ok
+                    case .conflict: break
+                    case .failed: ok = false
+                    }
+                }
+            case .failure(let error):
+                ok = event(http, service, reason: "AllocationFailed", type: "Warning",
+                           message: "Failed to allocate IP for \"\(service.key)\": \(error)") && ok
+            }
+        }
+        return ok
+    }
+
+    enum WriteResult { case written, conflict, failed }
+
+    /// Writes `status.loadBalancer.ingress` with the object's resourceVersion as a
+    /// precondition. A 409 means the Service changed since we read it: the watch brings
+    /// the new version, and the next turn writes again.
+    private func write(_ http: KubeHTTP, _ service: KubeService, addresses: [IPAddress]) -> WriteResult {
+        var update = KubeService(metadata: service.metadata, spec: nil,
+                                        status: .init(loadBalancer: .init(ingress: addresses.map { .init(ip: $0.description) })))
+        update.metadata.annotations = nil
+        update.metadata.labels = nil
+        let path = "/api/v1/namespaces/\(service.metadata.namespace ?? "default")/services/\(service.metadata.name)/status"
+        do {
+            _ = try http.request("PUT", path, body: Array(try JSONEncoder().encode(update)))
+            logger.info("service status written", metadata: ["service": "\(service.key)", "ips": "\(addresses.map(\.description).joined(separator: ","))"])
+            return .written
+        } catch let error as KubeError {
+            if case .conflict = error {
+                logger.debug("status of \(service.key) changed meanwhile; writing again on the next update")
+                return .conflict
+            }
+            countError("status")
+            logger.warning("cannot write status of \(service.key): \(error)")
+            return .failed
+        } catch {
+            logger.warning("cannot encode status of \(service.key): \(error)")
+            return .failed
+        }
+    }
+
+    /// Posts an Event on the Service, once per distinct message (not on every resync).
+    /// Returns false when posting failed (it is tried again with the next reconcile).
+    func event(_ http: KubeHTTP, _ service: KubeService, reason: String, type: String, message: String) -> Bool {
+        let key = "\(service.key)#\(reason)"
+        guard events.withLock({ $0[key] != message }) else { return true }
+        let namespace = service.metadata.namespace ?? "default"
+        let now = Self.timestamp()
+        let body = JSONWriter.Value.object([
+            "apiVersion": .string("v1"), "kind": .string("Event"),
+            "metadata": .object(["generateName": .string("\(service.metadata.name)."), "namespace": .string(namespace)]),
+            "involvedObject": .object(["apiVersion": .string("v1"), "kind": .string("Service"),
+                                       "name": .string(service.metadata.name), "namespace": .string(namespace),
+                                       "uid": .string(service.metadata.uid ?? ""),
+                                       "resourceVersion": .string(service.metadata.resourceVersion ?? "")]),
+            "reason": .string(reason), "message": .string(message), "type": .string(type), "count": .number(1),
+            "firstTimestamp": .string(now), "lastTimestamp": .string(now),
+            "source": .object(["component": .string("herald"), "host": .string(runtime.loaded.nodeName)]),
+        ])
+        do {
+            _ = try http.request("POST", "/api/v1/namespaces/\(namespace)/events", body: JSONWriter.encode(body))
+            events.withLock { $0[key] = message }
+            return true
+        } catch {
+            countError("events")
+            logger.warning("cannot post event \(reason) on \(service.key): \(error)")
+            return false
+        }
+    }
+
+    static func timestamp() -> String {
+        var now = time(nil)
+        var parts = tm()
+        gmtime_r(&now, &parts)
+        var buffer = [CChar](repeating: 0, count: 32)
+        strftime(&buffer, buffer.count, "%Y-%m-%dT%H:%M:%SZ", &parts)
+        return String(cBuffer: buffer)
+    }
+}
