@@ -1,7 +1,8 @@
 # Herald. As root on a fresh Debian machine:
 #   make demo    build and run heraldd in a lab of network namespaces
+#   make demo-k8s  the same with a Kubernetes API server and kubectl: a LoadBalancer Service
 #   make test    install what is missing, build, run unit and integration tests
-#   make bench   latency, flood rate, memory and failover figures (release build, ~25 min)
+#   make bench   latency, flood rate, memory, failover and Kubernetes figures (release build, ~30 min)
 #   make install install binaries, unit, man pages, example config (PREFIX, DESTDIR)
 #   make deb     build .build/herald_VERSION_ARCH.deb (dpkg-deb) and check it with lintian
 
@@ -18,7 +19,7 @@ UNITDIR ?= $(PREFIX)/lib/systemd/system
 SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 SYSCONFDIR ?= /etc
 
-.PHONY: all deps build release test demo bench install deb clean
+.PHONY: all deps build release test demo demo-k8s bench install deb clean
 
 all: build
 
@@ -41,9 +42,13 @@ test: build
 demo: build
 	@bash scripts/demo.sh
 
+demo-k8s: build
+	@bash scripts/demo-k8s.sh
+
 bench: release
 	@HERALD_BIN=$(CURDIR)/.build/release bash scripts/bench.sh
 	@HERALD_BIN=$(CURDIR)/.build/release bash scripts/bench-failover.sh
+	@HERALD_BIN=$(CURDIR)/.build/release bash scripts/bench-k8s.sh
 
 # An edited $(SYSCONFDIR)/herald/herald.toml is never replaced.
 install: release

@@ -13,12 +13,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
-        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
         .systemLibrary(name: "CPcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         .target(name: "HeraldWire", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "HeraldMembership", dependencies: ["HeraldWire"]),
         .target(name: "HeraldCore", dependencies: ["HeraldWire", "HeraldMembership", .product(name: "Crypto", package: "swift-crypto")]),
@@ -32,8 +32,7 @@ let package = Package(
         ),
         .target(
             name: "HeraldKube",
-            dependencies: ["CCurl", "HeraldCore", "HeraldWire", .product(name: "Yams", package: "Yams"),
-                           .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["CCurl", "CYAML", "HeraldCore", "HeraldWire", .product(name: "Crypto", package: "swift-crypto")]
         ),
         .executableTarget(name: "heraldd", dependencies: ["HeraldDaemon", "HeraldCore"]),
         .executableTarget(

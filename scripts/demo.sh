@@ -50,7 +50,7 @@ lab_exec h1 curl -s http://127.0.0.1:9473/metrics | grep -E '^metallb_(speaker_a
 say "live reload: add VIP 'dns' 198.51.100.53 for h1, then systemctl-reload style SIGHUP"
 printf '\n[[vip]]\nname = "dns"\naddress = "198.51.100.53"\nnodes = ["h1"]\n' >>"$LAB_DIR/herald.toml"
 kill -HUP "$(lab_pid h1)"; kill -HUP "$(lab_pid h2)"
-sleep 0.6  # the new VIP is probed for 300 ms before it is announced
+sleep 0.6  # the new VIP is probed for 150 ms before it is announced
 grep 'config reloaded' "$LAB_DIR/h1.log"
 lab_exec c arping -i eth0 -c 2 -W 0.2 198.51.100.53
 

@@ -38,11 +38,14 @@ public struct ConflictGuard: Sendable {
             self.defendInterval = defendInterval
         }
 
-        /// Three probes 100 ms apart, decided 100 ms after the last: 300 ms from a VIP's
-        /// first appearance to its first announcement. RFC 5227's own timers (1–2 s
-        /// spacing) are for hosts picking an address; a configured VIP is expected free.
+        /// Three probes 50 ms apart, decided 50 ms after the last: 150 ms from a VIP's
+        /// first appearance to its first announcement (a LAN host answers an ARP probe in
+        /// well under a millisecond; three chances cover a lost frame). RFC 5227's own
+        /// timers (1–2 s spacing) are for hosts picking an address; a configured VIP or an
+        /// allocated pool address is expected free, and a Service should answer within
+        /// half a second of `kubectl apply`.
         public static let standard = Settings(
-            probes: [.zero, .milliseconds(100), .milliseconds(200)], probeWait: .milliseconds(100),
+            probes: [.zero, .milliseconds(50), .milliseconds(100)], probeWait: .milliseconds(50),
             retryInterval: .seconds(10), reportInterval: .seconds(10), defendInterval: .seconds(10))
     }
 

@@ -82,14 +82,15 @@ public enum Daemon {
             services += [.init(service: service), .init(service: checks!)]
             if let settings = config.kubernetes {
                 let service = try KubernetesService(settings: settings, runtime: runtime, readiness: readiness, logger: logger,
-                                                    isAllocator: { owners.isAllocator }, onChange: { [gossip] _ in gossip?.requestRefresh() })
+                                                    isAllocator: { owners.isAllocator }, members: { owners.current.view },
+                                                    onChange: { [gossip] _ in gossip?.requestRefresh() })
                 owners.attach(service)
                 kubernetes = service
             }
         } else {
             if let settings = config.kubernetes {
                 kubernetes = try KubernetesService(settings: settings, runtime: runtime, readiness: readiness, logger: logger,
-                                                   isAllocator: { true }, onChange: { service in
+                                                   isAllocator: { true }, members: { [me()] }, onChange: { service in
                     Ownership.applyStandalone(runtime.loaded, links: links, kubernetes: service, me: me())
                 })
             }

@@ -39,6 +39,8 @@ final class KubernetesService: Service, Sendable {
     private let onChange: @Sendable (KubernetesService) -> Void
     /// Whether this node allocates now (the first alive member by name).
     private let isAllocator: @Sendable () -> Bool
+    /// The members as this node sees them (itself first), for `nodeAssigned` Events.
+    private let members: @Sendable () -> [Member]
     private let readiness: Readiness
     let heartbeat = Heartbeat("kubernetes")
     private let events = Mutex<[String: String]>([:])
@@ -50,12 +52,14 @@ final class KubernetesService: Service, Sendable {
     private func countError(_ what: String) { errorCounts.withLock { $0[what, default: 0] += 1 } }
 
     init(settings: KubernetesSettings, runtime: Runtime, readiness: Readiness, logger: Logger,
-         isAllocator: @escaping @Sendable () -> Bool, onChange: @escaping @Sendable (KubernetesService) -> Void) throws(SystemError) {
+         isAllocator: @escaping @Sendable () -> Bool, members: @escaping @Sendable () -> [Member],
+         onChange: @escaping @Sendable (KubernetesService) -> Void) throws(SystemError) {
         self.settings = settings
         self.runtime = runtime
         self.readiness = readiness
         self.logger = logger
         self.isAllocator = isAllocator
+        self.members = members
         self.onChange = onChange
         do {
             credentials = try settings.kubeconfig.map { path throws(KubeConfigError) in try KubeConfigLoader.load(path: path) }
@@ -194,21 +198,31 @@ final class KubernetesService: Service, Sendable {
             var fds = [pollfd(fd: wake.fd, events: Int16(POLLIN), revents: 0)]
             _ = poll(&fds, 1, Heartbeat.maximumWait)
             let woken = fds[0].revents != 0
-            if woken { wake.drain() }
+            if woken {
+                // Let a burst of changes (kubectl apply of many objects, a relist) settle
+                // into one reconcile.
+                usleep(20_000)
+                wake.drain()
+            }
             guard woken || retryAt.map({ ContinuousClock.now >= $0 }) ?? false else { continue }
             retryAt = nil
-            guard !stopping.load(ordering: .relaxed), state.withLock({ $0.listed.contains("services") }), isAllocator() else { continue }
-            if !reconcile(http) { retryAt = .now + .seconds(2) }
+            guard !stopping.load(ordering: .relaxed), state.withLock({ $0.listed.contains("services") }) else { continue }
+            var ok = announceAssignments(http)
+            if isAllocator() { ok = reconcile(http) && ok }
+            if !ok { retryAt = .now + .seconds(2) }
         }
     }
 
     /// Gives every served Service its addresses and writes what changed. Services that
-    /// already hold addresses go first, so a restart or a new allocator keeps them.
+    /// already hold addresses go first, oldest first, so a restart or a new allocator
+    /// keeps them, and of two that hold one address without a valid sharing key the later
+    /// one is moved (with a Warning Event).
     /// Returns false when a write failed for a reason other than a conflict.
     private func reconcile(_ http: KubeHTTP) -> Bool {
         var ok = true
         let services = snapshot.services.values.sorted { lhs, rhs in
-            (lhs.ingressAddresses.isEmpty ? 1 : 0, lhs.key) < (rhs.ingressAddresses.isEmpty ? 1 : 0, rhs.key)
+            (lhs.ingressAddresses.isEmpty ? 1 : 0, lhs.metadata.creationTimestamp ?? "", lhs.key)
+                < (rhs.ingressAddresses.isEmpty ? 1 : 0, rhs.metadata.creationTimestamp ?? "", rhs.key)
         }
         var allocator = Allocator(pools: runtime.loaded.config.pools)
         for service in services {
@@ -223,7 +237,13 @@ final class KubernetesService: Service, Sendable {
             switch service.claim().flatMap({ allocator.assign($0, current: held) }) {
             case .success(let addresses):
                 if addresses != service.ingressAddresses {
+                    let lost = held.filter { !addresses.contains($0) }
                     switch write(http, service, addresses: addresses) {
+                    case .written where !lost.isEmpty:
+                        let others = lost.flatMap { allocator.holders(of: $0) }.filter { $0 != service.key }
+                        let message = "\(lost.map(\.description).joined(separator: ",")) is also held by \(others.joined(separator: ", ")) without a valid sharing key; reassigned to \(addresses.map(\.description).joined(separator: ","))"
+                        logger.warning("\(service.key): \(message)")
+                        ok = event(http, service, reason: "IPReassigned", type: "Warning", message: message) && ok
                     case .written:
                         ok = event(http, service, reason: "IPAllocated", type: "Normal",
                                    message: "Assigned IP \(addresses.map(\.description))") && ok
@@ -240,6 +260,25 @@ final class KubernetesService: Service, Sendable {
     }
 
     enum WriteResult { case written, conflict, failed }
+
+    /// Posts `nodeAssigned` on each Service this node has started announcing (once per
+    /// change of announcer, from the new announcer, as MetalLB's speakers do).
+    private func announceAssignments(_ http: KubeHTTP) -> Bool {
+        let view = members()
+        guard let me = view.first?.name else { return true }
+        let owners = announcements(members: view).owners
+        var ok = true
+        for service in snapshot.services.values where service.isServed(loadBalancerClass: settings.loadBalancerClass) {
+            guard let first = service.ingressAddresses.first, owners[first] == me else {
+                // Not (or no longer) ours: announce again if it comes back.
+                events.withLock { $0["\(service.key)#nodeAssigned"] = nil }
+                continue
+            }
+            ok = event(http, service, reason: "nodeAssigned", type: "Normal",
+                       message: "announcing from node \"\(me)\" with protocol \"layer2\"") && ok
+        }
+        return ok
+    }
 
     /// Writes `status.loadBalancer.ingress` with the object's resourceVersion as a
     /// precondition. A 409 means the Service changed since we read it: the watch brings

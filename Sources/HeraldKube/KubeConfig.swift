@@ -1,6 +1,5 @@
 import FoundationEssentials
 import Glibc
-import Yams
 
 /// How to reach and authenticate to the Kubernetes API server: read from a kubeconfig
 /// file, or from the service-account files a pod gets. TLS is always verified.
@@ -49,38 +48,33 @@ public enum KubeConfigLoader {
     }
 
     public static func parse(_ text: String, path: String) throws(KubeConfigError) -> KubeCredentials {
-        let root: [String: Any]
+        let root: YAMLValue
         do {
-            guard let loaded = try Yams.load(yaml: text) as? [String: Any] else {
-                throw KubeConfigError("kubeconfig \(path): not a YAML mapping")
-            }
-            root = loaded
-        } catch let error as KubeConfigError {
-            throw error
+            root = try YAMLValue.parse(text)
         } catch {
-            throw KubeConfigError("kubeconfig \(path): \(error)")
+            throw KubeConfigError("kubeconfig \(path): \(error.message)")
         }
-        func named(_ list: String, _ name: String, _ field: String) throws(KubeConfigError) -> [String: Any] {
-            let entries = root[list] as? [[String: Any]] ?? []
-            guard let entry = entries.first(where: { $0["name"] as? String == name }) else {
+        guard case .mapping = root else { throw KubeConfigError("kubeconfig \(path): not a YAML mapping") }
+        func named(_ list: String, _ name: String, _ field: String) throws(KubeConfigError) -> YAMLValue {
+            guard let entry = (root[list]?.list ?? []).first(where: { $0["name"]?.string == name }) else {
                 throw KubeConfigError("kubeconfig \(path): \(list) has no entry named '\(name)'")
             }
-            return entry[field] as? [String: Any] ?? [:]
+            return entry[field] ?? .mapping([:])
         }
-        guard let contextName = root["current-context"] as? String, !contextName.isEmpty else {
+        guard let contextName = root["current-context"]?.string, !contextName.isEmpty else {
             throw KubeConfigError("kubeconfig \(path): no current-context")
         }
         let context = try named("contexts", contextName, "context")
-        guard let clusterName = context["cluster"] as? String else {
+        guard let clusterName = context["cluster"]?.string else {
             throw KubeConfigError("kubeconfig \(path): context '\(contextName)' names no cluster")
         }
         let cluster = try named("clusters", clusterName, "cluster")
-        let userName = context["user"] as? String
-        let user = try userName.map { name throws(KubeConfigError) in try named("users", name, "user") } ?? [:]
-        guard var server = cluster["server"] as? String, server.hasPrefix("https://") else {
+        let userName = context["user"]?.string
+        let user = try userName.map { name throws(KubeConfigError) in try named("users", name, "user") } ?? .mapping([:])
+        guard var server = cluster["server"]?.string, server.hasPrefix("https://") else {
             throw KubeConfigError("kubeconfig \(path): cluster '\(clusterName)' needs an https:// server")
         }
-        if cluster["insecure-skip-tls-verify"] as? Bool == true {
+        if cluster["insecure-skip-tls-verify"]?.string == "true" {
             throw KubeConfigError("kubeconfig \(path): insecure-skip-tls-verify is refused: Herald always verifies the API server; give certificate-authority or certificate-authority-data")
         }
         if user["exec"] != nil || user["auth-provider"] != nil {
@@ -88,23 +82,23 @@ public enum KubeConfigLoader {
         }
         while server.hasSuffix("/") { server.removeLast() }
         let directory = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
-        func material(_ fileKey: String, _ dataKey: String, in map: [String: Any]) throws(KubeConfigError) -> KubeCredentials.Material? {
-            if let data = map[dataKey] as? String {
+        func material(_ fileKey: String, _ dataKey: String, in map: YAMLValue) throws(KubeConfigError) -> KubeCredentials.Material? {
+            if let data = map[dataKey]?.string {
                 guard let bytes = Data(base64Encoded: data, options: .ignoreUnknownCharacters), !bytes.isEmpty else {
                     throw KubeConfigError("kubeconfig \(path): \(dataKey) is not valid base64")
                 }
                 return .data(Array(bytes))
             }
-            if let file = map[fileKey] as? String { return .file(file.hasPrefix("/") ? file : "\(directory)/\(file)") }
+            if let file = map[fileKey]?.string { return .file(file.hasPrefix("/") ? file : "\(directory)/\(file)") }
             return nil
         }
         var credentials = KubeCredentials(server: server)
         credentials.certificateAuthority = try material("certificate-authority", "certificate-authority-data", in: cluster)
         credentials.clientCertificate = try material("client-certificate", "client-certificate-data", in: user)
         credentials.clientKey = try material("client-key", "client-key-data", in: user)
-        credentials.token = user["token"] as? String
-        credentials.tokenFile = (user["tokenFile"] as? String).map { $0.hasPrefix("/") ? $0 : "\(directory)/\($0)" }
-        credentials.namespace = context["namespace"] as? String ?? "default"
+        credentials.token = user["token"]?.string
+        credentials.tokenFile = user["tokenFile"]?.string.map { $0.hasPrefix("/") ? $0 : "\(directory)/\($0)" }
+        credentials.namespace = context["namespace"]?.string ?? "default"
         if (credentials.clientCertificate == nil) != (credentials.clientKey == nil) {
             throw KubeConfigError("kubeconfig \(path): user '\(userName ?? "")' needs both a client certificate and its key")
         }

@@ -7,6 +7,8 @@ public struct ObjectMeta: Codable, Equatable, Sendable {
     public var namespace: String?
     public var uid: String?
     public var resourceVersion: String?
+    /// RFC 3339 in UTC, so it sorts as text.
+    public var creationTimestamp: String?
     public var labels: [String: String]?
     public var annotations: [String: String]?
 

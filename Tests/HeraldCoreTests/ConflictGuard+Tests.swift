@@ -10,13 +10,17 @@ import Testing
 
     func ms(_ value: Int) -> Duration { .milliseconds(value) }
 
+    /// Round timings for readable tests (the shipped ones are in `Settings.standard`).
+    let settings = ConflictGuard.Settings(probes: [.zero, .milliseconds(100), .milliseconds(200)], probeWait: .milliseconds(100),
+                                          retryInterval: .seconds(10), reportInterval: .seconds(10), defendInterval: .seconds(10))
+
     /// Runs the guard on every 10 ms from `from` to `to`, collecting its actions.
     func run(_ guardState: inout ConflictGuard, from: Int, to: Int) -> [ConflictGuard.Action] {
         stride(from: from, through: to, by: 10).flatMap { guardState.onTick(now: ms($0)) }
     }
 
     @Test func probesThreeTimesThenServes() {
-        var state = ConflictGuard()
+        var state = ConflictGuard(settings: settings)
         state.onKnownMACs([])
         state.onCandidates([vip], now: .zero)
         #expect(state.withheld == [vip])
@@ -31,7 +35,7 @@ import Testing
     }
 
     @Test func aForeignAnswerWithholdsTheAddressAndRetriesUntilItIsGone() {
-        var state = ConflictGuard()
+        var state = ConflictGuard(settings: settings)
         state.onKnownMACs([member])
         state.onCandidates([vip, vip6], now: .zero)
         _ = state.onTick(now: .zero)
@@ -55,7 +59,7 @@ import Testing
     }
 
     @Test func aMemberAnsweringIsNotAConflictEvenIfItsMACBecomesKnownLate() {
-        var state = ConflictGuard()
+        var state = ConflictGuard(settings: settings)
         state.onCandidates([vip], now: .zero)
         _ = state.onTick(now: .zero)
         // Still joining: the answer is recorded, not judged, and not counted.
@@ -69,7 +73,7 @@ import Testing
     }
 
     @Test func aClaimSeenBeforeTheMACsWereKnownIsCountedOnceWhenJudged() {
-        var state = ConflictGuard()
+        var state = ConflictGuard(settings: settings)
         state.onCandidates([vip], now: .zero)
         _ = state.onClaim(vip, by: foreign, announcing: false, now: ms(5))
         state.onKnownMACs([member])
@@ -79,7 +83,7 @@ import Testing
     }
 
     @Test func aClaimOnAnAnnouncedAddressIsReportedAndDefendedNotGivenUp() {
-        var state = ConflictGuard()
+        var state = ConflictGuard(settings: settings)
         state.onKnownMACs([member])
         state.onCandidates([vip], now: .zero)
         _ = run(&state, from: 0, to: 300)
@@ -93,7 +97,7 @@ import Testing
     }
 
     @Test func onlyNewCandidatesAreProbedAndRemovedOnesForgotten() {
-        var state = ConflictGuard()
+        var state = ConflictGuard(settings: settings)
         state.onKnownMACs([])
         state.onCandidates([vip], now: .zero)
         _ = run(&state, from: 0, to: 300)

@@ -13,9 +13,9 @@ final class TestAPIServer: @unchecked Sendable {
     private var pid: pid_t = 0
 
     static let support: String = {
-        let file = #filePath
-        let root = file[..<file.range(of: "/Tests/HeraldKubeTests/")!.lowerBound]
-        return "\(root)/Tests/support"
+        // #filePath is ROOT/Tests/HeraldKubeTests/Kube+Tests.swift.
+        let parts = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false)
+        return parts.dropLast(2).joined(separator: "/") + "/support"
     }()
 
     init() throws {
@@ -25,7 +25,7 @@ final class TestAPIServer: @unchecked Sendable {
         #expect(Self.run(["/bin/bash", "\(Self.support)/kube-pki.sh", directory, address]) == 0)
         pid = Self.spawn(["/usr/bin/python3", "\(Self.support)/kube-apiserver.py", "--listen", address,
                           "--cert", "\(directory)/server.crt", "--key", "\(directory)/server.key",
-                          "--client-ca", "\(directory)/ca.crt", "--token", try String(contentsOfFile: "\(directory)/token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)])
+                          "--client-ca", "\(directory)/ca.crt", "--token", String((try String(contentsOfFile: "\(directory)/token", encoding: .utf8)).split(separator: "\n").first ?? "")])
         // Ready when it answers /version (at most 10 s).
         let admin = try credentials("admin")
         for _ in 0..<100 {
@@ -140,16 +140,16 @@ func serviceJSON(_ name: String, annotations: String = "{}") -> String {
         #expect(credentials.certificateAuthority == .file("/etc/herald/ca.crt"))
         #expect(credentials.tokenFile == "/etc/herald/token")
         #expect(credentials.namespace == "infra")
-        let insecure = base.replacingOccurrences(of: "certificate-authority: ca.crt", with: "insecure-skip-tls-verify: true")
+        let insecure = base.replacing("certificate-authority: ca.crt", with: "insecure-skip-tls-verify: true")
         #expect(throws: KubeConfigError("kubeconfig k: insecure-skip-tls-verify is refused: Herald always verifies the API server; give certificate-authority or certificate-authority-data")) {
             try KubeConfigLoader.parse(insecure, path: "k")
         }
-        let noUser = base.replacingOccurrences(of: "tokenFile: token", with: "username: bob")
+        let noUser = base.replacing("tokenFile: token", with: "username: bob")
         #expect(throws: KubeConfigError("kubeconfig k: user 'u' has no credentials (client certificate, token or tokenFile)")) {
             try KubeConfigLoader.parse(noUser, path: "k")
         }
         #expect(throws: KubeConfigError("kubeconfig k: contexts has no entry named 'y'")) {
-            try KubeConfigLoader.parse(base.replacingOccurrences(of: "current-context: x", with: "current-context: y"), path: "k")
+            try KubeConfigLoader.parse(base.replacing("current-context: x", with: "current-context: y"), path: "k")
         }
         #expect(throws: KubeConfigError("no kubernetes.kubeconfig set and not in a pod (KUBERNETES_SERVICE_HOST is unset)")) {
             try KubeConfigLoader.inCluster(environment: [:])

@@ -44,6 +44,7 @@ for i in $(seq 30); do [ -n "$(arping_macs c 198.51.100.100 1)" ] && break; slee
 [ "$(arping_macs c 198.51.100.100 3 | sort -u)" = 02:00:00:00:00:0b ] || fail "198.51.100.100 not answered by h1"
 pass "arping from the client reaches h1's MAC"
 
+sleep 1.1  # creation timestamps have 1 s resolution; the reassignment check below needs order
 kubectl apply -f Tests/support/manifests/services.yaml >/dev/null
 for i in $(seq 100); do [ -n "$(external local)" ] && [ -n "$(external dns-udp)" ] && break; sleep 0.1; done
 kubectl get svc
@@ -71,6 +72,21 @@ for line in 'metallb_allocator_addresses_in_use_total{pool="homelab"} 4' 'metall
     grep -qxF "$line" "$LAB_DIR/metrics.txt" || fail "metrics lack: $line"$'\n'"$(grep -E 'allocator|announced' "$LAB_DIR/metrics.txt")"
 done
 pass "metrics: addresses in use per pool, and each Service address announced"
+
+reasons | grep -s >/dev/null '^nginx-test-lb nodeAssigned announcing from node "h1"' || fail "no nodeAssigned Event: $(reasons)"
+pass "nodeAssigned names the announcing node"
+
+# Another writer gives a later Service an address an earlier one holds (no sharing key):
+# the later one is moved, with a Warning Event.
+status='{"apiVersion":"v1","kind":"Service","metadata":{"name":"local","namespace":"default"},"status":{"loadBalancer":{"ingress":[{"ip":"198.51.100.100"}]}}}'
+lab_exec c curl -sf --cacert "$LAB_DIR/pki/ca.crt" --cert "$LAB_DIR/pki/admin.crt" --key "$LAB_DIR/pki/admin.key" \
+    -X PUT -H 'Content-Type: application/json' -d "$status" https://198.51.100.5:6443/api/v1/namespaces/default/services/local/status >/dev/null
+for i in $(seq 30); do reasons | grep -s >/dev/null '^local IPReassigned' && break; sleep 0.1; done
+reasons | grep -s >/dev/null '^local IPReassigned 198.51.100.100 is also held by default/nginx-test-lb without a valid sharing key' \
+    || fail "no IPReassigned Warning: $(reasons | grep local)"
+[ "$(external local)" = 198.51.100.102 ] || fail "the later holder was not moved back to a free address: $(external local)"
+[ "$(external nginx-test-lb)" = 198.51.100.100 ] || fail "the earlier holder lost its address"
+pass "of two Services holding one address without a sharing key, the later is moved and warned"
 
 # Delete and type change release the address.
 kubectl delete svc fixed >/dev/null

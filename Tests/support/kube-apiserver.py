@@ -18,6 +18,7 @@ server answers watches from before the restart with 410, like a compacted one.
 Usage: kube-apiserver.py --listen ADDR:PORT --cert F --key F --client-ca F [--token T] [--state FILE]
 """
 import argparse
+import bisect
 import copy
 import datetime
 import json
@@ -57,7 +58,8 @@ class Store:
     def __init__(self):
         self.lock = threading.Condition()
         self.objects = {}          # (gv, resource, namespace, name) -> object
-        self.history = []          # (rv, type, gv, resource, object)
+        self.history = []          # (rv, type, gv, resource, object), in rv order
+        self.history_rvs = []      # the rv of each history entry, for bisect
         self.rv = 100
         self.compacted = 100
         self.generation = 0        # bumped by /debug/close
@@ -90,8 +92,10 @@ class Store:
         self.rv += 1
         obj["metadata"]["resourceVersion"] = str(self.rv)
         self.history.append((self.rv, kind, gv, resource, copy.deepcopy(obj)))
+        self.history_rvs.append(self.rv)
         if len(self.history) > 20000:
             self.history = self.history[-10000:]
+            self.history_rvs = self.history_rvs[-10000:]
             self.compacted = self.history[0][0] - 1
         self.save()
         self.lock.notify_all()
@@ -405,7 +409,8 @@ class Handler(BaseHTTPRequestHandler):
             with STORE.lock:
                 if STORE.generation != generation:
                     break
-                pending = [h for h in STORE.history if h[0] > sent and h[2] == gv and h[3] == resource
+                newer = STORE.history[bisect.bisect_right(STORE.history_rvs, sent):]
+                pending = [h for h in newer if h[2] == gv and h[3] == resource
                            and (namespace is None or h[4]["metadata"].get("namespace") == namespace)]
                 # The version these pending events bring us to; read with them, so a
                 # bookmark never skips an event that arrived after.
