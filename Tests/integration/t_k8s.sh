@@ -118,10 +118,12 @@ grep -q '^herald_kubernetes_api_errors_total{resource="services"} [1-9]' <(lab_e
 pass "API outage: still announcing, reconnected, new Service got $(external after-outage); errors counted"
 
 # 410: history compacted and watches cut; the next change still arrives.
-lab_exec c curl -sf --cacert "$LAB_DIR/pki/ca.crt" --cert "$LAB_DIR/pki/admin.crt" --key "$LAB_DIR/pki/admin.key" \
-    -X POST https://198.51.100.5:6443/debug/compact >/dev/null
-lab_exec c curl -sf --cacert "$LAB_DIR/pki/ca.crt" --cert "$LAB_DIR/pki/admin.crt" --key "$LAB_DIR/pki/admin.key" \
-    -X POST https://198.51.100.5:6443/debug/close >/dev/null
+debug() {
+    lab_exec c curl -sf --cacert "$LAB_DIR/pki/ca.crt" --cert "$LAB_DIR/pki/admin.crt" --key "$LAB_DIR/pki/admin.key" \
+        -X POST "https://198.51.100.5:6443/debug/$1"
+}
+debug compact >/dev/null
+debug close >/dev/null
 kubectl apply -f - >/dev/null <<'YAML'
 apiVersion: v1
 kind: Service
@@ -152,3 +154,18 @@ grep -s >/dev/null 'has not answered the first lists in 10 s' "$LAB_DIR/h2.log" 
 [ "$(arping_macs c 198.51.100.60 2 | sort -u)" = 02:00:00:00:00:0c ] || fail "h2's VIP not served"
 kill -0 "$(lab_pid h2)" || fail "h2 exited"
 pass "bad credentials: explained, retried, the standalone VIP still served"
+
+# Conflicting writes: another writer modifies the Service just before each of heraldd's
+# next two status writes (409 each time); heraldd writes again from the newer version.
+debug "conflict?count=2" >/dev/null
+kubectl apply -f - >/dev/null <<'YAML'
+apiVersion: v1
+kind: Service
+metadata: {name: contested}
+spec: {type: LoadBalancer, selector: {app: contested}, ports: [{port: 80}]}
+YAML
+for i in $(seq 100); do [ -n "$(external contested)" ] && break; sleep 0.1; done
+[ -n "$(external contested)" ] || fail "no address after conflicting writes: $(tail -3 "$LAB_DIR/h1.log")"
+[ "$(debug state | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["forcedConflicts"])')" = 0 ] \
+    || fail "heraldd did not meet the forced conflicts"
+pass "two status writes lost to a concurrent writer (409); the third landed: $(external contested)"

@@ -11,6 +11,9 @@ last compaction, and fieldSelector/labelSelector on lists.
 Test controls (only with the admin client certificate's CN "admin"):
   POST /debug/compact   forget history: watches from older versions get 410
   POST /debug/close     end every open watch (a load balancer restart)
+  POST /debug/conflict?count=N
+                        the next N status updates lose a race: the object is modified
+                        (a new resourceVersion, seen by watches) and the update gets 409
 
 With --state FILE the objects survive a restart (as etcd would keep them): a restarted
 server answers watches from before the restart with 410, like a compacted one.
@@ -63,6 +66,7 @@ class Store:
         self.rv = 100
         self.compacted = 100
         self.generation = 0        # bumped by /debug/close
+        self.forced_conflicts = 0  # set by /debug/conflict
         self.cluster_ips = iter(f"10.43.{i // 250}.{i % 250 + 1}" for i in range(100000))
         self.state_file = None
 
@@ -263,7 +267,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.fail(401, "Unauthorized", "Unauthorized")
         route = self.route()
         if route[0] == "other":
-            return self.other(method, route[1], who)
+            return self.other(method, route[1], who, route[2])
         if route[0] == "discovery":
             return self.discovery(route[1])
         _, gv, resource, namespace, name, sub, query = route
@@ -339,6 +343,11 @@ class Handler(BaseHTTPRequestHandler):
             return self.fail(404, "NotFound", f"no subresource {sub}")
         if sub == "status" and resource not in HAS_STATUS:
             return self.fail(404, "NotFound", f"{resource} has no status subresource")
+        if method == "PUT" and sub == "status" and STORE.forced_conflicts > 0:
+            STORE.forced_conflicts -= 1
+            STORE.bump("MODIFIED", gv, resource, current)
+            return self.fail(409, "Conflict", f'Operation cannot be fulfilled on {resource} "{key[3]}": the object has been modified; '
+                             "please apply your changes to the latest version and try again", {"name": key[3], "kind": resource})
         if method == "PUT":
             new = self.body()
             sent_rv = new.get("metadata", {}).get("resourceVersion")
@@ -500,7 +509,7 @@ class Handler(BaseHTTPRequestHandler):
         return self.send_json(200, {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.32.0"},
                                     "paths": paths, "components": {"schemas": {}}})
 
-    def other(self, method, path, who):
+    def other(self, method, path, who, query):
         if path.startswith("/openapi/v3"):
             return self.openapi(path)
         if path == "/version":
@@ -520,8 +529,12 @@ class Handler(BaseHTTPRequestHandler):
                     STORE.compacted = STORE.rv
                 elif path == "/debug/close":
                     STORE.generation += 1
+                elif path == "/debug/conflict":
+                    STORE.forced_conflicts = int(query.get("count", ["1"])[0])
                 STORE.lock.notify_all()
-            return self.send_json(200, {"compacted": STORE.compacted, "resourceVersion": STORE.rv})
+                remaining = STORE.forced_conflicts
+            return self.send_json(200, {"compacted": STORE.compacted, "resourceVersion": STORE.rv,
+                                        "forcedConflicts": remaining})
         return self.fail(404, "NotFound", "the server could not find the requested resource")
 
     def do_GET(self):
