@@ -161,3 +161,20 @@ lab_cleanup() {
     for ns in $(ip netns list | awk '{print $1}' | grep "^$LAB-"); do ip netns del "$ns"; done
     [ -n "${LAB_KEEP:-}" ] || rm -rf "$LAB_DIR"
 }
+
+# lab_kube_api [ID]: the test Kubernetes API server (Tests/support/kube-apiserver.py) in
+# host k (198.51.100.5:6443, create it with `lab_host k 5` first), with a CA, client
+# certificates and kubeconfigs in $LAB_DIR/pki and its objects in $LAB_DIR/api.json (so
+# a restart keeps them); waits until it answers. ID names the process (default api).
+lab_kube_api() {
+    local id=${1:-api} i
+    [ -e "$LAB_DIR/pki/ca.crt" ] || bash Tests/support/kube-pki.sh "$LAB_DIR/pki" 198.51.100.5:6443
+    lab_spawn "$id" k /usr/bin/python3 Tests/support/kube-apiserver.py --listen 198.51.100.5:6443 --state "$LAB_DIR/api.json" \
+        --cert "$LAB_DIR/pki/server.crt" --key "$LAB_DIR/pki/server.key" --client-ca "$LAB_DIR/pki/ca.crt"
+    for i in $(seq 50); do kubectl version >/dev/null 2>&1 && return 0; sleep 0.2; done
+    echo "test API server did not start: $(cat "$LAB_DIR/$id.log")"
+    return 1
+}
+
+# kubectl as the cluster admin, run in the client namespace c.
+kubectl() { lab_exec c kubectl --kubeconfig "$LAB_DIR/pki/admin.kubeconfig" "$@"; }

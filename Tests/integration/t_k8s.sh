@@ -6,14 +6,7 @@
 source "$(dirname "$0")/lib.sh"
 test_lab
 lab_host k 5; lab_host h1 11; lab_host c 2
-bash Tests/support/kube-pki.sh "$LAB_DIR/pki" 198.51.100.5:6443
-start_api() {
-    lab_spawn "api$1" k /usr/bin/python3 Tests/support/kube-apiserver.py --listen 198.51.100.5:6443 --state "$LAB_DIR/api.json" \
-        --cert "$LAB_DIR/pki/server.crt" --key "$LAB_DIR/pki/server.key" --client-ca "$LAB_DIR/pki/ca.crt"
-}
-start_api 1
-kubectl() { lab_exec c kubectl --kubeconfig "$LAB_DIR/pki/admin.kubeconfig" "$@"; }
-for i in $(seq 50); do kubectl version >/dev/null 2>&1 && break; sleep 0.2; done
+lab_kube_api api1
 kubectl apply -f Tests/support/manifests/node-h1.yaml >/dev/null
 cat >"$LAB_DIR/herald.toml" <<TOML
 [node]
@@ -102,8 +95,7 @@ pass "deleting a Service or changing its type releases the address"
 kill -KILL "$(lab_pid api1)"; wait "$(lab_pid api1)" 2>/dev/null || true
 sleep 3
 [ "$(arping_macs c 198.51.100.100 2 | sort -u)" = 02:00:00:00:00:0b ] || fail "announcements stopped during the API outage"
-start_api 2
-for i in $(seq 50); do kubectl version >/dev/null 2>&1 && break; sleep 0.2; done
+lab_kube_api api2
 kubectl apply -f - >/dev/null <<'YAML'
 apiVersion: v1
 kind: Service

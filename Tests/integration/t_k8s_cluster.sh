@@ -7,11 +7,7 @@ test_lab
 lab_host k 5
 for i in 1 2 3; do lab_host "h$i" $((10 + i)); done
 lab_host c 2
-bash Tests/support/kube-pki.sh "$LAB_DIR/pki" 198.51.100.5:6443
-lab_spawn api k /usr/bin/python3 Tests/support/kube-apiserver.py --listen 198.51.100.5:6443 \
-    --cert "$LAB_DIR/pki/server.crt" --key "$LAB_DIR/pki/server.key" --client-ca "$LAB_DIR/pki/ca.crt"
-kubectl() { lab_exec c kubectl --kubeconfig "$LAB_DIR/pki/admin.kubeconfig" "$@"; }
-for i in $(seq 50); do kubectl version >/dev/null 2>&1 && break; sleep 0.2; done
+lab_kube_api
 kubectl apply -f Tests/support/manifests/nodes-h1-h3.yaml >/dev/null
 lab_gossip_key
 printf '[kubernetes]\nkubeconfig = "%s"\n[[pool]]\nname = "homelab"\naddresses = ["198.51.100.100-198.51.100.110"]\n' \
