@@ -31,10 +31,10 @@ for i in 1 2 3; do lab_wait_ready "h$i"; done
 
 say "kubectl apply -f Tests/support/manifests/nginx.yaml"
 kubectl apply -f Tests/support/manifests/nginx.yaml
-for i in $(seq 100); do [ -n "$(kubectl get svc nginx-test-lb -o jsonpath='{.status.loadBalancer.ingress[0].ip}')" ] && break; sleep 0.1; done
+for i in $(seq 100); do [ -n "$(external nginx-test-lb)" ] && break; sleep 0.1; done
 say "kubectl get svc"
 kubectl get svc
-ip=$(kubectl get svc nginx-test-lb -o jsonpath='{.status.loadBalancer.ingress[0].ip}')
+ip=$(external nginx-test-lb)
 sleep 0.5
 say "client: arping $ip"
 lab_exec c arping -i eth0 -c 3 -W 0.2 "$ip"

@@ -178,3 +178,6 @@ lab_kube_api() {
 
 # kubectl as the cluster admin, run in the client namespace c.
 kubectl() { lab_exec c kubectl --kubeconfig "$LAB_DIR/pki/admin.kubeconfig" "$@"; }
+
+# external SERVICE: the first address in its status (kubectl's EXTERNAL-IP), or nothing.
+external() { kubectl get svc "$1" -o jsonpath='{.status.loadBalancer.ingress[0].ip}' 2>/dev/null; }

@@ -52,9 +52,7 @@ public final class ControlService: Service, Sendable {
 
     public func run() async throws {
         let thread = DedicatedThread(name: "control") { [self] in acceptLoop() }
-        await withTaskCancellationHandler {
-            try? await gracefulShutdown()
-        } onCancel: {}
+        await untilShutdown()
         stopping.withLock { $0 = true }
         wake.signal()
         thread.join()

@@ -90,9 +90,7 @@ public final class HealthCheckService: Service, Sendable {
         let initial = runners.withLock { Array($0.values) }
         started.withLock { $0 = true }
         initial.forEach(start)
-        await withTaskCancellationHandler {
-            try? await gracefulShutdown()
-        } onCancel: {}
+        await untilShutdown()
         let all = runners.withLock { Array($0.values) } + retired.withLock { $0 }
         for runner in all { runner.finish() }
         for runner in all { runner.thread.withLock { $0 }?.join() }

@@ -98,9 +98,7 @@ final class KubernetesService: Service, Sendable {
             }
             await readiness.markReady("kubernetes")
         }
-        await withTaskCancellationHandler {
-            try? await gracefulShutdown()
-        } onCancel: {}
+        await untilShutdown()
         stopping.store(true, ordering: .relaxed)
         watchers.forEach { $0() }
         wake.signal()

@@ -43,9 +43,7 @@ final class MetricsService: Service, Sendable {
     func run() async throws {
         let thread = DedicatedThread(name: "metrics") { [self] in serve() }
         logger.info("metrics on http://\(listen)/metrics")
-        await withTaskCancellationHandler {
-            try? await gracefulShutdown()
-        } onCancel: {}
+        await untilShutdown()
         stopping.withLock { $0 = true }
         wake.signal()
         thread.join()
@@ -71,8 +69,9 @@ final class MetricsService: Service, Sendable {
 
     private func respond(_ client: Int32) {
         let request = System.readRequest(client, limit: 8192, complete: HTTPRequestLine.isComplete)
+        let line = HTTPRequestLine.parse(request)
         let reply: (status: String, type: String, body: String)
-        switch HTTPRequestLine.parse(request) {
+        switch line {
         case .some(let line) where line.method != "GET" && line.method != "HEAD":
             reply = ("405 Method Not Allowed", "text/plain", "only GET\n")
         case .some(let line) where line.path == "/metrics" || line.path.hasPrefix("/metrics?"):
@@ -84,7 +83,7 @@ final class MetricsService: Service, Sendable {
         case .none:
             reply = ("400 Bad Request", "text/plain", "bad request\n")
         }
-        let isHead = HTTPRequestLine.parse(request)?.method == "HEAD"
+        let isHead = line?.method == "HEAD"
         let head = "HTTP/1.1 \(reply.status)\r\nContent-Type: \(reply.type)\r\nContent-Length: \(reply.body.utf8.count)\r\nConnection: close\r\n\r\n"
         System.write(client, isHead ? head : head + reply.body)
     }

@@ -1,4 +1,5 @@
 import Glibc
+import ServiceLifecycle
 import Synchronization
 
 /// Small POSIX helpers for the shell; the pure modules never call these.
@@ -112,6 +113,14 @@ final class DedicatedThread: @unchecked Sendable {
     }
 
     func join() { pthread_join(thread, nil) }
+}
+
+/// Parks the calling task until the service group shuts down (or the task is cancelled):
+/// the body of a service whose work runs on threads of its own.
+func untilShutdown() async {
+    await withTaskCancellationHandler {
+        try? await gracefulShutdown()
+    } onCancel: {}
 }
 
 /// A non-blocking pipe used to wake a thread blocked in poll(): `fd` becomes readable

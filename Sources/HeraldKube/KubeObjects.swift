@@ -27,12 +27,11 @@ public struct ListMeta: Codable, Equatable, Sendable {
     public var resourceVersion: String?
 }
 
-/// A list response. Items that do not decode are left out (and counted) rather than
-/// failing the whole list: one odd object must not hide all the others.
+/// A list response. Items that do not decode are left out rather than failing the whole
+/// list: one odd object must not hide all the others.
 public struct ObjectList<Item: Codable & Sendable>: Codable, Sendable {
     public var metadata: ListMeta
     public var items: [Item]
-    public var skipped = 0
 
     private enum CodingKeys: String, CodingKey { case metadata, items }
 
@@ -45,9 +44,7 @@ public struct ObjectList<Item: Codable & Sendable>: Codable, Sendable {
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         metadata = try container.decode(ListMeta.self, forKey: .metadata)
-        let all = try container.decodeIfPresent([Lenient].self, forKey: .items) ?? []
-        items = all.compactMap(\.value)
-        skipped = all.count - items.count
+        items = (try container.decodeIfPresent([Lenient].self, forKey: .items) ?? []).compactMap(\.value)
     }
 
     public func encode(to encoder: any Encoder) throws {

@@ -45,8 +45,6 @@ public final class Watcher<Object: KubeObject>: Sendable {
     private let stopping = Atomic<Bool>(false)
     /// Lists done so far, for tests and metrics.
     public let lists = Atomic<Int>(0)
-    /// Objects left out because they did not decode.
-    public let skipped = Atomic<Int>(0)
 
     /// `path`: the collection, e.g. `/api/v1/services`.
     public init(credentials: KubeCredentials, path: String, resync: Duration = .seconds(600),
@@ -99,7 +97,6 @@ public final class Watcher<Object: KubeObject>: Sendable {
             throw KubeError.malformed("list \(path): \(error)")
         }
         lists.add(1, ordering: .relaxed)
-        skipped.add(decoded.skipped, ordering: .relaxed)
         onUpdate(.replaced(decoded.items))
         return decoded.metadata.resourceVersion ?? "0"
     }
@@ -134,7 +131,6 @@ public final class Watcher<Object: KubeObject>: Sendable {
                     return true
                 } catch KubeError.malformed(let message) where !message.hasPrefix("watch event type") {
                     // One object that does not decode: skip it, keep watching.
-                    skipped.add(1, ordering: .relaxed)
                     return true
                 } catch let error as KubeError {
                     failure = error

@@ -46,7 +46,7 @@ before=$(counter h1 gratuitousSent 198.51.100.51)
 lab_exec x arping -q -U -c 1 -i eth0 -S 198.51.100.51 198.51.100.51 || true
 for i in $(seq 50); do grep -q 'claims a VIP we announce.*vip=198.51.100.51' "$LAB_DIR/h1.log" && break; sleep 0.1; done
 grep 'claims a VIP we announce' "$LAB_DIR/h1.log" | grep "foreign_mac=$foreign" | grep -s >/dev/null "vip=198.51.100.51" || fail "foreign announcement not reported"
-sleep 0.3
+for i in $(seq 30); do [ "$(counter h1 gratuitousSent 198.51.100.51)" -gt "$before" ] && break; sleep 0.1; done
 [ "$(counter h1 gratuitousSent 198.51.100.51)" -gt "$before" ] || fail "not defended with an announcement"
 [ "$(arping_macs c 198.51.100.51 3 | sort -u)" = "02:00:00:00:00:0b" ] || fail "announced VIP given up"
 pass "a foreign claim on an announced VIP is reported and defended"

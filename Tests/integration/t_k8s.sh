@@ -27,7 +27,6 @@ lab_heraldd h1 "$LAB_DIR/herald.toml"
 lab_wait_ready h1
 
 kubectl apply -f Tests/support/manifests/nginx.yaml
-external() { kubectl get svc "$1" -o jsonpath='{.status.loadBalancer.ingress[0].ip}' 2>/dev/null; }
 for i in $(seq 100); do [ -n "$(external nginx-test-lb)" ] && break; sleep 0.1; done
 [ "$(external nginx-test-lb)" = 198.51.100.100 ] || fail "EXTERNAL-IP '$(external nginx-test-lb)': $(tail -5 "$LAB_DIR/h1.log")"
 kubectl get svc nginx-test-lb

@@ -17,7 +17,6 @@ for i in 1 2 3; do lab_heraldd "h$i" "$LAB_DIR/h$i.toml"; done
 for i in 1 2 3; do lab_wait_ready "h$i"; done
 wait_members_alive 3 h1
 
-external() { kubectl get svc "$1" -o jsonpath='{.status.loadBalancer.ingress[0].ip}' 2>/dev/null; }
 announcer() { # announcer IP: the hosts whose metrics say they announce IP
     local host
     for host in h1 h2 h3; do

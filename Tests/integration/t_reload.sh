@@ -57,7 +57,9 @@ $extra_eth1" ;;
     kill -HUP "$(lab_pid h1)"
     wait_count reloaded "$n"
     if [ "$n" = 2 ]; then
-        sleep 0.5  # new VIPs are probed for 150 ms before they are answered
+        # New VIPs are probed for 150 ms before they are answered.
+        for i in $(seq 30); do [ -n "$(arping_macs c 198.51.100.52 1)" ] && break; done
+        for i in $(seq 30); do [ -n "$(arping_macs c2 203.0.113.50 1)" ] && break; done
         [ "$(arping_macs c 198.51.100.52 2 | sort -u)" = 02:00:00:00:00:0b ] || fail "added VIP not answered"
         [ "$(arping_macs c2 203.0.113.50 2 | sort -u)" = 02:00:00:00:01:0b ] || fail "VIP on the added interface not answered"
         pass "added VIPs answered, also on a newly added interface"
