@@ -1,6 +1,7 @@
 # Herald. As root on a fresh Debian machine:
 #   make demo    build and run heraldd in a lab of network namespaces
 #   make demo-k8s  the same with a Kubernetes API server and kubectl: a LoadBalancer Service
+#   make demo-adjacent  adjacent mode: hosts answering for nodes that run no Herald (Talos)
 #   make test    install what is missing, build, run unit and integration tests
 #   make bench   latency, flood rate, memory, failover and Kubernetes figures (release build, ~30 min)
 #   make install install binaries, unit, man pages, example config (PREFIX, DESTDIR)
@@ -19,7 +20,7 @@ UNITDIR ?= $(PREFIX)/lib/systemd/system
 SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 SYSCONFDIR ?= /etc
 
-.PHONY: all deps build release test demo demo-k8s bench install deb clean
+.PHONY: all deps build release test demo demo-k8s demo-adjacent bench install deb clean
 
 all: build
 
@@ -45,10 +46,14 @@ demo: build
 demo-k8s: build
 	@bash scripts/demo-k8s.sh
 
+demo-adjacent: build
+	@bash scripts/demo-adjacent.sh
+
 bench: release
 	@HERALD_BIN=$(CURDIR)/.build/release bash scripts/bench.sh
 	@HERALD_BIN=$(CURDIR)/.build/release bash scripts/bench-failover.sh
 	@HERALD_BIN=$(CURDIR)/.build/release bash scripts/bench-k8s.sh
+	@HERALD_BIN=$(CURDIR)/.build/release bash scripts/bench-adjacent.sh
 
 # An edited $(SYSCONFDIR)/herald/herald.toml is never replaced.
 install: release

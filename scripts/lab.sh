@@ -52,15 +52,18 @@ lab_vip_config() {
     done
 }
 
-# lab_cluster_config HOST N PEERS... (host numbers) [-- extra TOML]: writes
-# $LAB_DIR/HOST.toml: gossip on 198.51.100.N:7946 joining the peers, the shared key,
-# metrics on the host's own 127.0.0.1:9473, and whatever $LAB_DIR/vips.toml holds. Make the key with lab_gossip_key first.
+# lab_cluster_config HOST N PEERS... (host numbers): writes $LAB_DIR/HOST.toml: gossip
+# on 198.51.100.N:7946 joining the peers, the shared key, metrics on the host's own
+# 127.0.0.1:9473, node.mode = $LAB_NODE_MODE if set, and whatever $LAB_DIR/vips.toml
+# holds. Make the key with lab_gossip_key first.
 lab_cluster_config() {
     local host=$1 n=$2 peer join=""
     shift 2
     for peer in "$@"; do join="$join\"198.51.100.$peer:7946\", "; done
     {
-        printf '[node]\ninterfaces = ["eth0"]\n\n[gossip]\nbind = "198.51.100.%s:7946"\njoin = [%s]\n' "$n" "${join%, }"
+        printf '[node]\ninterfaces = ["eth0"]\n'
+        [ -z "${LAB_NODE_MODE:-}" ] || printf 'mode = "%s"\n' "$LAB_NODE_MODE"
+        printf '\n[gossip]\nbind = "198.51.100.%s:7946"\njoin = [%s]\n' "$n" "${join%, }"
         printf 'key_file = "%s"\nprofile = "%s"\n\n' "$LAB_DIR/gossip.key" "${LAB_PROFILE:-lan}"
         printf '[metrics]\nlisten = "127.0.0.1:9473"\n\n' 
         cat "$LAB_DIR/vips.toml"
@@ -175,6 +178,52 @@ lab_kube_api() {
     echo "test API server did not start: $(cat "$LAB_DIR/$id.log")"
     return 1
 }
+
+# lab_kube_node NAME N SERVICE-IP...: a namespace emulating a Kubernetes node that runs
+# no Herald (Talos), set up as kube-proxy's IPVS mode does: eth0 at 198.51.100.N, the
+# Service addresses on a device of their own (lo here: this kernel has no dummy module)
+# with arp_ignore=1 and arp_announce=2, so its kernel accepts their traffic but never
+# answers ARP for them, and an HTTP server on port 80 answering with the node's name.
+lab_kube_node() {
+    local name=$1 n=$2 address
+    shift 2
+    lab_host "$name" "$n"
+    lab_exec "$name" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 \
+        net.ipv4.conf.eth0.arp_ignore=1 net.ipv4.conf.eth0.arp_announce=2
+    for address in "$@"; do lab_exec "$name" ip addr add "$address/32" dev lo; done
+    lab_spawn "http-$name" "$name" /usr/bin/python3 Tests/support/node-http.py --name "$name" --port 80
+}
+
+# lab_adjacent: the adjacent-mode lab. The test API server in k lists nodes n1..n3
+# (198.51.100.31-33, lab_kube_node, holding Service addresses .100-.102); adjacent
+# hosts a1 and a2 (.21, .22) run heraldd with node.mode = "adjacent", gossip and the pool
+# 198.51.100.100-110; the client is c (.2). Returns when both daemons are ready.
+lab_adjacent() {
+    local i
+    lab_host k 5
+    lab_host c 2
+    for i in 1 2 3; do lab_kube_node "n$i" $((30 + i)) 198.51.100.100 198.51.100.101 198.51.100.102; done
+    lab_host a1 21
+    lab_host a2 22
+    lab_kube_api
+    kubectl apply -f Tests/support/manifests/nodes-n1-n3.yaml >/dev/null
+    lab_gossip_key
+    printf '[kubernetes]\nkubeconfig = "%s"\n\n[[pool]]\nname = "homelab"\naddresses = ["198.51.100.100-198.51.100.110"]\n' \
+        "$LAB_DIR/pki/herald.kubeconfig" >"$LAB_DIR/vips.toml"
+    LAB_NODE_MODE=adjacent lab_cluster_config a1 21 22
+    LAB_NODE_MODE=adjacent lab_cluster_config a2 22 21
+    lab_heraldd a1 "$LAB_DIR/a1.toml"
+    lab_heraldd a2 "$LAB_DIR/a2.toml"
+    lab_wait_ready a1
+    lab_wait_ready a2
+}
+
+# reach IP: the name of the node an HTTP request from c to IP reaches, or nothing.
+reach() { lab_exec c curl -s --max-time 0.5 "http://$1/" 2>/dev/null || true; }
+
+# lab_cut HOST / lab_uncut HOST: unplug HOST's eth0 from the switch and plug it back.
+lab_cut() { ip -n "$LAB-sw" link set "p${1}0" down; }
+lab_uncut() { ip -n "$LAB-sw" link set "p${1}0" up; }
 
 # kubectl as the cluster admin, run in the client namespace c.
 kubectl() { lab_exec c kubectl --kubeconfig "$LAB_DIR/pki/admin.kubeconfig" "$@"; }

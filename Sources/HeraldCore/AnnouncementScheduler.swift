@@ -44,6 +44,14 @@ public struct AnnouncementScheduler: Sendable {
         }
     }
 
+    /// Starts the burst again for owned addresses whose answer changed (adjacent mode: a
+    /// new target node's MAC), so clients learn it at once.
+    public mutating func restart(_ addresses: Set<IPAddress>, now: Duration) {
+        for address in addresses where entries[address] != nil {
+            entries[address] = Entry(takenAt: now, nextInBurst: 0, due: now + settings.burst[0])
+        }
+    }
+
     /// The addresses to announce now, in address order; advances their schedules.
     public mutating func onTick(now: Duration) -> [IPAddress] {
         var due: [IPAddress] = []
@@ -68,16 +76,19 @@ public struct AnnouncementScheduler: Sendable {
 /// The frames that announce `address` at `mac`: for IPv4 a gratuitous ARP request and a
 /// gratuitous reply, both broadcast (some hosts update their caches from only one of the
 /// two); for IPv6 an unsolicited neighbor advertisement to all nodes with Override set.
+/// In adjacent mode `hardware` is the target node's MAC, which the ARP sender / NDP
+/// target link-layer address carry; the Ethernet source is always `mac`.
 public enum Announcement {
-    public static func frames(for address: IPAddress, mac: MACAddress) -> [[UInt8]] {
+    public static func frames(for address: IPAddress, mac: MACAddress, hardware: MACAddress? = nil) -> [[UInt8]] {
+        let hardware = hardware ?? mac
         switch address {
         case .v4(let ip):
-            let request = ARPPacket(operation: .request, senderMAC: mac, senderIP: ip, targetMAC: .zero, targetIP: ip)
-            let reply = ARPPacket(operation: .reply, senderMAC: mac, senderIP: ip, targetMAC: .broadcast, targetIP: ip)
+            let request = ARPPacket(operation: .request, senderMAC: hardware, senderIP: ip, targetMAC: .zero, targetIP: ip)
+            let reply = ARPPacket(operation: .reply, senderMAC: hardware, senderIP: ip, targetMAC: .broadcast, targetIP: ip)
             return [request.frame(ethernetDestination: .broadcast, ethernetSource: mac),
                     reply.frame(ethernetDestination: .broadcast, ethernetSource: mac)]
         case .v6(let ip):
-            let advertisement = NeighborAdvertisement(solicited: false, override: true, target: ip, targetLinkLayer: mac)
+            let advertisement = NeighborAdvertisement(solicited: false, override: true, target: ip, targetLinkLayer: hardware)
             return [NDPPacket.frame(.advertisement(advertisement), source: ip, destination: .allNodes,
                                     ethernetDestination: .ipv6Multicast(.allNodes), ethernetSource: mac)]
         }

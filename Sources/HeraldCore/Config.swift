@@ -35,15 +35,35 @@ public struct HeraldConfig: Equatable, Sendable {
 }
 
 public struct NodeSettings: Equatable, Sendable {
+    /// How this host relates to the Kubernetes nodes whose Services it announces.
+    public enum Mode: String, CaseIterable, Sendable {
+        /// This host is a Kubernetes node: it answers with its own MAC.
+        case local
+        /// This host sits next to the nodes (a hypervisor, another Linux box on the same
+        /// L2 segment) and answers with the MAC of a target node (`docs/adjacent-mode.md`).
+        case adjacent
+    }
+
     /// `nil`: the host name.
     public var name: String?
     /// `nil`: every UP, broadcast-capable, non-virtual interface.
     public var interfaces: [String]?
     public var interfacesLocation: SourceLocation?
+    public var mode = Mode.local
+    public var modeLocation: SourceLocation?
+    /// Adjacent mode: how often each target node is probed on the link; it counts as
+    /// unreachable after `TargetTracker.Settings.misses` probes in a row go unanswered.
+    public var targetProbeInterval: Duration = .milliseconds(100)
 
-    public init(name: String? = nil, interfaces: [String]? = nil) {
+    public init(name: String? = nil, interfaces: [String]? = nil, mode: Mode = .local) {
         self.name = name
         self.interfaces = interfaces
+        self.mode = mode
+    }
+
+    public static func == (lhs: NodeSettings, rhs: NodeSettings) -> Bool {
+        lhs.name == rhs.name && lhs.interfaces == rhs.interfaces && lhs.mode == rhs.mode
+            && lhs.targetProbeInterval == rhs.targetProbeInterval
     }
 }
 

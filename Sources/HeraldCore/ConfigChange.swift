@@ -61,6 +61,10 @@ public struct ConfigChange: Equatable, Sendable {
                                       "changed from \(before) to \(after); this takes a restart (systemctl restart herald), so the reload was refused and the running config kept"))
         }
         if oldName != newName { refuse("node", "node.name", oldName, newName) }
+        if old.node.mode != new.node.mode { refuse("node", "node.mode", old.node.mode.rawValue, new.node.mode.rawValue) }
+        if old.node.targetProbeInterval != new.node.targetProbeInterval {
+            refuse("node", "node.target_probe_interval", "\(old.node.targetProbeInterval)", "\(new.node.targetProbeInterval)")
+        }
         switch (old.gossip, new.gossip) {
         case (nil, nil):
             break

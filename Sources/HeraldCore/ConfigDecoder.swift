@@ -52,7 +52,7 @@ public enum ConfigDecoder {
             if let line = root.table[key]?.line { config.sectionLocations[key] = root.location(line) }
         }
         if var node = root.table("node") {
-            node.known = ["name", "interfaces"]
+            node.known = ["name", "interfaces", "mode", "target_probe_interval"]
             if let (name, line) = node.string("name") {
                 if isValidNodeName(name) {
                     config.node.name = name
@@ -64,6 +64,22 @@ public enum ConfigDecoder {
                 config.node.interfaces = interfaces
                 config.node.interfacesLocation = node.location(line)
                 validateInterfaceNames(interfaces, line: line, key: "interfaces", in: &node)
+            }
+            if let (text, line) = node.string("mode") {
+                if let mode = NodeSettings.Mode(rawValue: text) {
+                    config.node.mode = mode
+                    config.node.modeLocation = node.location(line)
+                } else {
+                    node.error(line, "mode", "'\(text)' is not one of \(NodeSettings.Mode.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+            }
+            if let interval = node.duration("target_probe_interval") {
+                if interval < .milliseconds(10) || interval > .seconds(10) {
+                    node.error(node.table["target_probe_interval"]?.line ?? node.table.line, "target_probe_interval",
+                               "must be between 10ms and 10s")
+                } else {
+                    config.node.targetProbeInterval = interval
+                }
             }
             node.finish()
         }

@@ -41,6 +41,11 @@ public enum ConfigValidator {
             if let problem = unusableAddressReason(vip.address) { fail(vip.location, "vip.address", problem) }
         }
 
+        if config.node.mode == .adjacent && config.kubernetes == nil {
+            fail(config.node.modeLocation ?? config.sectionLocations["node"] ?? SourceLocation(file: "", line: 0), "node.mode",
+                 "\"adjacent\" announces Kubernetes Services on behalf of their nodes and needs a [kubernetes] section")
+        }
+
         guard let host else { return errors }
         if let names = config.node.interfaces, let location = config.node.interfacesLocation {
             for name in names where !host.interfaces.contains(where: { $0.name == name }) {

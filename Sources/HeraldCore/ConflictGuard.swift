@@ -207,18 +207,20 @@ public struct ConflictGuard: Sendable {
 
 /// The frames that ask whether anyone else uses `address`, without claiming it: an ARP
 /// probe (sender IP 0.0.0.0, RFC 5227 §2.1.1) or a DAD neighbor solicitation (source `::`
-/// to the solicited-node group, no source link-layer option, RFC 4862 §5.4.2).
+/// to the solicited-node group, no source link-layer option, RFC 4862 §5.4.2). With
+/// `unicastTo`, sent to that MAC only (adjacent mode: is a known node still there?); the
+/// kernel answers either form, an NDP one to all nodes.
 public enum AddressProbe {
-    public static func frames(for address: IPAddress, mac: MACAddress) -> [[UInt8]] {
+    public static func frames(for address: IPAddress, mac: MACAddress, unicastTo: MACAddress? = nil) -> [[UInt8]] {
         switch address {
         case .v4(let ip):
             let probe = ARPPacket(operation: .request, senderMAC: mac, senderIP: .any, targetMAC: .zero, targetIP: ip)
-            return [probe.frame(ethernetDestination: .broadcast, ethernetSource: mac)]
+            return [probe.frame(ethernetDestination: unicastTo ?? .broadcast, ethernetSource: mac)]
         case .v6(let ip):
-            let group = ip.solicitedNodeMulticast
+            let destination = unicastTo == nil ? ip.solicitedNodeMulticast : ip
             return [NDPPacket.frame(.solicitation(NeighborSolicitation(target: ip, sourceLinkLayer: nil)),
-                                    source: .unspecified, destination: group,
-                                    ethernetDestination: .ipv6Multicast(group), ethernetSource: mac)]
+                                    source: .unspecified, destination: destination,
+                                    ethernetDestination: unicastTo ?? .ipv6Multicast(destination), ethernetSource: mac)]
         }
     }
 }

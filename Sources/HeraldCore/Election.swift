@@ -93,12 +93,19 @@ public enum Election {
 public struct KubeNodeFacts: Equatable, Sendable {
     public var labels: [String: String]
     public var networkUnavailable: Bool
+    /// The `Ready` condition is true.
+    public var ready: Bool
+    /// `status.addresses` of type InternalIP, in the API's order.
+    public var internalIPs: [IPAddress]
 
     public static let excludeLabel = "node.kubernetes.io/exclude-from-external-load-balancers"
 
-    public init(labels: [String: String] = [:], networkUnavailable: Bool = false) {
+    public init(labels: [String: String] = [:], networkUnavailable: Bool = false, ready: Bool = true,
+                internalIPs: [IPAddress] = []) {
         self.labels = labels
         self.networkUnavailable = networkUnavailable
+        self.ready = ready
+        self.internalIPs = internalIPs
     }
 }
 
@@ -107,9 +114,11 @@ extension Election {
     /// on the Service's first address, so all its addresses go to one node, passed over
     /// for the VIP reasons and for what Kubernetes says — not a Node, excluded by label,
     /// network unavailable, left out by the pool's `nodes`, or (`endpointNodes` given, for
-    /// `externalTrafficPolicy: Local`) no ready endpoint there.
+    /// `externalTrafficPolicy: Local`) no ready endpoint there. Without `nodes` (adjacent
+    /// mode: the members are not Kubernetes nodes, the target node is chosen apart by
+    /// `TargetElection`) only the VIP reasons and subnet coverage apply.
     public static func rank(service key: String, addresses: [IPAddress], pool: PoolConfig, members: [Member],
-                            nodes: [String: KubeNodeFacts], endpointNodes: Set<String>?) -> [Ranked] {
+                            nodes: [String: KubeNodeFacts]?, endpointNodes: Set<String>?) -> [Ranked] {
         guard let first = addresses.first else { return [] }
         let vip = VIPConfig(name: key, address: first, nodes: [], interfaces: pool.interfaces, check: nil, location: pool.location)
         let metas = Dictionary(members.map { ($0.name, NodeMeta.decode($0.meta)) }, uniquingKeysWith: { first, _ in first })
@@ -121,6 +130,10 @@ extension Election {
                 metas[ranked.name]??.interfaces.contains { interface in
                     (pool.interfaces?.contains(interface.name) ?? true) && interface.prefixes.contains { $0.contains(address) }
                 } ?? false
+            }
+            guard let nodes else {
+                result.ineligibility = covered ? nil : .noInterfaceOnSubnet
+                return result
             }
             guard let facts = nodes[ranked.name] else {
                 result.ineligibility = .notAKubernetesNode

@@ -23,11 +23,16 @@ public struct NodeMeta: Equatable, Sendable {
     /// Back after being declared dead (stopped, partitioned): not eligible until the
     /// hold-down ends, so a node that wakes up does not snatch VIPs back at once.
     public var holdingDown: Bool
+    /// Adjacent mode: Kubernetes nodes this host probed on its links and found not
+    /// answering. No node reported here is chosen as a target by any adjacent host.
+    public var unreachableNodes: [String]
 
-    public init(interfaces: [Interface], passingChecks: [String] = [], holdingDown: Bool = false) {
+    public init(interfaces: [Interface], passingChecks: [String] = [], holdingDown: Bool = false,
+                unreachableNodes: [String] = []) {
         self.interfaces = interfaces
         self.passingChecks = passingChecks
         self.holdingDown = holdingDown
+        self.unreachableNodes = unreachableNodes
     }
 
     static let version: UInt8 = 1
@@ -51,7 +56,16 @@ public struct NodeMeta: Equatable, Sendable {
             checks += [UInt8(name.utf8.count)] + Array(name.utf8)
             count += 1
         }
-        return bytes + [UInt8(count)] + checks
+        bytes += [UInt8(count)] + checks
+        // An optional trailer, absent when empty, so a local-mode node's metadata stays
+        // readable by daemons that predate adjacent mode.
+        var unreachable: [UInt8] = []
+        count = 0
+        for name in unreachableNodes where bytes.count + unreachable.count + name.utf8.count + 3 < GossipMessage.maxMetaLength && count < 255 {
+            unreachable += [UInt8(name.utf8.count)] + Array(name.utf8)
+            count += 1
+        }
+        return count == 0 ? bytes : bytes + [UInt8(count)] + unreachable
     }
 
     /// `nil` for metadata this version cannot read: such a node is not eligible.
@@ -98,7 +112,16 @@ public struct NodeMeta: Equatable, Sendable {
             guard let name = string() else { return nil }
             checks.append(name)
         }
+        var unreachable: [String] = []
+        if index < bytes.count, let unreachableCount = byte() {
+            // Never written empty: an empty trailer is garbage.
+            guard unreachableCount > 0 else { return nil }
+            for _ in 0..<unreachableCount {
+                guard let name = string() else { return nil }
+                unreachable.append(name)
+            }
+        }
         guard index == bytes.count else { return nil }
-        return NodeMeta(interfaces: interfaces, passingChecks: checks, holdingDown: holding != 0)
+        return NodeMeta(interfaces: interfaces, passingChecks: checks, holdingDown: holding != 0, unreachableNodes: unreachable)
     }
 }

@@ -44,19 +44,32 @@ public enum DropReason: Hashable, Sendable, CustomStringConvertible {
 /// What a link knows about itself when deciding: its MAC, the addresses it answers for,
 /// the addresses this node owns on other links (to tell `notOurs` from `wrongInterface`),
 /// and the addresses it watches for claims by others (every VIP it could serve).
+/// In adjacent mode also the MAC to answer with for each address (the target node's),
+/// and the node addresses whose answers the target tracker wants to see.
 public struct ResponderContext: Sendable {
     public var mac: MACAddress
     public var answering: Set<IPAddress>
     public var ownedElsewhere: Set<IPAddress>
     public var guarded: Set<IPAddress>
+    /// Adjacent mode: the target node's MAC for each answered address. The Ethernet
+    /// source of the reply stays `mac`; only the ARP sender / NDP target link-layer
+    /// address carries the target's.
+    public var answerMACs: [IPAddress: MACAddress]
+    /// Adjacent mode: node addresses being resolved or probed.
+    public var neighbors: Set<IPAddress>
 
     public init(mac: MACAddress, answering: Set<IPAddress>, ownedElsewhere: Set<IPAddress> = [],
-                guarded: Set<IPAddress> = []) {
+                guarded: Set<IPAddress> = [], answerMACs: [IPAddress: MACAddress] = [:], neighbors: Set<IPAddress> = []) {
         self.mac = mac
         self.answering = answering
         self.ownedElsewhere = ownedElsewhere
         self.guarded = guarded
+        self.answerMACs = answerMACs
+        self.neighbors = neighbors
     }
+
+    /// The hardware address an answer for `address` carries.
+    public func answerMAC(for address: IPAddress) -> MACAddress { answerMACs[address] ?? mac }
 
     func claims(_ address: IPAddress) -> Bool { answering.contains(address) || guarded.contains(address) }
 }
@@ -67,6 +80,8 @@ public enum ResponderOutcome: Equatable, Sendable {
     case reply(frame: [UInt8], address: IPAddress)
     /// Another host claims an address we answer for or watch: a reply or announcement from `mac`.
     case conflict(address: IPAddress, mac: MACAddress)
+    /// A watched node address answered (or spoke) from `mac`: for the target tracker.
+    case neighbor(address: IPAddress, mac: MACAddress)
     case drop(DropReason)
 }
 
@@ -94,6 +109,9 @@ public enum Responder {
     static func decideARP(_ ethernet: EthernetHeader, _ arp: ARPPacket, _ context: ResponderContext) -> ResponderOutcome {
         if ethernet.source == context.mac || arp.senderMAC == context.mac { return .drop(.fromSelf) }
         let sender = IPAddress.v4(arp.senderIP)
+        if context.neighbors.contains(sender), !arp.senderMAC.isMulticast, !arp.senderMAC.isZero {
+            return .neighbor(address: sender, mac: arp.senderMAC)
+        }
         // Anyone else sending from one of our addresses (reply, announcement or request)
         // is claiming it.
         if arp.senderIP != .any, context.claims(sender) {
@@ -111,7 +129,7 @@ public enum Responder {
         }
         // A probe (sender 0.0.0.0) is answered too, so a host about to take our VIP sees
         // that it is in use (RFC 5227 §2.1.1).
-        let reply = ARPPacket(operation: .reply, senderMAC: context.mac, senderIP: arp.targetIP,
+        let reply = ARPPacket(operation: .reply, senderMAC: context.answerMAC(for: target), senderIP: arp.targetIP,
                               targetMAC: arp.senderMAC, targetIP: arp.senderIP)
         return .reply(frame: reply.frame(ethernetDestination: arp.senderMAC, ethernetSource: context.mac), address: target)
     }
@@ -121,7 +139,11 @@ public enum Responder {
         switch ndp.message {
         case .advertisement(let advertisement):
             let target = IPAddress.v6(advertisement.target)
-            if context.claims(target), advertisement.targetLinkLayer != context.mac {
+            if context.neighbors.contains(target) {
+                let mac = advertisement.targetLinkLayer ?? ethernet.source
+                return mac.isMulticast || mac.isZero ? .drop(.badSender) : .neighbor(address: target, mac: mac)
+            }
+            if context.claims(target), advertisement.targetLinkLayer != context.answerMAC(for: target) {
                 return .conflict(address: target, mac: advertisement.targetLinkLayer ?? ethernet.source)
             }
             return .drop(.notRequest)
@@ -142,7 +164,7 @@ public enum Responder {
             }
             let isDAD = ndp.header.source.isUnspecified
             let advertisement = NeighborAdvertisement(solicited: !isDAD, override: true, target: solicitation.target,
-                                                      targetLinkLayer: context.mac)
+                                                      targetLinkLayer: context.answerMAC(for: target))
             let replyDestination = isDAD ? IPv6Address.allNodes : ndp.header.source
             let ethernetDestination = isDAD ? MACAddress.ipv6Multicast(.allNodes)
                 : solicitation.sourceLinkLayer ?? ethernet.source

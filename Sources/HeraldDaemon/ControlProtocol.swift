@@ -122,11 +122,30 @@ public struct ExplainReport: Codable, Equatable, Sendable {
     public var owner: String?
     /// Every known member in election order: the first eligible one owns the VIP.
     public var candidates: [Candidate]
+    /// Adjacent mode: the node that takes the traffic, its MAC once resolved, and every
+    /// node in target order (`interfaces` holds the node address that is resolved).
+    public var target: String?
+    public var targetMAC: String?
+    public var targets: [Candidate]?
+
+    public init(vip: String, address: String, owner: String?, candidates: [Candidate], target: String? = nil,
+                targetMAC: String? = nil, targets: [Candidate]? = nil) {
+        self.vip = vip
+        self.address = address
+        self.owner = owner
+        self.candidates = candidates
+        self.target = target
+        self.targetMAC = targetMAC
+        self.targets = targets
+    }
 
     var json: JSONWriter.Value {
         var fields: [String: JSONWriter.Value] = ["vip": .string(vip), "address": .string(address),
                                                   "candidates": .array(candidates.map(\.json))]
         if let owner { fields["owner"] = .string(owner) }
+        if let target { fields["target"] = .string(target) }
+        if let targetMAC { fields["targetMAC"] = .string(targetMAC) }
+        if let targets { fields["targets"] = .array(targets.map(\.json)) }
         return .object(fields)
     }
 }
@@ -163,14 +182,20 @@ public struct VIPReport: Codable, Equatable, Sendable {
     public var owner: String?
     public var interfaces: [String]
     public var foreignMAC: String?
+    /// Adjacent mode: the node that takes the traffic, and the MAC answers carry.
+    public var targetNode: String?
+    public var targetMAC: String?
 
-    public init(name: String, address: String, role: Role, owner: String?, interfaces: [String], foreignMAC: String? = nil) {
+    public init(name: String, address: String, role: Role, owner: String?, interfaces: [String], foreignMAC: String? = nil,
+                targetNode: String? = nil, targetMAC: String? = nil) {
         self.name = name
         self.address = address
         self.role = role
         self.owner = owner
         self.interfaces = interfaces
         self.foreignMAC = foreignMAC
+        self.targetNode = targetNode
+        self.targetMAC = targetMAC
     }
 
     var json: JSONWriter.Value {
@@ -178,6 +203,8 @@ public struct VIPReport: Codable, Equatable, Sendable {
                                                   "interfaces": .array(interfaces.map { .string($0) })]
         if let owner { fields["owner"] = .string(owner) }
         if let foreignMAC { fields["foreignMAC"] = .string(foreignMAC) }
+        if let targetNode { fields["targetNode"] = .string(targetNode) }
+        if let targetMAC { fields["targetMAC"] = .string(targetMAC) }
         return .object(fields)
     }
 }
@@ -193,7 +220,7 @@ extension LinkCounters {
         func table(_ values: [String: UInt64]) -> JSONWriter.Value { .object(values.mapValues { .number($0) }) }
         return .object(["requestsReceived": table(requestsReceived), "responsesSent": table(responsesSent),
                         "gratuitousSent": table(gratuitousSent), "dropped": table(dropped), "conflicts": table(conflicts),
-                        "probesSent": .number(probesSent), "injectFailures": .number(injectFailures),
+                        "probesSent": .number(probesSent), "targetProbesSent": .number(targetProbesSent), "retargets": table(retargets), "injectFailures": .number(injectFailures),
                         "kernelDrops": .number(kernelDrops)])
     }
 }

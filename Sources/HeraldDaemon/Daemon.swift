@@ -45,7 +45,9 @@ public enum Daemon {
         let eligibility = Eligibility(interfaces: metaInterfaces(loaded))
         let links = try LinkSet(interfaces: interfaces) { interface throws(SystemError) in
             try LinkService(interface: interface, answering: [], readiness: readiness, logger: logger,
-                            onCarrier: { eligibility.carrier($0, up: $1) })
+                            targetProbeInterval: config.node.targetProbeInterval,
+                            onCarrier: { eligibility.carrier($0, up: $1) },
+                            onNeighbors: { eligibility.unreachable($1, on: $0) })
         }
         if interfaces.isEmpty {
             logger.warning("no VIP of this config can be announced by this node; answering nothing",
@@ -92,6 +94,10 @@ public enum Daemon {
                 kubernetes = try KubernetesService(settings: settings, runtime: runtime, readiness: readiness, logger: logger,
                                                    isAllocator: { true }, members: { [me()] }, onChange: { service in
                     Ownership.applyStandalone(runtime.loaded, links: links, kubernetes: service, me: me())
+                })
+                eligibility.attach(listener: { [kubernetes] in
+                    Ownership.applyStandalone(runtime.loaded, links: links, kubernetes: kubernetes, me: me())
+                    kubernetes?.announcersChanged()
                 })
             }
             Ownership.applyStandalone(loaded, links: links, kubernetes: kubernetes, me: me())

@@ -22,10 +22,24 @@ final class KubernetesService: Service, Sendable {
         var listed: Set<String> = []
     }
 
-    /// What `Ownership` needs: Service addresses as VIPs (for links and probing) and who owns each.
+    /// What `Ownership` needs: Service addresses as VIPs (for links and probing) and who
+    /// owns each; in adjacent mode also the node each address's traffic goes to.
     struct Announcements: Sendable {
         var vips: [VIPConfig] = []
         var owners: [IPAddress: String] = [:]
+        /// Adjacent mode: the target node of every Service address that has one.
+        var targets: [IPAddress: Target] = [:]
+        /// Adjacent mode: every node's link address, with the node's name.
+        var nodeAddresses: [IPAddress: String] = [:]
+        /// Adjacent mode: addresses of nodes some adjacent host reports unreachable, watched
+        /// by every host so the report outlives the host that made it.
+        var suspects: Set<IPAddress> = []
+    }
+
+    struct Target: Equatable, Sendable {
+        var node: String
+        /// The node's address resolved on the link for its MAC.
+        var address: IPAddress
     }
 
     let settings: KubernetesSettings
@@ -72,6 +86,10 @@ final class KubernetesService: Service, Sendable {
     }
 
     var snapshot: Snapshot { state.withLock { $0 } }
+
+    /// Announcers or targets changed (a member failed, a node stopped answering): post
+    /// the Events that say so.
+    func announcersChanged() { wake.signal() }
 
     func run() async throws {
         let services = try watcher(KubeService.self, "/api/v1/services", kind: "services") {
@@ -140,15 +158,16 @@ final class KubernetesService: Service, Sendable {
 
     // MARK: Announcing (every node)
 
-    /// Service addresses (from their status) as VIPs, and the owner of each among `members`.
+    /// Service addresses (from their status) as VIPs, and the owner of each among
+    /// `members`. In adjacent mode the owner is an adjacent host (members are not nodes),
+    /// and an address is announced only while some node can take its traffic.
     func announcements(members: [Member]) -> Announcements {
         let snapshot = snapshot
         let config = runtime.loaded.config
+        let adjacent = config.node.mode == .adjacent
         let allocator = Allocator(pools: config.pools)
-        let nodes = snapshot.nodes.mapValues { node in
-            KubeNodeFacts(labels: node.metadata.labels ?? [:],
-                          networkUnavailable: node.status?.conditions?.contains { $0.type == "NetworkUnavailable" && $0.status == "True" } ?? false)
-        }
+        let nodes = Self.nodeFacts(snapshot)
+        let unreachable = adjacent ? Self.unreachable(members) : [:]
         var result = Announcements()
         for service in snapshot.services.values.sorted(by: { $0.key < $1.key })
         where service.isServed(loadBalancerClass: settings.loadBalancerClass) {
@@ -156,15 +175,74 @@ final class KubernetesService: Service, Sendable {
             guard let first = addresses.first, let pool = allocator.pool(of: first) else { continue }
             let endpointNodes = service.spec?.externalTrafficPolicy == "Local" ? readyEndpointNodes(service, snapshot) : nil
             let ranked = Election.rank(service: service.key, addresses: addresses, pool: pool, members: members,
-                                       nodes: nodes, endpointNodes: endpointNodes)
-            let owner = ranked.first { $0.ineligibility == nil }?.name
+                                       nodes: adjacent ? nil : nodes, endpointNodes: adjacent ? nil : endpointNodes)
+            var owner = ranked.first { $0.ineligibility == nil }?.name
+            if adjacent {
+                let target = TargetElection.target(addresses: addresses, pool: pool, nodes: nodes, endpointNodes: endpointNodes,
+                                                   unreachable: unreachable)
+                if let target, let address = target.address {
+                    for serviceAddress in addresses { result.targets[serviceAddress] = Target(node: target.name, address: address) }
+                } else {
+                    owner = nil
+                }
+            }
             for address in addresses {
                 result.vips.append(VIPConfig(name: service.key, address: address, interfaces: pool.interfaces,
                                              location: pool.location))
                 if let owner { result.owners[address] = owner }
             }
         }
+        if adjacent {
+            for (name, facts) in nodes {
+                for address in facts.internalIPs { result.nodeAddresses[address] = name }
+                if unreachable[name] != nil, let address = facts.internalIPs.first { result.suspects.insert(address) }
+            }
+        }
         return result
+    }
+
+    /// What the election needs to know of each Node.
+    static func nodeFacts(_ snapshot: Snapshot) -> [String: KubeNodeFacts] {
+        snapshot.nodes.mapValues { node in
+            let conditions = node.status?.conditions ?? []
+            return KubeNodeFacts(labels: node.metadata.labels ?? [:],
+                                 networkUnavailable: conditions.contains { $0.type == "NetworkUnavailable" && $0.status == "True" },
+                                 ready: conditions.contains { $0.type == "Ready" && $0.status == "True" },
+                                 internalIPs: (node.status?.addresses ?? []).filter { $0.type == "InternalIP" }.compactMap { IPAddress($0.address) })
+        }
+    }
+
+    /// The election for the Service holding `address` (or named `namespace/name`), for
+    /// `heraldctl explain`: announcers in order and, in adjacent mode, target nodes in order.
+    func ranking(for text: String, members: [Member])
+        -> (service: String, address: IPAddress, owners: [Election.Ranked], targets: [TargetElection.Ranked]?)? {
+        let snapshot = snapshot
+        let config = runtime.loaded.config
+        let allocator = Allocator(pools: config.pools)
+        let address = IPAddress(text)
+        guard let service = snapshot.services.values.sorted(by: { $0.key < $1.key }).first(where: { service in
+            service.isServed(loadBalancerClass: settings.loadBalancerClass)
+                && (service.key == text || address.map { service.ingressAddresses.contains($0) } ?? false)
+        }) else { return nil }
+        let addresses = service.ingressAddresses.filter { allocator.pool(of: $0) != nil }
+        guard let first = addresses.first, let pool = allocator.pool(of: first) else { return nil }
+        let nodes = Self.nodeFacts(snapshot)
+        let endpointNodes = service.spec?.externalTrafficPolicy == "Local" ? readyEndpointNodes(service, snapshot) : nil
+        guard config.node.mode == .adjacent else {
+            return (service.key, address ?? first, Election.rank(service: service.key, addresses: addresses, pool: pool, members: members,
+                                                                 nodes: nodes, endpointNodes: endpointNodes), nil)
+        }
+        return (service.key, address ?? first,
+                Election.rank(service: service.key, addresses: addresses, pool: pool, members: members, nodes: nil, endpointNodes: nil),
+                TargetElection.rank(addresses: addresses, pool: pool, nodes: nodes, endpointNodes: endpointNodes,
+                                    unreachable: Self.unreachable(members)))
+    }
+
+    /// Nodes that alive members report unreachable, with who reports each.
+    static func unreachable(_ members: [Member]) -> [String: [String]] {
+        TargetElection.unreachable(reportedIn: members.filter(\.isCandidate).compactMap { member in
+            NodeMeta.decode(member.meta).map { (member.name, $0) }
+        })
     }
 
     private func readyEndpointNodes(_ service: KubeService, _ snapshot: Snapshot) -> Set<String> {
@@ -264,16 +342,23 @@ final class KubernetesService: Service, Sendable {
     private func announceAssignments(_ http: KubeHTTP) -> Bool {
         let view = members()
         guard let me = view.first?.name else { return true }
-        let owners = announcements(members: view).owners
+        let announcements = announcements(members: view)
         var ok = true
         for service in snapshot.services.values where service.isServed(loadBalancerClass: settings.loadBalancerClass) {
-            guard let first = service.ingressAddresses.first, owners[first] == me else {
+            guard let first = service.ingressAddresses.first, announcements.owners[first] == me else {
                 // Not (or no longer) ours: announce again if it comes back.
-                events.withLock { $0["\(service.key)#nodeAssigned"] = nil }
+                events.withLock {
+                    $0["\(service.key)#nodeAssigned"] = nil
+                    $0["\(service.key)#targetAssigned"] = nil
+                }
                 continue
             }
             ok = event(http, service, reason: "nodeAssigned", type: "Normal",
                        message: "announcing from node \"\(me)\" with protocol \"layer2\"") && ok
+            if let target = announcements.targets[first] {
+                ok = event(http, service, reason: "targetAssigned", type: "Normal",
+                           message: "traffic goes to node \"\(target.node)\" (\(target.address)): \"\(me)\" answers with its MAC (adjacent mode)") && ok
+            }
         }
         return ok
     }

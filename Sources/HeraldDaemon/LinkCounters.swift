@@ -14,6 +14,10 @@ public struct LinkCounters: Codable, Equatable, Sendable {
     public var conflicts: [String: UInt64] = [:]
     /// ARP probes and DAD solicitations sent before serving an address.
     public var probesSent: UInt64 = 0
+    /// Adjacent mode: ARP/NDP probes sent to resolve and watch target nodes.
+    public var targetProbesSent: UInt64 = 0
+    /// Adjacent mode: times an address was answered with another target's MAC, by address.
+    public var retargets: [String: UInt64] = [:]
     public var injectFailures: UInt64 = 0
     /// Frames the kernel dropped before we read them (capture buffer full).
     public var kernelDrops: UInt64 = 0
@@ -31,6 +35,8 @@ struct LinkTally: Equatable, Sendable {
     var dropped: [DropReason: UInt64] = [:]
     var conflicts: [IPAddress: UInt64] = [:]
     var probesSent: UInt64 = 0
+    var targetProbesSent: UInt64 = 0
+    var retargets: [IPAddress: UInt64] = [:]
     var injectFailures: UInt64 = 0
     var kernelDrops: UInt64 = 0
 
@@ -43,6 +49,8 @@ struct LinkTally: Equatable, Sendable {
         dropped.merge(other.dropped, uniquingKeysWith: +)
         conflicts.merge(other.conflicts, uniquingKeysWith: +)
         probesSent += other.probesSent
+        targetProbesSent += other.targetProbesSent
+        retargets.merge(other.retargets, uniquingKeysWith: +)
         injectFailures += other.injectFailures
         kernelDrops += other.kernelDrops
     }
@@ -58,6 +66,8 @@ struct LinkTally: Equatable, Sendable {
         counters.dropped = Dictionary(dropped.map { ($0.key.label, $0.value) }, uniquingKeysWith: +)
         counters.conflicts = named(conflicts)
         counters.probesSent = probesSent
+        counters.targetProbesSent = targetProbesSent
+        counters.retargets = named(retargets)
         counters.injectFailures = injectFailures
         counters.kernelDrops = kernelDrops
         return counters

@@ -25,6 +25,7 @@ public final class LinkService: Service, Sendable {
     private let logger: Logger
     private let settings: AnnouncementScheduler.Settings
     private let conflictSettings: ConflictGuard.Settings
+    private let targetSettings: TargetTracker.Settings
     /// Beats once per loop turn, for the systemd watchdog.
     let heartbeat: Heartbeat
 
@@ -47,6 +48,30 @@ public final class LinkService: Service, Sendable {
         /// and what it answers for now (owned, probed, lease held).
         var conflicts: [IPAddress: MACAddress] = [:]
         var serving: Set<IPAddress> = []
+        /// Adjacent mode: which node takes the traffic of each address this link could
+        /// serve; `nil` in local mode.
+        var targets: LinkTargets?
+        /// Published by the thread (adjacent mode): the MAC each served address is
+        /// answered with, and what the tracker knows of each watched node address.
+        var answerMACs: [IPAddress: MACAddress] = [:]
+        var nodes: [IPAddress: NodeReach] = [:]
+    }
+
+    /// Adjacent mode: for each Service address, the node address whose MAC answers for
+    /// it; and every node's address with its name (unreachable ones stay watched while
+    /// listed, so their return is seen).
+    struct LinkTargets: Equatable, Sendable {
+        var nodeFor: [IPAddress: IPAddress] = [:]
+        var names: [IPAddress: String] = [:]
+        /// Nodes other adjacent hosts report unreachable: watched here too.
+        var suspects: Set<IPAddress> = []
+    }
+
+    /// What the link knows of one node address it watches.
+    struct NodeReach: Equatable, Sendable {
+        var name: String
+        var state: TargetTracker.State
+        var mac: MACAddress?
     }
 
     enum LinkEvent: Sendable {
@@ -55,19 +80,27 @@ public final class LinkService: Service, Sendable {
         case resolved(IPAddress)
         case failure(String)
         case carrier(up: Bool, String)
+        case neighbors([IPAddress: NodeReach], changed: [IPAddress])
     }
 
     /// Told when the interface goes down or comes back, so eligibility can follow it.
     private let onCarrier: @Sendable (String, Bool) -> Void
+    /// Told the nodes that do not answer on this link whenever that may have changed
+    /// (adjacent mode).
+    private let onNeighbors: @Sendable (String, Set<String>) -> Void
 
     public init(interface: HostInterface, answering: Set<IPAddress>, readiness: Readiness, logger: Logger,
                 settings: AnnouncementScheduler.Settings = .standard,
                 conflictSettings: ConflictGuard.Settings = .standard,
-                onCarrier: @escaping @Sendable (String, Bool) -> Void = { _, _ in }) throws(SystemError) {
+                targetProbeInterval: Duration = .milliseconds(100),
+                onCarrier: @escaping @Sendable (String, Bool) -> Void = { _, _ in },
+                onNeighbors: @escaping @Sendable (String, Set<String>) -> Void = { _, _ in }) throws(SystemError) {
         guard let mac = interface.mac else { throw SystemError("\(interface.name) has no Ethernet address", errno: 0) }
         self.interface = interface
         self.mac = mac
         self.onCarrier = onCarrier
+        self.onNeighbors = onNeighbors
+        targetSettings = TargetTracker.Settings(interval: targetProbeInterval)
         initialPcap = Mutex(try PcapHandle(interface: interface.name))
         shared = Mutex(Shared(answering: answering))
         (events, eventSink) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(256))
@@ -117,6 +150,26 @@ public final class LinkService: Service, Sendable {
         if changed { wake.signal() }
     }
 
+    /// Adjacent mode: sets which node takes each address's traffic (`nil`: local mode).
+    func setTargets(_ targets: LinkTargets?) {
+        let changed = shared.withLock { state -> Bool in
+            guard state.targets != targets else { return false }
+            state.targets = targets
+            state.version += 1
+            return true
+        }
+        if changed { wake.signal() }
+    }
+
+    /// Adjacent mode: the MAC each served address is answered with.
+    var answerMACs: [IPAddress: MACAddress] { shared.withLock { $0.answerMACs } }
+
+    /// Adjacent mode: the node addresses this link watches, and what it knows of each.
+    var nodes: [IPAddress: NodeReach] { shared.withLock { $0.nodes } }
+
+    /// Adjacent mode: nodes that stopped answering on this link.
+    var unreachableNodes: Set<String> { Set(nodes.values.filter { $0.state == .unreachable }.map(\.name)) }
+
     /// What this link was told it owns.
     public var answering: Set<IPAddress> { shared.withLock { $0.answering } }
 
@@ -153,6 +206,19 @@ public final class LinkService: Service, Sendable {
                     case .carrier(let up, let detail):
                         if up { logger.notice("interface is back; answering again") } else { logger.error("interface down: \(detail)") }
                         onCarrier(interface.name, up)
+                    case .neighbors(let nodes, let changed):
+                        for address in changed {
+                            guard let node = nodes[address] else { continue }
+                            let metadata: Logger.Metadata = ["node": "\(node.name)", "address": "\(address)",
+                                                             "mac": "\(node.mac.map(\.description) ?? "-")"]
+                            switch node.state {
+                            case .reachable: logger.notice("target node answers on the link", metadata: metadata)
+                            case .unreachable:
+                                logger.warning("target node does not answer on the link; its traffic goes to another node", metadata: metadata)
+                            case .resolving: break
+                            }
+                        }
+                        onNeighbors(interface.name, Set(nodes.values.filter { $0.state == .unreachable }.map(\.name)))
                     }
                 }
             } onGracefulShutdown: {
@@ -181,8 +247,13 @@ public final class LinkService: Service, Sendable {
         let origin = ContinuousClock.now
         var scheduler = AnnouncementScheduler(settings: settings)
         var conflictGuard = ConflictGuard(settings: conflictSettings)
+        var tracker = TargetTracker(settings: targetSettings)
         var context = ResponderContext(mac: mac, answering: [])
         var claims: [(IPAddress, MACAddress)] = []
+        var answers: [(IPAddress, MACAddress)] = []
+        var nodeNames: [IPAddress: String] = [:]
+        /// The target MAC each address was last served with, to count and announce re-targets.
+        var lastServedMAC: [IPAddress: MACAddress] = [:]
         var applied = -1
         var pending = LinkTally()
         var reportedReady = false
@@ -204,37 +275,86 @@ public final class LinkService: Service, Sendable {
             // Read the shared state after every wake-up, before touching frames: frames that
             // queued while this process was stopped must meet the current lease, not the old one.
             heartbeat.beat()
-            let (version, answering, elsewhere, lease, stopping, candidates, knownMACs) = shared.withLock {
-                ($0.version, $0.answering, $0.ownedElsewhere, $0.leaseUntil, $0.stopping, $0.candidates, $0.knownMACs)
+            let (version, answering, elsewhere, lease, stopping, candidates, knownMACs, targets) = shared.withLock {
+                ($0.version, $0.answering, $0.ownedElsewhere, $0.leaseUntil, $0.stopping, $0.candidates, $0.knownMACs, $0.targets)
             }
             if stopping { return }
             let now = origin.duration(to: .now)
+            // Adjacent mode: resolve and watch the target nodes; their MACs are the cluster's too.
+            var neighborChanges: [TargetTracker.Action] = []
             if version != applied {
+                nodeNames = targets?.names ?? [:]
+                neighborChanges += tracker.watch(Set(targets?.nodeFor.values.map { $0 } ?? []).union(targets?.suspects ?? []),
+                                                 keep: Set(nodeNames.keys), now: now)
+            }
+            for (address, from) in answers { neighborChanges += tracker.onAnswer(address, mac: from, now: now) }
+            answers.removeAll(keepingCapacity: true)
+            for action in tracker.onTick(now: now) {
+                guard case .probe(let address, let unicast) = action else {
+                    neighborChanges.append(action)
+                    continue
+                }
+                for frame in AddressProbe.frames(for: address, mac: mac, unicastTo: unicast) {
+                    if pcap?.inject(frame) == nil, pcap != nil { pending.targetProbesSent += 1 }
+                }
+            }
+            if version != applied || !neighborChanges.isEmpty {
                 conflictGuard.onCandidates(candidates, now: now)
-                if let knownMACs { conflictGuard.onKnownMACs(knownMACs) }
+                if let knownMACs { conflictGuard.onKnownMACs(knownMACs.union(tracker.knownMACs)) }
                 context.guarded = candidates
+                context.neighbors = tracker.watched
+            }
+            if !neighborChanges.isEmpty {
+                let nodes = tracker.watched.reduce(into: [IPAddress: NodeReach]()) { result, address in
+                    result[address] = NodeReach(name: nodeNames[address] ?? address.description,
+                                                state: tracker.state(of: address) ?? .resolving, mac: tracker.macs[address])
+                }
+                shared.withLock { $0.nodes = nodes }
+                eventSink.yield(.neighbors(nodes, changed: neighborChanges.compactMap {
+                    if case .changed(let address) = $0 { address } else { nil }
+                }))
             }
             for (address, foreign) in claims {
                 perform(conflictGuard.onClaim(address, by: foreign, announcing: context.answering.contains(address), now: now),
-                        pcap: pcap, counters: &pending)
+                        pcap: pcap, answerMACs: context.answerMACs, counters: &pending)
             }
             claims.removeAll(keepingCapacity: true)
-            perform(conflictGuard.onTick(now: now), pcap: pcap, counters: &pending)
+            perform(conflictGuard.onTick(now: now), pcap: pcap, answerMACs: context.answerMACs, counters: &pending)
             if let silent = silentUntilVersionAbove, version > silent { silentUntilVersionAbove = nil }
             let holds = (lease.map { ContinuousClock.now < $0 } ?? true) && silentUntilVersionAbove == nil
             let withheld = conflictGuard.withheld
-            let effective = holds ? answering.subtracting(withheld) : []
-            if version != applied || holds != leaseHeld || effective != context.answering {
+            // Adjacent mode: an address is answered only with a reachable target's MAC.
+            var answerMACs: [IPAddress: MACAddress] = [:]
+            if let targets {
+                let reachable = tracker.reachable
+                for address in answering {
+                    if let node = targets.nodeFor[address], let target = reachable[node] { answerMACs[address] = target }
+                }
+            }
+            let effective = holds ? answering.subtracting(withheld).filter { targets == nil || answerMACs[$0] != nil } : Set()
+            answerMACs = answerMACs.filter { effective.contains($0.key) }
+            if version != applied || holds != leaseHeld || effective != context.answering || answerMACs != context.answerMACs {
                 applied = version
                 leaseHeld = holds
+                // Served before with another node's MAC: announce the new one at once.
+                let retargeted = Set(answerMACs.compactMap { address, target -> IPAddress? in
+                    guard let before = lastServedMAC[address], before != target else { return nil }
+                    return address
+                })
+                lastServedMAC.merge(answerMACs) { _, new in new }
+                lastServedMAC = lastServedMAC.filter { candidates.contains($0.key) }
+                for address in retargeted { pending.retargets[address, default: 0] += 1 }
                 context.answering = effective
+                context.answerMACs = answerMACs
                 context.ownedElsewhere = elsewhere
                 scheduler.onOwnershipChanged(effective, now: now)
+                scheduler.restart(retargeted, now: now)
                 for message in multicast?.update(for: effective) ?? [] { eventSink.yield(.failure(message)) }
                 let conflicts = conflictGuard.conflicts
                 shared.withLock {
                     $0.conflicts = conflicts
                     $0.serving = effective
+                    $0.answerMACs = answerMACs
                 }
             }
             if pcap == nil, Self.isUp(interface.name) {
@@ -252,7 +372,8 @@ public final class LinkService: Service, Sendable {
                 do {
                     // Bounded, so a flood cannot starve announcements or a stop request.
                     for _ in 0..<16 where try handle.dispatch(limit: 256, {
-                        self.handle($0, pcap: handle, context: context, lease: leaseDeadline, counters: &pending, claims: &claims)
+                        self.handle($0, pcap: handle, context: context, lease: leaseDeadline, counters: &pending, claims: &claims,
+                                    answers: &answers)
                     }) == 256 {}
                 } catch {
                     pcap = nil
@@ -266,7 +387,7 @@ public final class LinkService: Service, Sendable {
                 droppedBefore = dropped
             }
             for address in scheduler.onTick(now: now) where pcap != nil && leaseDeadline.map({ ContinuousClock.now < $0 }) ?? true {
-                for frame in Announcement.frames(for: address, mac: mac) {
+                for frame in Announcement.frames(for: address, mac: mac, hardware: context.answerMACs[address]) {
                     if let error = pcap?.inject(frame) {
                         pending.injectFailures += 1
                         eventSink.yield(.failure("sending gratuitous announcement for \(address) failed: \(error)"))
@@ -281,8 +402,9 @@ public final class LinkService: Service, Sendable {
             }
             publish(&pending)
 
-            var deadline = [scheduler.nextDeadline, conflictGuard.nextDeadline].compactMap { $0 }.min().map { origin + $0 }
-            if !claims.isEmpty { deadline = .now }
+            var deadline = [scheduler.nextDeadline, conflictGuard.nextDeadline, tracker.nextDeadline].compactMap { $0 }.min()
+                .map { origin + $0 }
+            if !claims.isEmpty || !answers.isEmpty { deadline = .now }
             if let lease, holds { deadline = min(deadline ?? lease, lease) }
             if pcap == nil { deadline = min(deadline ?? .now + .milliseconds(250), .now + .milliseconds(250)) }
             let timeout = deadline.map { deadline -> Int32 in
@@ -310,7 +432,8 @@ public final class LinkService: Service, Sendable {
     }
 
     private func handle(_ bytes: UnsafeRawBufferPointer, pcap: PcapHandle, context: ResponderContext,
-                        lease: ContinuousClock.Instant?, counters: inout LinkTally, claims: inout [(IPAddress, MACAddress)]) {
+                        lease: ContinuousClock.Instant?, counters: inout LinkTally, claims: inout [(IPAddress, MACAddress)],
+                        answers: inout [(IPAddress, MACAddress)]) {
         switch Responder.decide(bytes, context: context) {
         case .reply(let frame, let address):
             counters.requestsReceived[address, default: 0] += 1
@@ -328,13 +451,17 @@ public final class LinkService: Service, Sendable {
         case .conflict(let address, let foreign):
             // Judged by the guard after the batch: it knows which MACs are the cluster's.
             if claims.count < 1024 { claims.append((address, foreign)) }
+        case .neighbor(let address, let from):
+            // For the target tracker, after the batch.
+            if answers.count < 1024 { answers.append((address, from)) }
         case .drop(let reason):
             counters.dropped[reason, default: 0] += 1
         }
     }
 
     /// Executes the conflict guard's decisions.
-    private func perform(_ actions: [ConflictGuard.Action], pcap: PcapHandle?, counters: inout LinkTally) {
+    private func perform(_ actions: [ConflictGuard.Action], pcap: PcapHandle?, answerMACs: [IPAddress: MACAddress],
+                         counters: inout LinkTally) {
         for action in actions {
             switch action {
             case .probe(let address):
@@ -351,7 +478,8 @@ public final class LinkService: Service, Sendable {
             case .report(let address, let foreign, let inUse):
                 eventSink.yield(.conflict(address, foreign, inUse: inUse))
             case .defend(let address):
-                for frame in Announcement.frames(for: address, mac: mac) where pcap?.inject(frame) == nil && pcap != nil {
+                for frame in Announcement.frames(for: address, mac: mac, hardware: answerMACs[address])
+                where pcap?.inject(frame) == nil && pcap != nil {
                     counters.gratuitousSent[address, default: 0] += 1
                 }
             case .resolved(let address):

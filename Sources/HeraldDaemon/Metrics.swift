@@ -74,6 +74,36 @@ extension Reports {
             out.sample("herald_send_failures_total", ["interface": interface], linkCounters.injectFailures)
         }
 
+        // Adjacent mode: declared in every mode, with samples only where targets are used.
+        out.family("herald_adjacent_target", .gauge,
+                   "1 for each Service address this node answers for with a target node's MAC (adjacent mode).")
+        out.family("herald_adjacent_node_reachable", .gauge,
+                   "1 while a watched Kubernetes node answers ARP/NDP probes on the link, 0 while it does not (adjacent mode).")
+        out.family("herald_adjacent_retargets_total", .counter,
+                   "Times a Service address started being answered with another target node's MAC (adjacent mode).")
+        out.family("herald_adjacent_target_probes_sent_total", .counter, "ARP/NDP probes sent to resolve and watch target nodes.")
+        if loaded.config.node.mode == .adjacent {
+            let services = kubernetes?.announcements(members: view) ?? .init()
+            let names = Dictionary(services.vips.map { ($0.address, $0.name) }, uniquingKeysWith: { first, _ in first })
+            for link in links {
+                let interface = link.interface.name
+                for (ip, mac) in link.answerMACs.sorted(by: { $0.key < $1.key }) {
+                    out.sample("herald_adjacent_target", ["interface": interface, "ip": ip.description, "service": names[ip] ?? "",
+                                                          "node": services.targets[ip]?.node ?? "", "mac": mac.description], 1)
+                }
+                for (address, node) in link.nodes.sorted(by: { $0.key < $1.key }) where node.state != .resolving {
+                    out.sample("herald_adjacent_node_reachable", ["interface": interface, "node": node.name, "address": address.description],
+                               node.state == .reachable ? UInt64(1) : 0)
+                }
+            }
+            for (interface, linkCounters) in counters {
+                for (ip, value) in linkCounters.retargets.sorted(by: { $0.key < $1.key }) {
+                    out.sample("herald_adjacent_retargets_total", ["interface": interface, "ip": ip], value)
+                }
+                out.sample("herald_adjacent_target_probes_sent_total", ["interface": interface], linkCounters.targetProbesSent)
+            }
+        }
+
         out.family("herald_kubernetes_api_errors_total", .counter, "Failed requests to the Kubernetes API, by what they were for.")
         for (resource, value) in (kubernetes?.apiErrors ?? [:]).sorted(by: { $0.key < $1.key }) {
             out.sample("herald_kubernetes_api_errors_total", ["resource": resource], value)

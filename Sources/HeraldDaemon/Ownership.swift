@@ -19,6 +19,8 @@ public final class Ownership: Sendable {
         public var takeovers = 0
         /// Times the owner of a VIP moved from one node to another, as seen here.
         public var failovers: [IPAddress: UInt64] = [:]
+        /// Adjacent mode: the target node of each Service address.
+        var targets: [IPAddress: KubernetesService.Target] = [:]
     }
 
     let runtime: Runtime
@@ -64,6 +66,7 @@ public final class Ownership: Sendable {
         config.vips += services.vips
         let owners = settled ? Election.owners(loaded.config.vips, members: view.members).merging(services.owners) { vip, _ in vip } : [:]
         let owned = Set(owners.filter { $0.value == loaded.nodeName }.keys)
+        let announcersChanged = state.withLock { $0.owners != owners || $0.targets != services.targets }
         state.withLock { state in
             for (address, owner) in owners {
                 if let before = state.owners[address], before != owner { state.failovers[address, default: 0] += 1 }
@@ -73,12 +76,15 @@ public final class Ownership: Sendable {
             state.owned = owned
             state.view = view.members
             state.settled = settled
+            state.targets = services.targets
         }
+        if announcersChanged { kubernetes.withLock { $0 }?.announcersChanged() }
         // Until settled the cluster's MACs are not known, so probe answers wait to be judged.
         let macs: Set<MACAddress>? = settled
             ? Set(view.members.flatMap { NodeMeta.decode($0.meta)?.interfaces.map(\.mac) ?? [] }) : nil
         Self.hand(LinkPlan.make(config: config, host: loaded.host, owned: owned), owned: owned,
-                  candidates: Self.candidates(config, loaded), knownMACs: macs, to: links.all, leaseUntil: deadline)
+                  candidates: Self.candidates(config, loaded), targets: Self.targets(services, loaded), knownMACs: macs,
+                  to: links.all, leaseUntil: deadline)
     }
 
     /// Without gossip every node owns each VIP its name is allowed for, and each Service
@@ -91,8 +97,8 @@ public final class Ownership: Sendable {
         let owned = LinkPlan.standaloneOwnership(config: loaded.config, nodeName: loaded.nodeName)
             .union(services.owners.filter { $0.value == loaded.nodeName }.keys)
         let plan = LinkPlan.make(config: config, host: loaded.host, owned: owned)
-        hand(plan, owned: owned, candidates: candidates(config, loaded), knownMACs: Set(loaded.host.interfaces.compactMap(\.mac)),
-             to: links.all, leaseUntil: nil)
+        hand(plan, owned: owned, candidates: candidates(config, loaded), targets: targets(services, loaded),
+             knownMACs: Set(loaded.host.interfaces.compactMap(\.mac)), to: links.all, leaseUntil: nil)
     }
 
     /// Starts probing every VIP this node may serve before gossip has settled, so that a
@@ -109,11 +115,26 @@ public final class Ownership: Sendable {
                       owned: LinkPlan.standaloneOwnership(config: config, nodeName: loaded.nodeName))
     }
 
-    private static func hand(_ plan: LinkPlan, owned: Set<IPAddress>, candidates: LinkPlan, knownMACs: Set<MACAddress>?,
-                             to links: [LinkService], leaseUntil: ContinuousClock.Instant?) {
+    /// Adjacent mode: the node address whose MAC answers for each Service address, and
+    /// every node's address by name; `nil` in local mode.
+    static func targets(_ services: KubernetesService.Announcements, _ loaded: LoadedConfig) -> LinkService.LinkTargets? {
+        guard loaded.config.node.mode == .adjacent else { return nil }
+        return LinkService.LinkTargets(nodeFor: services.targets.mapValues(\.address), names: services.nodeAddresses,
+                                       suspects: services.suspects)
+    }
+
+    private static func hand(_ plan: LinkPlan, owned: Set<IPAddress>, candidates: LinkPlan, targets: LinkService.LinkTargets?,
+                             knownMACs: Set<MACAddress>?, to links: [LinkService], leaseUntil: ContinuousClock.Instant?) {
         for link in links {
             let name = link.interface.name
-            link.setCandidates(candidates.addressesByInterface[name] ?? [], knownMACs: knownMACs)
+            let mine = candidates.addressesByInterface[name] ?? []
+            // Each link resolves the targets of the addresses it could serve.
+            link.setTargets(targets.map { targets in
+                let nodeFor = targets.nodeFor.filter { mine.contains($0.key) }
+                // Only links that serve Service addresses watch the reported nodes too.
+                return LinkService.LinkTargets(nodeFor: nodeFor, names: targets.names, suspects: nodeFor.isEmpty ? [] : targets.suspects)
+            })
+            link.setCandidates(mine, knownMACs: knownMACs)
             let answering = plan.addressesByInterface[name] ?? []
             link.setOwnership(answering: answering, ownedElsewhere: owned.subtracting(answering), leaseUntil: leaseUntil)
         }

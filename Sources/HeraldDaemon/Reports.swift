@@ -21,7 +21,7 @@ struct Reports: Sendable {
         case .status: JSONWriter.encode(status.json)
         case .members: JSONWriter.encode(members.json)
         case .explain(let text): explain(text).map { JSONWriter.encode($0.json) }
-            ?? JSONWriter.encode(ControlErrorReply(error: "\(text) is not a configured VIP").json)
+            ?? JSONWriter.encode(ControlErrorReply(error: "\(text) is neither a configured VIP nor a Service address").json)
         }
     }
 
@@ -39,7 +39,16 @@ struct Reports: Sendable {
             for (address, mac) in link.conflicts { result[address] = (link.interface.name, mac.description) }
         }
         let state = ownership?.current
+        let view = view
+        let services = kubernetes?.announcements(members: view) ?? .init()
         let owned = state?.owned ?? LinkPlan.standaloneOwnership(config: loaded.config, nodeName: loaded.nodeName)
+            .union(services.owners.filter { $0.value == loaded.nodeName }.keys)
+        let answerMACs = links.reduce(into: [IPAddress: MACAddress]()) { result, link in
+            result.merge(link.answerMACs) { first, _ in first }
+        }
+        let watched = links.reduce(into: [IPAddress: LinkService.NodeReach]()) { result, link in
+            result.merge(link.nodes) { first, _ in first }
+        }
         let gossipReport = gossip.map { gossip -> GossipReport in
             let view = gossip.view
             let others = view.members.dropFirst()
@@ -70,6 +79,20 @@ struct Reports: Sendable {
                     : owner != nil ? .standby : .unowned
                 return VIPReport(name: vip.name, address: vip.address.description, role: role, owner: owner,
                                  interfaces: owned.contains(vip.address) ? ranked?.interfaces ?? [] : [])
+            } + services.vips.map { vip in
+                // Service addresses: the name is the Service's namespace/name.
+                let owner = state.map { $0.owners[vip.address] } ?? services.owners[vip.address]
+                let target = services.targets[vip.address]
+                let targetMAC = answerMACs[vip.address] ?? target.flatMap { watched[$0.address]?.mac }
+                let serving = links.filter { $0.serving.contains(vip.address) }.map(\.interface.name)
+                if let (interface, mac) = conflicts[vip.address] {
+                    return VIPReport(name: vip.name, address: vip.address.description, role: .conflict, owner: owner,
+                                     interfaces: [interface], foreignMAC: mac, targetNode: target?.node,
+                                     targetMAC: targetMAC?.description)
+                }
+                return VIPReport(name: vip.name, address: vip.address.description,
+                                 role: owned.contains(vip.address) ? .announcing : owner != nil ? .standby : .unowned,
+                                 owner: owner, interfaces: serving, targetNode: target?.node, targetMAC: targetMAC?.description)
             },
             gossip: gossipReport)
     }
@@ -87,10 +110,28 @@ struct Reports: Sendable {
 
     func explain(_ text: String) -> ExplainReport? {
         guard let vip = loaded.config.vips.first(where: { $0.address.description == text || IPAddress(text) == $0.address || $0.name == text })
-        else { return nil }
+        else { return explainService(text) }
         let ranked = Election.rank(vip, members: view)
         return ExplainReport(vip: vip.name, address: vip.address.description, owner: ranked.first { $0.ineligibility == nil }?.name,
                              candidates: ranked.map { ExplainReport.Candidate(name: $0.name, eligible: $0.ineligibility == nil,
                                                                                reason: $0.ineligibility?.description, interfaces: $0.interfaces) })
+    }
+
+    /// `explain` for a Service address (or `namespace/name`): its announcers, and in
+    /// adjacent mode its target nodes.
+    private func explainService(_ text: String) -> ExplainReport? {
+        let view = view
+        guard let ranking = kubernetes?.ranking(for: text, members: view) else { return nil }
+        let target = ranking.targets?.first { $0.ineligibility == nil }
+        let mac = links.lazy.compactMap { $0.answerMACs[ranking.address] }.first
+            ?? target?.address.flatMap { address in links.lazy.compactMap { $0.nodes[address]?.mac }.first }
+        return ExplainReport(
+            vip: ranking.service, address: ranking.address.description, owner: ranking.owners.first { $0.ineligibility == nil }?.name,
+            candidates: ranking.owners.map { ExplainReport.Candidate(name: $0.name, eligible: $0.ineligibility == nil,
+                                                                    reason: $0.ineligibility?.description, interfaces: $0.interfaces) },
+            target: target?.name, targetMAC: target == nil ? nil : mac?.description,
+            targets: ranking.targets?.map { ExplainReport.Candidate(name: $0.name, eligible: $0.ineligibility == nil,
+                                                                   reason: $0.ineligibility?.description,
+                                                                   interfaces: $0.address.map { [$0.description] } ?? []) })
     }
 }

@@ -111,17 +111,21 @@ struct Status: ParsableCommand {
 }
 
 struct VIPs: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "vips", abstract: "List the configured VIPs and this node's role for each.")
+    static let configuration = CommandConfiguration(
+        commandName: "vips", abstract: "List the configured VIPs and Service addresses, and this node's role for each.")
 
     @OptionGroup var options: SocketOptions
 
     func run() throws {
         guard let status = try options.fetch(.status, as: StatusReport.self) else { return }
-        table([["NAME", "ADDRESS", "OWNER", "ROLE", "INTERFACES"]]
+        // Adjacent mode: where each address's traffic goes.
+        let targets = status.vips.contains { $0.targetNode != nil }
+        table([["NAME", "ADDRESS", "OWNER", "ROLE", "INTERFACES"] + (targets ? ["TARGET"] : [])]
               + status.vips.map { vip in
                   [vip.name, vip.address, vip.owner ?? "-",
                    vip.foreignMAC.map { "\(vip.role.rawValue) (\($0) answers)" } ?? vip.role.rawValue,
                    vip.interfaces.joined(separator: ",")]
+                      + (targets ? [vip.targetNode.map { "\($0) (\(vip.targetMAC ?? "resolving"))" } ?? "-"] : [])
               })
     }
 }
@@ -143,11 +147,11 @@ struct Members: ParsableCommand {
 
 struct Explain: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show a VIP's candidates in election order and why each is or is not eligible.")
+        abstract: "Show a VIP's or Service address's candidates in election order and why each is or is not eligible.")
 
     @OptionGroup var options: SocketOptions
 
-    @Argument(help: "The VIP's address or name.")
+    @Argument(help: "The VIP's address or name, or a Service address or namespace/name.")
     var vip: String
 
     func run() throws {
@@ -155,6 +159,13 @@ struct Explain: ParsableCommand {
         print("\(report.vip) \(report.address): owner \(report.owner ?? "none (no eligible member)")")
         print("candidates in election order (sha256 of \"node#\(report.address)\"):")
         table(report.candidates.enumerated().map { index, candidate in
+            ["  \(index + 1).", candidate.name, candidate.eligible ? "eligible" : "no: \(candidate.reason ?? "?")",
+             candidate.interfaces.joined(separator: ",")]
+        })
+        guard let targets = report.targets else { return }
+        print("target node \(report.target.map { "\($0) (MAC \(report.targetMAC ?? "not resolved yet"))" } ?? "none (no eligible node)")")
+        print("nodes in target order (sha256 of \"node#\(report.address)\"):")
+        table(targets.enumerated().map { index, candidate in
             ["  \(index + 1).", candidate.name, candidate.eligible ? "eligible" : "no: \(candidate.reason ?? "?")",
              candidate.interfaces.joined(separator: ",")]
         })
