@@ -54,8 +54,9 @@ lab_vip_config() {
 
 # lab_cluster_config HOST N PEERS... (host numbers): writes $LAB_DIR/HOST.toml: gossip
 # on 198.51.100.N:7946 joining the peers, the shared key, metrics on the host's own
-# 127.0.0.1:9473, node.mode = $LAB_NODE_MODE if set, and whatever $LAB_DIR/vips.toml
-# holds. Make the key with lab_gossip_key first.
+# 127.0.0.1:9473, node.mode = $LAB_NODE_MODE and node.target_probe_interval =
+# $LAB_TARGET_PROBE_INTERVAL if set, and whatever $LAB_DIR/vips.toml holds. Make the key
+# with lab_gossip_key first.
 lab_cluster_config() {
     local host=$1 n=$2 peer join=""
     shift 2
@@ -63,6 +64,7 @@ lab_cluster_config() {
     {
         printf '[node]\ninterfaces = ["eth0"]\n'
         [ -z "${LAB_NODE_MODE:-}" ] || printf 'mode = "%s"\n' "$LAB_NODE_MODE"
+        [ -z "${LAB_TARGET_PROBE_INTERVAL:-}" ] || printf 'target_probe_interval = "%s"\n' "$LAB_TARGET_PROBE_INTERVAL"
         printf '\n[gossip]\nbind = "198.51.100.%s:7946"\njoin = [%s]\n' "$n" "${join%, }"
         printf 'key_file = "%s"\nprofile = "%s"\n\n' "$LAB_DIR/gossip.key" "${LAB_PROFILE:-lan}"
         printf '[metrics]\nlisten = "127.0.0.1:9473"\n\n' 
@@ -190,25 +192,31 @@ lab_kube_node() {
     lab_host "$name" "$n"
     lab_exec "$name" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 \
         net.ipv4.conf.eth0.arp_ignore=1 net.ipv4.conf.eth0.arp_announce=2
-    for address in "$@"; do lab_exec "$name" ip addr add "$address/32" dev lo; done
+    for address in "$@"; do
+        case $address in
+            *:*) lab_exec "$name" ip addr add "$address/128" dev lo ;;
+            *) lab_exec "$name" ip addr add "$address/32" dev lo ;;
+        esac
+    done
     lab_spawn "http-$name" "$name" /usr/bin/python3 Tests/support/node-http.py --name "$name" --port 80
 }
 
 # lab_adjacent: the adjacent-mode lab. The test API server in k lists nodes n1..n3
-# (198.51.100.31-33, lab_kube_node, holding Service addresses .100-.102); adjacent
-# hosts a1 and a2 (.21, .22) run heraldd with node.mode = "adjacent", gossip and the pool
-# 198.51.100.100-110; the client is c (.2). Returns when both daemons are ready.
+# (198.51.100.31-33 and 2001:db8:100::31-33, lab_kube_node, holding Service addresses
+# .100-.102 and 2001:db8:100::100); adjacent hosts a1 and a2 (.21, .22) run heraldd with
+# node.mode = "adjacent", gossip and the pool 198.51.100.100-110, 2001:db8:100::100-110;
+# the client is c (.2). Returns when both daemons are ready.
 lab_adjacent() {
     local i
     lab_host k 5
     lab_host c 2
-    for i in 1 2 3; do lab_kube_node "n$i" $((30 + i)) 198.51.100.100 198.51.100.101 198.51.100.102; done
+    for i in 1 2 3; do lab_kube_node "n$i" $((30 + i)) 198.51.100.100 198.51.100.101 198.51.100.102 2001:db8:100::100; done
     lab_host a1 21
     lab_host a2 22
     lab_kube_api
     kubectl apply -f Tests/support/manifests/nodes-n1-n3.yaml >/dev/null
     lab_gossip_key
-    printf '[kubernetes]\nkubeconfig = "%s"\n\n[[pool]]\nname = "homelab"\naddresses = ["198.51.100.100-198.51.100.110"]\n' \
+    printf '[kubernetes]\nkubeconfig = "%s"\n\n[[pool]]\nname = "homelab"\naddresses = ["198.51.100.100-198.51.100.110", "2001:db8:100::100-2001:db8:100::110"]\n' \
         "$LAB_DIR/pki/herald.kubeconfig" >"$LAB_DIR/vips.toml"
     LAB_NODE_MODE=adjacent lab_cluster_config a1 21 22
     LAB_NODE_MODE=adjacent lab_cluster_config a2 22 21

@@ -208,8 +208,9 @@ public struct ConflictGuard: Sendable {
 /// The frames that ask whether anyone else uses `address`, without claiming it: an ARP
 /// probe (sender IP 0.0.0.0, RFC 5227 §2.1.1) or a DAD neighbor solicitation (source `::`
 /// to the solicited-node group, no source link-layer option, RFC 4862 §5.4.2). With
-/// `unicastTo`, sent to that MAC only (adjacent mode: is a known node still there?); the
-/// kernel answers either form, an NDP one to all nodes.
+/// `unicastTo`, the frame goes to that MAC only (adjacent mode: is a known node still
+/// there?); a DAD solicitation keeps its solicited-node IPv6 destination, which RFC 4861
+/// §7.1.1 requires for source `::`, and is answered to all nodes.
 public enum AddressProbe {
     public static func frames(for address: IPAddress, mac: MACAddress, unicastTo: MACAddress? = nil) -> [[UInt8]] {
         switch address {
@@ -217,10 +218,10 @@ public enum AddressProbe {
             let probe = ARPPacket(operation: .request, senderMAC: mac, senderIP: .any, targetMAC: .zero, targetIP: ip)
             return [probe.frame(ethernetDestination: unicastTo ?? .broadcast, ethernetSource: mac)]
         case .v6(let ip):
-            let destination = unicastTo == nil ? ip.solicitedNodeMulticast : ip
+            let group = ip.solicitedNodeMulticast
             return [NDPPacket.frame(.solicitation(NeighborSolicitation(target: ip, sourceLinkLayer: nil)),
-                                    source: .unspecified, destination: destination,
-                                    ethernetDestination: unicastTo ?? .ipv6Multicast(destination), ethernetSource: mac)]
+                                    source: .unspecified, destination: group,
+                                    ethernetDestination: unicastTo ?? .ipv6Multicast(group), ethernetSource: mac)]
         }
     }
 }

@@ -244,6 +244,12 @@ import Testing
         guard case .arp(let probeEthernet, let probe) = try Frame.decode(AddressProbe.frames(for: .v4(node), mac: ours, unicastTo: target)[0])
         else { Issue.record("not ARP"); return }
         #expect(probeEthernet.destination == target && probe.senderIP == .any && probe.senderMAC == ours)
+        let node6 = IPv6Address("2001:db8:100::31")!
+        guard case .ndp(let ethernet6, let solicitation) = try Frame.decode(AddressProbe.frames(for: .v6(node6), mac: ours, unicastTo: target)[0])
+        else { Issue.record("not NDP"); return }
+        // Source :: needs the solicited-node destination even when the frame is unicast.
+        #expect(ethernet6.destination == target && solicitation.header.destination == node6.solicitedNodeMulticast
+                && solicitation.header.source.isUnspecified)
     }
 
     @Test func schedulerRestartsTheBurstForARetarget() {

@@ -97,6 +97,26 @@ answers=$(arp_answers "$local_ip" 3 | cut -d' ' -f2 | sort -u)
 [ "$answers" = "$(node_mac "$endpoint")" ] || fail "$local_ip not answered with $endpoint's MAC alone: $answers"
 pass "externalTrafficPolicy Local: $local_ip goes to $endpoint, the one node with an endpoint (the hash would pick it last)"
 
+# IPv6: the neighbor advertisement carries the target's MAC (resolved through the node's
+# IPv6 InternalIP), and the client's traffic reaches that node.
+kubectl apply -f - >/dev/null <<'YAML'
+apiVersion: v1
+kind: Service
+metadata: {name: web6}
+spec: {type: LoadBalancer, ipFamilyPolicy: SingleStack, ipFamilies: [IPv6], selector: {app: web}, ports: [{port: 80}]}
+YAML
+for i in $(seq 100); do [ -n "$(external web6)" ] && break; sleep 0.1; done
+ip6=$(external web6)
+[ "$ip6" = 2001:db8:100::100 ] || fail "EXTERNAL-IP of web6: '$ip6'"
+target6=$(hash_order "$ip6" n1 n2 n3 | head -n 1)
+for i in $(seq 50); do [ "$(ndisc_mac c "$ip6")" = "$(node_mac "$target6")" ] && break; sleep 0.2; done
+[ "$(ndisc_mac c "$ip6")" = "$(node_mac "$target6")" ] || fail "ndisc6 $ip6: '$(ndisc_mac c "$ip6")', want $target6's $(node_mac "$target6")"
+six=$(lab_exec c curl -s --max-time 1 "http://[$ip6]/" 2>/dev/null || true)
+[ "$six" = "$target6" ] || fail "c reaches '$six' at [$ip6], want $target6"
+lab_ctl a1 explain "$ip6" | grep -s >/dev/null "^  1\. *$target6 *eligible *2001:db8:100::$((30 + ${target6#n}))" \
+    || fail "$target6 not resolved through its IPv6 InternalIP: $(lab_ctl a1 explain "$ip6")"
+pass "IPv6: $ip6 answered with $target6's MAC (resolved over NDP); c reaches $target6"
+
 # Cut the target node from the link: the owner stops getting answers from it, re-targets,
 # announces the new MAC, and the client's traffic follows.
 next=$(hash_order "$ip" n1 n2 n3 | sed -n 2p)

@@ -3,6 +3,7 @@
 with the node's name, so a client can tell which node its traffic reached."""
 import argparse
 import http.server
+import socket
 
 
 def main():
@@ -23,7 +24,10 @@ def main():
         def log_message(self, *_):
             pass
 
-    server = http.server.ThreadingHTTPServer(("0.0.0.0", args.port), Handler)
+    class Server(http.server.ThreadingHTTPServer):
+        address_family = socket.AF_INET6  # and IPv4 too: bindv6only is 0
+
+    server = Server(("::", args.port), Handler)
     server.daemon_threads = True
     server.serve_forever()
 
