@@ -140,6 +140,9 @@ final class KubernetesService: Service, Sendable {
             }, onError: { [self] error, retry in
                 countError(kind)
                 logger.warning("kubernetes \(kind): \(error); retrying in \(retry)")
+            }, onSkip: { [self] reason in
+                countError(kind)
+                logger.warning("kubernetes \(kind): an object that does not decode is ignored: \(reason)")
             })
         } catch {
             throw SystemError("kubernetes: \(error)", errno: 0)

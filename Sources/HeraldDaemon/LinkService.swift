@@ -57,23 +57,6 @@ public final class LinkService: Service, Sendable {
         var nodes: [IPAddress: NodeReach] = [:]
     }
 
-    /// Adjacent mode: for each Service address, the node address whose MAC answers for
-    /// it; and every node's address with its name (unreachable ones stay watched while
-    /// listed, so their return is seen).
-    struct LinkTargets: Equatable, Sendable {
-        var nodeFor: [IPAddress: IPAddress] = [:]
-        var names: [IPAddress: String] = [:]
-        /// Nodes other adjacent hosts report unreachable: watched here too.
-        var suspects: Set<IPAddress> = []
-    }
-
-    /// What the link knows of one node address it watches.
-    struct NodeReach: Equatable, Sendable {
-        var name: String
-        var state: TargetTracker.State
-        var mac: MACAddress?
-    }
-
     enum LinkEvent: Sendable {
         case ready
         case conflict(IPAddress, MACAddress, inUse: Bool)
@@ -247,13 +230,10 @@ public final class LinkService: Service, Sendable {
         let origin = ContinuousClock.now
         var scheduler = AnnouncementScheduler(settings: settings)
         var conflictGuard = ConflictGuard(settings: conflictSettings)
-        var tracker = TargetTracker(settings: targetSettings)
+        var targetAnswers = TargetAnswers(settings: targetSettings)
         var context = ResponderContext(mac: mac, answering: [])
         var claims: [(IPAddress, MACAddress)] = []
         var answers: [(IPAddress, MACAddress)] = []
-        var nodeNames: [IPAddress: String] = [:]
-        /// The target MAC each address was last served with, to count and announce re-targets.
-        var lastServedMAC: [IPAddress: MACAddress] = [:]
         var applied = -1
         var pending = LinkTally()
         var reportedReady = false
@@ -282,14 +262,10 @@ public final class LinkService: Service, Sendable {
             let now = origin.duration(to: .now)
             // Adjacent mode: resolve and watch the target nodes; their MACs are the cluster's too.
             var neighborChanges: [TargetTracker.Action] = []
-            if version != applied {
-                nodeNames = targets?.names ?? [:]
-                neighborChanges += tracker.watch(Set(targets?.nodeFor.values.map { $0 } ?? []).union(targets?.suspects ?? []),
-                                                 keep: Set(nodeNames.keys), now: now)
-            }
-            for (address, from) in answers { neighborChanges += tracker.onAnswer(address, mac: from, now: now) }
+            if version != applied { neighborChanges += targetAnswers.update(targets, now: now) }
+            for (address, from) in answers { neighborChanges += targetAnswers.onAnswer(address, mac: from, now: now) }
             answers.removeAll(keepingCapacity: true)
-            for action in tracker.onTick(now: now) {
+            for action in targetAnswers.onTick(now: now) {
                 guard case .probe(let address, let unicast) = action else {
                     neighborChanges.append(action)
                     continue
@@ -300,15 +276,12 @@ public final class LinkService: Service, Sendable {
             }
             if version != applied || !neighborChanges.isEmpty {
                 conflictGuard.onCandidates(candidates, now: now)
-                if let knownMACs { conflictGuard.onKnownMACs(knownMACs.union(tracker.knownMACs)) }
+                if let knownMACs { conflictGuard.onKnownMACs(knownMACs.union(targetAnswers.tracker.knownMACs)) }
                 context.guarded = candidates
-                context.neighbors = tracker.watched
+                context.neighbors = targetAnswers.tracker.watched
             }
             if !neighborChanges.isEmpty {
-                let nodes = tracker.watched.reduce(into: [IPAddress: NodeReach]()) { result, address in
-                    result[address] = NodeReach(name: nodeNames[address] ?? address.description,
-                                                state: tracker.state(of: address) ?? .resolving, mac: tracker.macs[address])
-                }
+                let nodes = targetAnswers.nodes
                 shared.withLock { $0.nodes = nodes }
                 eventSink.yield(.neighbors(nodes, changed: neighborChanges.compactMap {
                     if case .changed(let address) = $0 { address } else { nil }
@@ -324,25 +297,14 @@ public final class LinkService: Service, Sendable {
             let holds = (lease.map { ContinuousClock.now < $0 } ?? true) && silentUntilVersionAbove == nil
             let withheld = conflictGuard.withheld
             // Adjacent mode: an address is answered only with a reachable target's MAC.
-            var answerMACs: [IPAddress: MACAddress] = [:]
-            if let targets {
-                let reachable = tracker.reachable
-                for address in answering {
-                    if let node = targets.nodeFor[address], let target = reachable[node] { answerMACs[address] = target }
-                }
-            }
+            var answerMACs = targets.map { targetAnswers.answerMACs(for: answering, targets: $0) } ?? [:]
             let effective = holds ? answering.subtracting(withheld).filter { targets == nil || answerMACs[$0] != nil } : Set()
             answerMACs = answerMACs.filter { effective.contains($0.key) }
             if version != applied || holds != leaseHeld || effective != context.answering || answerMACs != context.answerMACs {
                 applied = version
                 leaseHeld = holds
                 // Served before with another node's MAC: announce the new one at once.
-                let retargeted = Set(answerMACs.compactMap { address, target -> IPAddress? in
-                    guard let before = lastServedMAC[address], before != target else { return nil }
-                    return address
-                })
-                lastServedMAC.merge(answerMACs) { _, new in new }
-                lastServedMAC = lastServedMAC.filter { candidates.contains($0.key) }
+                let retargeted = targetAnswers.retargeted(answerMACs, candidates: candidates)
                 for address in retargeted { pending.retargets[address, default: 0] += 1 }
                 context.answering = effective
                 context.answerMACs = answerMACs
@@ -402,7 +364,7 @@ public final class LinkService: Service, Sendable {
             }
             publish(&pending)
 
-            var deadline = [scheduler.nextDeadline, conflictGuard.nextDeadline, tracker.nextDeadline].compactMap { $0 }.min()
+            var deadline = [scheduler.nextDeadline, conflictGuard.nextDeadline, targetAnswers.tracker.nextDeadline].compactMap { $0 }.min()
                 .map { origin + $0 }
             if !claims.isEmpty || !answers.isEmpty { deadline = .now }
             if let lease, holds { deadline = min(deadline ?? lease, lease) }

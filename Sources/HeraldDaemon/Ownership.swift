@@ -117,13 +117,13 @@ public final class Ownership: Sendable {
 
     /// Adjacent mode: the node address whose MAC answers for each Service address, and
     /// every node's address by name; `nil` in local mode.
-    static func targets(_ services: KubernetesService.Announcements, _ loaded: LoadedConfig) -> LinkService.LinkTargets? {
+    static func targets(_ services: KubernetesService.Announcements, _ loaded: LoadedConfig) -> LinkTargets? {
         guard loaded.config.node.mode == .adjacent else { return nil }
-        return LinkService.LinkTargets(nodeFor: services.targets.mapValues(\.address), names: services.nodeAddresses,
+        return LinkTargets(nodeFor: services.targets.mapValues(\.address), names: services.nodeAddresses,
                                        suspects: services.suspects)
     }
 
-    private static func hand(_ plan: LinkPlan, owned: Set<IPAddress>, candidates: LinkPlan, targets: LinkService.LinkTargets?,
+    private static func hand(_ plan: LinkPlan, owned: Set<IPAddress>, candidates: LinkPlan, targets: LinkTargets?,
                              knownMACs: Set<MACAddress>?, to links: [LinkService], leaseUntil: ContinuousClock.Instant?) {
         for link in links {
             let name = link.interface.name
@@ -132,7 +132,7 @@ public final class Ownership: Sendable {
             link.setTargets(targets.map { targets in
                 let nodeFor = targets.nodeFor.filter { mine.contains($0.key) }
                 // Only links that serve Service addresses watch the reported nodes too.
-                return LinkService.LinkTargets(nodeFor: nodeFor, names: targets.names, suspects: nodeFor.isEmpty ? [] : targets.suspects)
+                return LinkTargets(nodeFor: nodeFor, names: targets.names, suspects: nodeFor.isEmpty ? [] : targets.suspects)
             })
             link.setCandidates(mine, knownMACs: knownMACs)
             let answering = plan.addressesByInterface[name] ?? []

@@ -46,7 +46,7 @@ struct Reports: Sendable {
         let answerMACs = links.reduce(into: [IPAddress: MACAddress]()) { result, link in
             result.merge(link.answerMACs) { first, _ in first }
         }
-        let watched = links.reduce(into: [IPAddress: LinkService.NodeReach]()) { result, link in
+        let watched = links.reduce(into: [IPAddress: NodeReach]()) { result, link in
             result.merge(link.nodes) { first, _ in first }
         }
         let gossipReport = gossip.map { gossip -> GossipReport in

@@ -32,19 +32,28 @@ public struct ListMeta: Codable, Equatable, Sendable {
 public struct ObjectList<Item: Codable & Sendable>: Codable, Sendable {
     public var metadata: ListMeta
     public var items: [Item]
+    /// Why each item that does not decode was left out (one bad object must not hide
+    /// the others).
+    public var skipped: [String] = []
 
     private enum CodingKeys: String, CodingKey { case metadata, items }
 
     private struct Lenient: Decodable {
-        var value: Item?
+        var value: Result<Item, any Error>
 
-        init(from decoder: any Decoder) throws { value = try? Item(from: decoder) }
+        init(from decoder: any Decoder) throws { value = Result { try Item(from: decoder) } }
     }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         metadata = try container.decode(ListMeta.self, forKey: .metadata)
-        items = (try container.decodeIfPresent([Lenient].self, forKey: .items) ?? []).compactMap(\.value)
+        items = []
+        for item in try container.decodeIfPresent([Lenient].self, forKey: .items) ?? [] {
+            switch item.value {
+            case .success(let value): items.append(value)
+            case .failure(let error): skipped.append("\(error)")
+            }
+        }
     }
 
     public func encode(to encoder: any Encoder) throws {

@@ -42,20 +42,22 @@ public final class Watcher<Object: KubeObject>: Sendable {
     private let stream: KubeHTTP
     private let onUpdate: @Sendable (Update) -> Void
     private let onError: @Sendable (KubeError, _ retryIn: Duration) -> Void
+    /// Told about each object that does not decode (left out, the rest kept).
+    private let onSkip: @Sendable (String) -> Void
     private let stopping = Atomic<Bool>(false)
-    /// Lists done so far, for tests and metrics.
-    public let lists = Atomic<Int>(0)
 
     /// `path`: the collection, e.g. `/api/v1/services`.
     public init(credentials: KubeCredentials, path: String, resync: Duration = .seconds(600),
                 onUpdate: @escaping @Sendable (Update) -> Void,
-                onError: @escaping @Sendable (KubeError, Duration) -> Void) throws(KubeError) {
+                onError: @escaping @Sendable (KubeError, Duration) -> Void,
+                onSkip: @escaping @Sendable (String) -> Void = { _ in }) throws(KubeError) {
         self.path = path
         self.resync = resync
         http = try KubeHTTP(credentials: credentials)
         stream = try KubeHTTP(credentials: credentials)
         self.onUpdate = onUpdate
         self.onError = onError
+        self.onSkip = onSkip
     }
 
     public func stop() {
@@ -96,7 +98,7 @@ public final class Watcher<Object: KubeObject>: Sendable {
         } catch {
             throw KubeError.malformed("list \(path): \(error)")
         }
-        lists.add(1, ordering: .relaxed)
+        for reason in decoded.skipped { onSkip("list \(path): \(reason)") }
         onUpdate(.replaced(decoded.items))
         return decoded.metadata.resourceVersion ?? "0"
     }
@@ -131,6 +133,7 @@ public final class Watcher<Object: KubeObject>: Sendable {
                     return true
                 } catch KubeError.malformed(let message) where !message.hasPrefix("watch event type") {
                     // One object that does not decode: skip it, keep watching.
+                    onSkip("watch \(path): \(message)")
                     return true
                 } catch let error as KubeError {
                     failure = error
