@@ -47,6 +47,6 @@ let package = Package(
         .testTarget(name: "HeraldMembershipTests", dependencies: ["HeraldMembership", "HeraldWire", "HeraldTestKit"]),
         .testTarget(name: "HeraldCoreTests", dependencies: ["HeraldCore", "HeraldWire", "HeraldMembership"]),
         .testTarget(name: "HeraldDaemonTests", dependencies: ["HeraldDaemon", "HeraldCore", "HeraldTestKit"]),
-        .testTarget(name: "HeraldKubeTests", dependencies: ["HeraldKube", "HeraldCore", "HeraldWire", "HeraldTestKit"]),
+        .testTarget(name: "HeraldKubeTests", dependencies: ["HeraldKube", "HeraldDaemon", "HeraldCore", "HeraldWire", "HeraldTestKit"]),
     ]
 )

@@ -19,26 +19,21 @@ kubectl apply -f Tests/support/manifests/web.yaml >/dev/null
 ip=""
 for i in $(seq 100); do ip=$(external web); [ -n "$ip" ] && break; sleep 0.1; done
 [ -n "$ip" ] || { echo "web got no address"; exit 1; }
-wait_reach() { # wait_reach NODE: at most 20 s
-    local i
-    for i in $(seq 200); do [ "$(reach "$ip")" = "$1" ] && return 0; sleep 0.1; done
-    echo "c does not reach $1 at $ip"; return 1
-}
 target=""
 for i in $(seq 100); do target=$(reach "$ip"); [ -n "$target" ] && break; sleep 0.1; done
 echo "== adjacent mode: $ip, owner $(owner_of a1 "$ip"), target $target, target_probe_interval $LAB_TARGET_PROBE_INTERVAL; $TRIALS trials of cutting the target"
 for t in $(seq "$TRIALS"); do
     lab_spawn watch c /usr/bin/python3 Tests/support/http-watch.py "$ip" 3
-    sleep 0.5
+    # The client is asking (its first answer is logged) before the cut.
+    for i in $(seq 50); do [ -s "$LAB_DIR/watch.log" ] && break; sleep 0.02; done
     fault_ns=$(date +%s%N)
     lab_cut "$target"
     for i in $(seq 50); do kill -0 "$(cat "$LAB_DIR/watch.pid")" 2>/dev/null || break; sleep 0.1; done
     answer_ns=$(awk -v t="$fault_ns" -v old="$target" '$1 > t && $2 != old {print $1; exit}' "$LAB_DIR/watch.log")
     echo "${answer_ns:+$(( (answer_ns - fault_ns) / 1000 ))}" | sed 's/^$/none/' >>"$results"
     lab_uncut "$target"
-    wait_reach "$target"
-    # Let the node's return settle (it is reachable again after three answered probes).
-    sleep 0.5
+    # Traffic returns only once the node answered three probes again.
+    wait_reach "$ip" "$target" 20 || { echo "c does not reach $target at $ip again"; exit 1; }
 done
 
 echo

@@ -47,11 +47,11 @@ lab_exec c ip neigh show "$ip"
 lab_uncut "$target"
 
 owner=$(lab_ctl a1 vips --json | /usr/bin/python3 -c 'import json,sys; print([v["owner"] for v in json.load(sys.stdin)["vips"] if v["address"] == sys.argv[1]][0])' "$ip")
-say "$target is back; kill -9 heraldd on $owner (answering for $ip)"
-sleep 2
-kill -KILL "$(lab_pid "$owner")"; wait "$(lab_pid "$owner")" 2>/dev/null || true
-sleep 1
 survivor=$( [ "$owner" = a1 ] && echo a2 || echo a1 )
+wait_reach "$ip" "$target" 10 || true
+say "$target is back (c reaches it again); kill -9 heraldd on $owner (answering for $ip)"
+kill -KILL "$(lab_pid "$owner")"; wait "$(lab_pid "$owner")" 2>/dev/null || true
+for i in $(seq 100); do lab_ctl "$survivor" vips | grep -s >/dev/null "$ip *$survivor *announcing" && break; sleep 0.1; done
 lab_ctl "$survivor" vips
 echo "client: curl http://$ip/ → $(reach "$ip")"
 say "done; removing the lab"

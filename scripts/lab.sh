@@ -229,6 +229,16 @@ lab_adjacent() {
 # reach IP: the name of the node an HTTP request from c to IP reaches, or nothing.
 reach() { lab_exec c curl -s --max-time 0.5 "http://$1/" 2>/dev/null || true; }
 
+# wait_reach IP NODE SECONDS: polls until c reaches NODE at IP; fails after SECONDS.
+wait_reach() {
+    local deadline=$(( $(date +%s) + $3 ))
+    while [ "$(date +%s)" -le "$deadline" ]; do
+        [ "$(reach "$1")" = "$2" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
 # lab_cut HOST / lab_uncut HOST: unplug HOST's eth0 from the switch and plug it back.
 lab_cut() { ip -n "$LAB-sw" link set "p${1}0" down; }
 lab_uncut() { ip -n "$LAB-sw" link set "p${1}0" up; }

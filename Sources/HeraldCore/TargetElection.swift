@@ -61,13 +61,6 @@ public enum TargetElection {
         .map(\.ranked)
     }
 
-    /// The node that receives the traffic, or `nil` when no node can.
-    public static func target(addresses: [IPAddress], pool: PoolConfig, nodes: [String: KubeNodeFacts],
-                              endpointNodes: Set<String>?, unreachable: [String: [String]]) -> Ranked? {
-        rank(addresses: addresses, pool: pool, nodes: nodes, endpointNodes: endpointNodes, unreachable: unreachable)
-            .first { $0.ineligibility == nil }
-    }
-
     /// The node address to resolve for traffic to `service`: its first InternalIP of the
     /// same family, else its first (a NIC has one MAC, whichever family asks for it).
     public static func linkAddress(_ facts: KubeNodeFacts, for service: IPAddress) -> IPAddress? {

@@ -220,8 +220,8 @@ extension LinkCounters {
         func table(_ values: [String: UInt64]) -> JSONWriter.Value { .object(values.mapValues { .number($0) }) }
         return .object(["requestsReceived": table(requestsReceived), "responsesSent": table(responsesSent),
                         "gratuitousSent": table(gratuitousSent), "dropped": table(dropped), "conflicts": table(conflicts),
-                        "probesSent": .number(probesSent), "targetProbesSent": .number(targetProbesSent), "retargets": table(retargets), "injectFailures": .number(injectFailures),
-                        "kernelDrops": .number(kernelDrops)])
+                        "probesSent": .number(probesSent), "targetProbesSent": .number(targetProbesSent),
+                        "retargets": table(retargets), "injectFailures": .number(injectFailures), "kernelDrops": .number(kernelDrops)])
     }
 }
 

@@ -59,9 +59,3 @@ enum InterfaceDiscovery {
         }
     }
 }
-
-extension String {
-    var trimmingWhitespace: String {
-        String(drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }.reversed())
-    }
-}

@@ -167,41 +167,60 @@ final class KubernetesService: Service, Sendable {
     func announcements(members: [Member]) -> Announcements {
         let snapshot = snapshot
         let config = runtime.loaded.config
-        let adjacent = config.node.mode == .adjacent
         let allocator = Allocator(pools: config.pools)
         let nodes = Self.nodeFacts(snapshot)
-        let unreachable = adjacent ? Self.unreachable(members) : [:]
+        let unreachable = config.node.mode == .adjacent ? Self.unreachable(members) : nil
         var result = Announcements()
         for service in snapshot.services.values.sorted(by: { $0.key < $1.key })
         where service.isServed(loadBalancerClass: settings.loadBalancerClass) {
-            let addresses = service.ingressAddresses.filter { allocator.pool(of: $0) != nil }
-            guard let first = addresses.first, let pool = allocator.pool(of: first) else { continue }
-            let endpointNodes = service.spec?.externalTrafficPolicy == "Local" ? readyEndpointNodes(service, snapshot) : nil
-            let ranked = Election.rank(service: service.key, addresses: addresses, pool: pool, members: members,
-                                       nodes: adjacent ? nil : nodes, endpointNodes: adjacent ? nil : endpointNodes)
-            var owner = ranked.first { $0.ineligibility == nil }?.name
-            if adjacent {
-                let target = TargetElection.target(addresses: addresses, pool: pool, nodes: nodes, endpointNodes: endpointNodes,
-                                                   unreachable: unreachable)
-                if let target, let address = target.address {
-                    for serviceAddress in addresses { result.targets[serviceAddress] = Target(node: target.name, address: address) }
+            guard let election = election(of: service, snapshot, allocator: allocator, nodes: nodes, members: members,
+                                          unreachable: unreachable) else { continue }
+            var owner = election.owners.first { $0.ineligibility == nil }?.name
+            if let targets = election.targets {
+                if let target = targets.first(where: { $0.ineligibility == nil }), let address = target.address {
+                    for serviceAddress in election.addresses { result.targets[serviceAddress] = Target(node: target.name, address: address) }
                 } else {
                     owner = nil
                 }
             }
-            for address in addresses {
-                result.vips.append(VIPConfig(name: service.key, address: address, interfaces: pool.interfaces,
-                                             location: pool.location))
+            for address in election.addresses {
+                result.vips.append(VIPConfig(name: service.key, address: address, interfaces: election.pool.interfaces,
+                                             location: election.pool.location))
                 if let owner { result.owners[address] = owner }
             }
         }
-        if adjacent {
+        if let unreachable {
             for (name, facts) in nodes {
                 for address in facts.internalIPs { result.nodeAddresses[address] = name }
                 if unreachable[name] != nil, let address = facts.internalIPs.first { result.suspects.insert(address) }
             }
         }
         return result
+    }
+
+    /// One Service's election: its pool addresses, the announcers in order and, in
+    /// adjacent mode (`unreachable` given), the target nodes in order.
+    struct ServiceElection {
+        var addresses: [IPAddress]
+        var pool: PoolConfig
+        var owners: [Election.Ranked]
+        var targets: [TargetElection.Ranked]?
+    }
+
+    private func election(of service: KubeService, _ snapshot: Snapshot, allocator: Allocator, nodes: [String: KubeNodeFacts],
+                          members: [Member], unreachable: [String: [String]]?) -> ServiceElection? {
+        let addresses = service.ingressAddresses.filter { allocator.pool(of: $0) != nil }
+        guard let first = addresses.first, let pool = allocator.pool(of: first) else { return nil }
+        let endpointNodes = service.spec?.externalTrafficPolicy == "Local" ? readyEndpointNodes(service, snapshot) : nil
+        guard let unreachable else {
+            return ServiceElection(addresses: addresses, pool: pool, owners: Election.rank(
+                service: service.key, addresses: addresses, pool: pool, members: members, nodes: nodes, endpointNodes: endpointNodes))
+        }
+        return ServiceElection(
+            addresses: addresses, pool: pool,
+            owners: Election.rank(service: service.key, addresses: addresses, pool: pool, members: members, nodes: nil, endpointNodes: nil),
+            targets: TargetElection.rank(addresses: addresses, pool: pool, nodes: nodes, endpointNodes: endpointNodes,
+                                         unreachable: unreachable))
     }
 
     /// What the election needs to know of each Node.
@@ -215,30 +234,20 @@ final class KubernetesService: Service, Sendable {
         }
     }
 
-    /// The election for the Service holding `address` (or named `namespace/name`), for
-    /// `heraldctl explain`: announcers in order and, in adjacent mode, target nodes in order.
-    func ranking(for text: String, members: [Member])
-        -> (service: String, address: IPAddress, owners: [Election.Ranked], targets: [TargetElection.Ranked]?)? {
+    /// The election for the Service holding `text` as an address, or named
+    /// `namespace/name`, for `heraldctl explain`; `address` is the one asked about (the
+    /// Service's first when asked by name).
+    func ranking(for text: String, members: [Member]) -> (service: String, address: IPAddress, election: ServiceElection)? {
         let snapshot = snapshot
         let config = runtime.loaded.config
-        let allocator = Allocator(pools: config.pools)
         let address = IPAddress(text)
         guard let service = snapshot.services.values.sorted(by: { $0.key < $1.key }).first(where: { service in
             service.isServed(loadBalancerClass: settings.loadBalancerClass)
                 && (service.key == text || address.map { service.ingressAddresses.contains($0) } ?? false)
-        }) else { return nil }
-        let addresses = service.ingressAddresses.filter { allocator.pool(of: $0) != nil }
-        guard let first = addresses.first, let pool = allocator.pool(of: first) else { return nil }
-        let nodes = Self.nodeFacts(snapshot)
-        let endpointNodes = service.spec?.externalTrafficPolicy == "Local" ? readyEndpointNodes(service, snapshot) : nil
-        guard config.node.mode == .adjacent else {
-            return (service.key, address ?? first, Election.rank(service: service.key, addresses: addresses, pool: pool, members: members,
-                                                                 nodes: nodes, endpointNodes: endpointNodes), nil)
-        }
-        return (service.key, address ?? first,
-                Election.rank(service: service.key, addresses: addresses, pool: pool, members: members, nodes: nil, endpointNodes: nil),
-                TargetElection.rank(addresses: addresses, pool: pool, nodes: nodes, endpointNodes: endpointNodes,
-                                    unreachable: Self.unreachable(members)))
+        }), let election = election(of: service, snapshot, allocator: Allocator(pools: config.pools), nodes: Self.nodeFacts(snapshot),
+                                    members: members, unreachable: config.node.mode == .adjacent ? Self.unreachable(members) : nil)
+        else { return nil }
+        return (service.key, address ?? election.addresses[0], election)
     }
 
     /// Nodes that alive members report unreachable, with who reports each.

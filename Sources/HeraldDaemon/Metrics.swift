@@ -27,8 +27,8 @@ extension Reports {
 
         out.family("metallb_speaker_announced", .gauge, "1 for each address this node announces; service is the VIP name for standalone VIPs (MetalLB name).")
         let announced = Set(links.flatMap(\.serving))
-        let serviceVIPs = kubernetes?.announcements(members: view).vips ?? []
-        for vip in loaded.config.vips + serviceVIPs where announced.contains(vip.address) {
+        let services = kubernetes?.announcements(members: view) ?? .init()
+        for vip in loaded.config.vips + services.vips where announced.contains(vip.address) {
             out.sample("metallb_speaker_announced", ["ip": vip.address.description, "node": loaded.nodeName,
                                                      "protocol": "layer2", "service": vip.name], 1)
         }
@@ -42,7 +42,7 @@ extension Reports {
         // Pool addresses are used only by Services (a VIP may not lie in a pool): count
         // the distinct addresses in Service statuses.
         let allocator = Allocator(pools: loaded.config.pools)
-        let used = Set(serviceVIPs.map(\.address))
+        let used = Set(services.vips.map(\.address))
         for pool in loaded.config.pools {
             out.sample("metallb_allocator_addresses_in_use_total", ["pool": pool.name],
                        UInt64(used.filter { allocator.pool(of: $0)?.name == pool.name }.count))
@@ -83,7 +83,6 @@ extension Reports {
                    "Times a Service address started being answered with another target node's MAC (adjacent mode).")
         out.family("herald_adjacent_target_probes_sent_total", .counter, "ARP/NDP probes sent to resolve and watch target nodes.")
         if loaded.config.node.mode == .adjacent {
-            let services = kubernetes?.announcements(members: view) ?? .init()
             let names = Dictionary(services.vips.map { ($0.address, $0.name) }, uniquingKeysWith: { first, _ in first })
             for link in links {
                 let interface = link.interface.name

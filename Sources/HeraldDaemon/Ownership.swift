@@ -66,8 +66,8 @@ public final class Ownership: Sendable {
         config.vips += services.vips
         let owners = settled ? Election.owners(loaded.config.vips, members: view.members).merging(services.owners) { vip, _ in vip } : [:]
         let owned = Set(owners.filter { $0.value == loaded.nodeName }.keys)
-        let announcersChanged = state.withLock { $0.owners != owners || $0.targets != services.targets }
-        state.withLock { state in
+        let announcersChanged = state.withLock { state in
+            let changed = state.owners != owners || state.targets != services.targets
             for (address, owner) in owners {
                 if let before = state.owners[address], before != owner { state.failovers[address, default: 0] += 1 }
             }
@@ -77,6 +77,7 @@ public final class Ownership: Sendable {
             state.view = view.members
             state.settled = settled
             state.targets = services.targets
+            return changed
         }
         if announcersChanged { kubernetes.withLock { $0 }?.announcersChanged() }
         // Until settled the cluster's MACs are not known, so probe answers wait to be judged.
@@ -119,8 +120,7 @@ public final class Ownership: Sendable {
     /// every node's address by name; `nil` in local mode.
     static func targets(_ services: KubernetesService.Announcements, _ loaded: LoadedConfig) -> LinkTargets? {
         guard loaded.config.node.mode == .adjacent else { return nil }
-        return LinkTargets(nodeFor: services.targets.mapValues(\.address), names: services.nodeAddresses,
-                                       suspects: services.suspects)
+        return LinkTargets(nodeFor: services.targets.mapValues(\.address), names: services.nodeAddresses, suspects: services.suspects)
     }
 
     private static func hand(_ plan: LinkPlan, owned: Set<IPAddress>, candidates: LinkPlan, targets: LinkTargets?,

@@ -84,15 +84,13 @@ struct Reports: Sendable {
                 let owner = state.map { $0.owners[vip.address] } ?? services.owners[vip.address]
                 let target = services.targets[vip.address]
                 let targetMAC = answerMACs[vip.address] ?? target.flatMap { watched[$0.address]?.mac }
-                let serving = links.filter { $0.serving.contains(vip.address) }.map(\.interface.name)
-                if let (interface, mac) = conflicts[vip.address] {
-                    return VIPReport(name: vip.name, address: vip.address.description, role: .conflict, owner: owner,
-                                     interfaces: [interface], foreignMAC: mac, targetNode: target?.node,
-                                     targetMAC: targetMAC?.description)
-                }
+                let conflict = conflicts[vip.address]
                 return VIPReport(name: vip.name, address: vip.address.description,
-                                 role: owned.contains(vip.address) ? .announcing : owner != nil ? .standby : .unowned,
-                                 owner: owner, interfaces: serving, targetNode: target?.node, targetMAC: targetMAC?.description)
+                                 role: conflict != nil ? .conflict : owned.contains(vip.address) ? .announcing
+                                     : owner != nil ? .standby : .unowned,
+                                 owner: owner,
+                                 interfaces: conflict.map { [$0.0] } ?? links.filter { $0.serving.contains(vip.address) }.map(\.interface.name),
+                                 foreignMAC: conflict?.1, targetNode: target?.node, targetMAC: targetMAC?.description)
             },
             gossip: gossipReport)
     }
@@ -113,25 +111,33 @@ struct Reports: Sendable {
         else { return explainService(text) }
         let ranked = Election.rank(vip, members: view)
         return ExplainReport(vip: vip.name, address: vip.address.description, owner: ranked.first { $0.ineligibility == nil }?.name,
-                             candidates: ranked.map { ExplainReport.Candidate(name: $0.name, eligible: $0.ineligibility == nil,
-                                                                               reason: $0.ineligibility?.description, interfaces: $0.interfaces) })
+                             candidates: ranked.map(ExplainReport.Candidate.init))
     }
 
     /// `explain` for a Service address (or `namespace/name`): its announcers, and in
     /// adjacent mode its target nodes.
     private func explainService(_ text: String) -> ExplainReport? {
         let view = view
-        guard let ranking = kubernetes?.ranking(for: text, members: view) else { return nil }
-        let target = ranking.targets?.first { $0.ineligibility == nil }
-        let mac = links.lazy.compactMap { $0.answerMACs[ranking.address] }.first
-            ?? target?.address.flatMap { address in links.lazy.compactMap { $0.nodes[address]?.mac }.first }
+        guard let (service, address, election) = kubernetes?.ranking(for: text, members: view) else { return nil }
+        let target = election.targets?.first { $0.ineligibility == nil }
+        let mac = links.lazy.compactMap { $0.answerMACs[address] }.first
+            ?? target?.address.flatMap { node in links.lazy.compactMap { $0.nodes[node]?.mac }.first }
         return ExplainReport(
-            vip: ranking.service, address: ranking.address.description, owner: ranking.owners.first { $0.ineligibility == nil }?.name,
-            candidates: ranking.owners.map { ExplainReport.Candidate(name: $0.name, eligible: $0.ineligibility == nil,
-                                                                    reason: $0.ineligibility?.description, interfaces: $0.interfaces) },
-            target: target?.name, targetMAC: target == nil ? nil : mac?.description,
-            targets: ranking.targets?.map { ExplainReport.Candidate(name: $0.name, eligible: $0.ineligibility == nil,
-                                                                   reason: $0.ineligibility?.description,
-                                                                   interfaces: $0.address.map { [$0.description] } ?? []) })
+            vip: service, address: address.description, owner: election.owners.first { $0.ineligibility == nil }?.name,
+            candidates: election.owners.map(ExplainReport.Candidate.init), target: target?.name,
+            targetMAC: target == nil ? nil : mac?.description, targets: election.targets?.map(ExplainReport.Candidate.init))
+    }
+}
+
+extension ExplainReport.Candidate {
+    init(_ ranked: Election.Ranked) {
+        self.init(name: ranked.name, eligible: ranked.ineligibility == nil, reason: ranked.ineligibility?.description,
+                  interfaces: ranked.interfaces)
+    }
+
+    /// A node in target order; `interfaces` holds the node address that is resolved.
+    init(_ ranked: TargetElection.Ranked) {
+        self.init(name: ranked.name, eligible: ranked.ineligibility == nil, reason: ranked.ineligibility?.description,
+                  interfaces: ranked.address.map { [$0.description] } ?? [])
     }
 }

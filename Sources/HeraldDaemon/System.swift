@@ -51,6 +51,28 @@ enum System {
 
     static func errorString(_ code: Int32) -> String { String(cString: strerror(code)) }
 
+    /// Starts `arguments[0]` (a path) with standard input and output on /dev/null and
+    /// every signal unblocked: the threads that call this may block signals, and a child
+    /// inherits the mask (it would never see SIGTERM). `nil` if it cannot be started.
+    static func spawn(_ arguments: [String]) -> pid_t? {
+        var pid: pid_t = 0
+        var argv = arguments.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        for fd: Int32 in [0, 1, 2] { posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", O_RDWR, 0) }
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var none = sigset_t()
+        sigemptyset(&none)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK))
+        guard posix_spawn(&pid, arguments[0], &actions, &attributes, &argv, environ) == 0 else { return nil }
+        return pid
+    }
+
     /// Reads a request from a connected stream socket, giving the client 2 s per read and
     /// at most `limit` bytes, until `complete` says it has it all. Also sets a 2 s send
     /// timeout, so a client that does not read cannot hold the server's thread.

@@ -1,5 +1,6 @@
 import FoundationEssentials
 import Glibc
+import HeraldCore
 
 /// How to reach and authenticate to the Kubernetes API server: read from a kubeconfig
 /// file, or from the service-account files a pod gets. TLS is always verified.
@@ -120,7 +121,7 @@ public enum KubeConfigLoader {
         var credentials = KubeCredentials(server: host.contains(":") ? "https://[\(host)]:\(port)" : "https://\(host):\(port)")
         credentials.certificateAuthority = .file("\(directory)/ca.crt")
         credentials.tokenFile = "\(directory)/token"
-        if let namespace = try? readText("\(directory)/namespace") { credentials.namespace = namespace.trimmingCharacters() }
+        if let namespace = try? readText("\(directory)/namespace") { credentials.namespace = namespace.trimmingWhitespace }
         return credentials
     }
 
@@ -136,11 +137,5 @@ public enum KubeConfigLoader {
             if bytes.count > 4 << 20 { throw KubeConfigError("larger than 4 MB") }
         }
         return String(decoding: bytes, as: UTF8.self)
-    }
-}
-
-extension String {
-    func trimmingCharacters() -> String {
-        String(drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }.reversed())
     }
 }

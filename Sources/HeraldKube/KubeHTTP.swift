@@ -1,5 +1,6 @@
 import CCurl
 import Glibc
+import HeraldCore
 import Synchronization
 
 /// Why a request to the API server failed, phrased for the journal.
@@ -225,7 +226,7 @@ public final class KubeHTTP: @unchecked Sendable {
     private func currentToken() throws(KubeError) -> String? {
         if let file = credentials.tokenFile {
             do {
-                return try KubeConfigLoader.readText(file).trimmingCharacters()
+                return try KubeConfigLoader.readText(file).trimmingWhitespace
             } catch {
                 throw KubeError.unauthorized(0, "cannot read token file \(file): \(error.message)")
             }

@@ -1,7 +1,7 @@
 import HeraldCore
 import HeraldWire
 
-/// Reading what a KubeService asks of the allocator from its spec and MetalLB's annotations
+/// Reading what a Service asks of the allocator from its spec and MetalLB's annotations
 /// (both the `metallb.io/` and the older `metallb.universe.tf/` forms), so manifests
 /// written for MetalLB work unchanged.
 extension KubeService {
@@ -14,19 +14,19 @@ extension KubeService {
         return nil
     }
 
-    /// Whether Herald serves this KubeService: `type: LoadBalancer` and the configured
+    /// Whether Herald serves this Service: `type: LoadBalancer` and the configured
     /// `load_balancer_class` (`""`: Services that name no class).
     public func isServed(loadBalancerClass: String) -> Bool {
         spec?.type == "LoadBalancer" && (spec?.loadBalancerClass ?? "") == loadBalancerClass
     }
 
-    /// The allocator's view of this KubeService, or an error for the `AllocationFailed` Event
+    /// The allocator's view of this Service, or an error for the `AllocationFailed` Event
     /// when an annotation or field cannot be read.
     public func claim() -> Result<ServiceClaim, AllocationError> {
         var claim = ServiceClaim(key: key, namespace: metadata.namespace ?? "default")
         if let list = annotation("loadBalancerIPs") {
             var addresses: [IPAddress] = []
-            for text in list.split(separator: ",").map({ String($0).trimmingCharacters() }) {
+            for text in list.split(separator: ",").map({ String($0).trimmingWhitespace }) {
                 guard let address = IPAddress(text) else {
                     return .failure(AllocationError(message: "metallb.io/loadBalancerIPs: '\(text)' is not an IP address"))
                 }
@@ -68,7 +68,7 @@ extension KubeService {
         return .success(claim)
     }
 
-    /// The addresses in `status.loadBalancer.ingress`, in order; what the KubeService holds.
+    /// The addresses in `status.loadBalancer.ingress`, in order; what the Service holds.
     public var ingressAddresses: [IPAddress] {
         (status?.loadBalancer?.ingress ?? []).compactMap { $0.ip.flatMap(IPAddress.init) }
     }

@@ -158,14 +158,17 @@ struct Explain: ParsableCommand {
         guard let report = try options.fetch(.explain(vip), as: ExplainReport.self) else { return }
         print("\(report.vip) \(report.address): owner \(report.owner ?? "none (no eligible member)")")
         print("candidates in election order (sha256 of \"node#\(report.address)\"):")
-        table(report.candidates.enumerated().map { index, candidate in
-            ["  \(index + 1).", candidate.name, candidate.eligible ? "eligible" : "no: \(candidate.reason ?? "?")",
-             candidate.interfaces.joined(separator: ",")]
-        })
+        ranking(report.candidates)
         guard let targets = report.targets else { return }
         print("target node \(report.target.map { "\($0) (MAC \(report.targetMAC ?? "not resolved yet"))" } ?? "none (no eligible node)")")
         print("nodes in target order (sha256 of \"node#\(report.address)\"):")
-        table(targets.enumerated().map { index, candidate in
+        ranking(targets)
+    }
+
+    /// One numbered line per candidate: name, eligible or why not, interfaces (or the
+    /// node's resolved address).
+    private func ranking(_ candidates: [ExplainReport.Candidate]) {
+        table(candidates.enumerated().map { index, candidate in
             ["  \(index + 1).", candidate.name, candidate.eligible ? "eligible" : "no: \(candidate.reason ?? "?")",
              candidate.interfaces.joined(separator: ",")]
         })

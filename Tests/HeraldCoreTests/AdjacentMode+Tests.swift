@@ -15,6 +15,13 @@ import Testing
         KubeNodeFacts(labels: labels, ready: ready, internalIPs: [IPAddress("198.51.100.\(octet)")!])
     }
     var nodes: [String: KubeNodeFacts] { ["n1": node(31), "n2": node(32), "n3": node(33)] }
+    /// The node that receives the traffic: the first eligible one.
+    func firstTarget(addresses: [IPAddress], pool: PoolConfig, nodes: [String: KubeNodeFacts], endpointNodes: Set<String>?,
+                unreachable: [String: [String]]) -> TargetElection.Ranked? {
+        TargetElection.rank(addresses: addresses, pool: pool, nodes: nodes, endpointNodes: endpointNodes, unreachable: unreachable)
+            .first { $0.ineligibility == nil }
+    }
+
     func hashOrder(_ names: [String], for address: IPAddress) -> [String] {
         names.sorted {
             Array(SHA256.hash(data: Array("\($0)#\(address)".utf8))).lexicographicallyPrecedes(
@@ -34,20 +41,20 @@ import Testing
         let first = hashOrder(["n1", "n2", "n3"], for: service)[0]
         var facts = nodes
         facts[first]?.ready = false
-        var target = TargetElection.target(addresses: [service], pool: pool(), nodes: facts, endpointNodes: nil, unreachable: [:])
+        var target = firstTarget(addresses: [service], pool: pool(), nodes: facts, endpointNodes: nil, unreachable: [:])
         #expect(target != nil && target?.name != first)
         #expect(TargetElection.rank(addresses: [service], pool: pool(), nodes: facts, endpointNodes: nil, unreachable: [:])
             .first { $0.name == first }?.ineligibility == .notReady)
 
         facts = nodes
         facts[first]?.labels[KubeNodeFacts.excludeLabel] = ""
-        #expect(TargetElection.target(addresses: [service], pool: pool(), nodes: facts, endpointNodes: nil, unreachable: [:])?.name != first)
+        #expect(firstTarget(addresses: [service], pool: pool(), nodes: facts, endpointNodes: nil, unreachable: [:])?.name != first)
         facts = nodes
         facts[first]?.internalIPs = []
         let ranked = TargetElection.rank(addresses: [service], pool: pool(), nodes: facts, endpointNodes: nil, unreachable: [:])
         #expect(ranked.first { $0.name == first }?.ineligibility == .noInternalIP)
 
-        target = TargetElection.target(addresses: [service], pool: pool(), nodes: nodes, endpointNodes: nil,
+        target = firstTarget(addresses: [service], pool: pool(), nodes: nodes, endpointNodes: nil,
                                        unreachable: [first: ["a2", "a1"]])
         #expect(target?.name == hashOrder(["n1", "n2", "n3"], for: service)[1])
         #expect(TargetElection.rank(addresses: [service], pool: pool(), nodes: nodes, endpointNodes: nil, unreachable: [first: ["a2", "a1"]])
@@ -56,15 +63,15 @@ import Testing
 
     @Test func externalTrafficPolicyLocalPicksOnlyEndpointNodes() {
         for endpoint in ["n1", "n2", "n3"] {
-            let target = TargetElection.target(addresses: [service], pool: pool(), nodes: nodes, endpointNodes: [endpoint],
+            let target = firstTarget(addresses: [service], pool: pool(), nodes: nodes, endpointNodes: [endpoint],
                                                unreachable: [:])
             #expect(target?.name == endpoint)
         }
-        #expect(TargetElection.target(addresses: [service], pool: pool(), nodes: nodes, endpointNodes: [], unreachable: [:]) == nil)
+        #expect(firstTarget(addresses: [service], pool: pool(), nodes: nodes, endpointNodes: [], unreachable: [:]) == nil)
     }
 
     @Test func poolNodesListRestrictsTargets() {
-        let target = TargetElection.target(addresses: [service], pool: pool(nodes: ["n2"]), nodes: nodes, endpointNodes: nil,
+        let target = firstTarget(addresses: [service], pool: pool(nodes: ["n2"]), nodes: nodes, endpointNodes: nil,
                                            unreachable: [:])
         #expect(target?.name == "n2")
     }

@@ -1,5 +1,6 @@
 import FoundationEssentials
 import Glibc
+@testable import HeraldDaemon
 import HeraldKube
 import HeraldTestKit
 import Synchronization
@@ -23,9 +24,10 @@ final class TestAPIServer: @unchecked Sendable {
         directory = String(cString: mkdtemp(&template))
         address = "127.0.0.1:\(Int.random(in: 20000...45000))"
         #expect(Self.run(["/bin/bash", "\(Self.support)/kube-pki.sh", directory, address]) == 0)
-        pid = Self.spawn(["/usr/bin/python3", "\(Self.support)/kube-apiserver.py", "--listen", address,
-                          "--cert", "\(directory)/server.crt", "--key", "\(directory)/server.key",
-                          "--client-ca", "\(directory)/ca.crt", "--token", String((try String(contentsOfFile: "\(directory)/token", encoding: .utf8)).split(separator: "\n").first ?? "")])
+        let token = try String(contentsOfFile: "\(directory)/token", encoding: .utf8).trimmingWhitespace
+        pid = System.spawn(["/usr/bin/python3", "\(Self.support)/kube-apiserver.py", "--listen", address,
+                            "--cert", "\(directory)/server.crt", "--key", "\(directory)/server.key",
+                            "--client-ca", "\(directory)/ca.crt", "--token", token]) ?? 0
         // Ready when it answers /version (at most 10 s).
         let admin = try credentials("admin")
         for _ in 0..<100 {
@@ -54,29 +56,8 @@ final class TestAPIServer: @unchecked Sendable {
         try KubeHTTP(credentials: credentials("admin")).request(method, path, body: body.map { Array($0.utf8) })
     }
 
-    static func spawn(_ arguments: [String]) -> pid_t {
-        var pid: pid_t = 0
-        var argv = arguments.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        for fd: Int32 in [0, 1, 2] { posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", O_RDWR, 0) }
-        // The test runner's threads block signals, and a child inherits the mask: clear
-        // it, or the server would never see SIGTERM.
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var none = sigset_t()
-        sigemptyset(&none)
-        posix_spawnattr_setsigmask(&attributes, &none)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK))
-        guard posix_spawn(&pid, arguments[0], &actions, &attributes, &argv, environ) == 0 else { return 0 }
-        return pid
-    }
-
     static func run(_ arguments: [String]) -> Int32 {
-        let pid = spawn(arguments)
+        guard let pid = System.spawn(arguments) else { return -1 }
         var status: Int32 = 0
         waitpid(pid, &status, 0)
         return (status >> 8) & 0xFF

@@ -17,15 +17,6 @@ hash_order() {
     shift
     for name in "$@"; do printf '%s %s\n' "$(printf '%s#%s' "$name" "$ip" | sha256sum | cut -c1-64)" "$name"; done | sort | cut -d' ' -f2
 }
-# wait_reach IP NODE SECONDS: polls until c reaches NODE at IP.
-wait_reach() {
-    local deadline=$(( $(date +%s) + $3 ))
-    while [ "$(date +%s)" -le "$deadline" ]; do
-        [ "$(reach "$1")" = "$2" ] && return 0
-        sleep 0.1
-    done
-    return 1
-}
 # client_mac IP: the MAC in c's neighbour table for IP.
 client_mac() { lab_exec c ip neigh show "$1" dev eth0 | sed -n 's/.* lladdr \([0-9a-f:]*\).*/\1/p'; }
 # arp_answers IP COUNT: "ETHERNET-SOURCE SENDER-MAC" of each ARP reply to c for its COUNT requests.
@@ -34,8 +25,13 @@ arp_answers() {
     rm -f "$pcap"
     lab_spawn tcpdump c tcpdump -i eth0 --immediate-mode -n -U -w "$pcap" 'arp[6:2] = 2'
     for i in $(seq 50); do grep -s >/dev/null 'listening on' "$LAB_DIR/tcpdump.log" && break; sleep 0.1; done
-    arping_macs c "$1" "$2" >/dev/null
-    sleep 0.2
+    local got
+    got=$(arping_macs c "$1" "$2" | wc -l)
+    # Every reply arping got is in the capture before it stops (at most 2 s).
+    for i in $(seq 20); do
+        [ "$(tcpdump -r "$pcap" -n 2>/dev/null | grep -c 'is-at' || true)" -ge "$got" ] && break
+        sleep 0.1
+    done
     kill -INT "$(cat "$LAB_DIR/tcpdump.pid")"
     for i in $(seq 50); do kill -0 "$(cat "$LAB_DIR/tcpdump.pid")" 2>/dev/null || break; sleep 0.1; done
     tcpdump -r "$pcap" -e -n 2>/dev/null | sed -n 's/^[^ ]* \([0-9a-f:]*\) > 02:00:00:00:00:02, .* is-at \([0-9a-f:]*\).*/\1 \2/p'
