@@ -63,8 +63,8 @@ soak_file=$(mktemp /tmp/herald-soak.XXXXXX)
     sleep "$SOAK_SECONDS"
     for h in h1 h2 h3; do lab_loss $h 0 >/dev/null; done
     after=$(owners)
-    deaths=$(cat "$LAB_DIR"/h[123].log | grep -c 'msg="member dead"' || true)
-    suspicions=$(cat "$LAB_DIR"/h[123].log | grep -c 'msg="member suspect"' || true)
+    deaths=$(cat "$LAB_DIR"/h[123].log | grep -c 'msg="member dead"' || [ $? = 1 ])
+    suspicions=$(cat "$LAB_DIR"/h[123].log | grep -c 'msg="member suspect"' || [ $? = 1 ])
     echo "false deaths=$deaths, VIP takeovers during the soak=$(( $(takeovers) - takeovers_before )), suspicions refuted=$suspicions, owners before: $before after: $after"
 ) >"$soak_file" 2>/dev/null &
 soak_pid=$!

@@ -79,7 +79,7 @@ PY
 created=$(ms_since "$start")
 done_count=0
 for i in $(seq 1200); do
-    done_count=$(grep 'status written' "$LAB_DIR/h1.log" | grep -c 'service=default/m' || true)
+    done_count=$(grep 'status written' "$LAB_DIR/h1.log" | grep -c 'service=default/m' || [ $? = 1 ])
     [ "$done_count" -ge "$MANY" ] && break
     sleep 0.1
 done

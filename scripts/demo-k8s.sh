@@ -49,9 +49,9 @@ say "kill -9 heraldd on $owner (announcing $ip); the client keeps asking"
 kill -KILL "$(lab_pid "$owner")"; wait "$(lab_pid "$owner")" 2>/dev/null || true
 start=$(date +%s%N)
 for i in $(seq 100); do
-    mac=$(lab_exec c arping -i eth0 -c 1 -W 0.05 "$ip" 2>/dev/null | sed -n 's/^.* bytes from \([0-9a-f:]*\) .*/\1/p' || true)
+    mac=$(may_fail lab_exec c arping -i eth0 -c 1 -W 0.05 "$ip" 2>/dev/null | sed -n 's/^.* bytes from \([0-9a-f:]*\) .*/\1/p')
     [ -n "$mac" ] && [ "$mac" != "$(printf '02:00:00:00:00:%02x' $((10 + ${owner#h})))" ] && break
 done
 echo "answered by $mac after $(( ($(date +%s%N) - start) / 1000000 )) ms"
-lab_exec c arping -i eth0 -c 3 -W 0.2 "$ip" || true
+may_fail lab_exec c arping -i eth0 -c 3 -W 0.2 "$ip"
 say "done; removing the lab"

@@ -37,7 +37,7 @@ lab_exec c arping -i eth0 -c 3 -W 0.2 198.51.100.51
 say "client: ndisc6 2001:db8:100::50 (VIP 'web6', owned by h1)"
 lab_exec c ndisc6 -1 -r 3 -w 300 2001:db8:100::50 eth0
 say "client: arping 198.51.100.60 (not a VIP: nobody answers)"
-lab_exec c arping -i eth0 -c 2 -W 0.2 198.51.100.60 || true
+may_fail lab_exec c arping -i eth0 -c 2 -W 0.2 198.51.100.60
 
 say "heraldctl status on h1"
 lab_ctl h1 status
@@ -56,6 +56,6 @@ lab_exec c arping -i eth0 -c 2 -W 0.2 198.51.100.53
 
 say "SIGTERM to h1: it falls silent at once"
 lab_stop h1
-lab_exec c arping -i eth0 -c 2 -W 0.2 198.51.100.50 || true
+may_fail lab_exec c arping -i eth0 -c 2 -W 0.2 198.51.100.50
 tail -n 2 "$LAB_DIR/h1.log"
 say "done; removing the lab"

@@ -7,7 +7,14 @@
 # so nothing here can reach or be mistaken for a real network.
 
 HERALD_BIN=${HERALD_BIN:-$(pwd)/.build/debug}
+# kubectl as scripts/install-deps.sh installs it (a current release, from PyPI).
+PATH="$(pwd)/.build/tools/bin:$PATH"
 ARPBLAST=${ARPBLAST:-$(pwd)/.build/tools/arpblast}
+
+# Commands lab_cleanup runs first (lab_on_cleanup COMMAND): stopping what needs more than
+# a SIGKILL by PID, such as a booted container.
+LAB_CLEANUP_HOOKS=()
+lab_on_cleanup() { LAB_CLEANUP_HOOKS+=("$*"); }
 
 lab_init() {
     LAB=$1
@@ -82,8 +89,8 @@ lab_gossip_key() {
 # is what gossip uses. lab_loss HOST 0 removes it.
 lab_loss() {
     local host=$1 percent=$2
-    lab_exec "$host" tc qdisc del dev eth0 root 2>/dev/null || true
-    lab_exec "$host" nft delete table inet herald_loss 2>/dev/null || true
+    may_fail lab_exec "$host" tc qdisc del dev eth0 root 2>/dev/null
+    may_fail lab_exec "$host" nft delete table inet herald_loss 2>/dev/null
     [ "$percent" = 0 ] && return 0
     if lab_exec "$host" tc qdisc add dev eth0 root netem loss "$percent%" 2>/dev/null; then
         echo "loss on $host: tc netem $percent %"
@@ -102,6 +109,23 @@ NFT
 
 lab_exec() { local name=$1; shift; ip netns exec "$LAB-$name" "$@"; }
 
+# may_fail COMMAND...: runs COMMAND and takes its failure as an answer (no reply, a
+# timeout, nothing to delete), but not a program that is missing or cannot run (status
+# 126 or 127): that stops the script, so a missing tool never passes for "no answer".
+may_fail() {
+    local status=0
+    "$@" || status=$?
+    if [ "$status" -ge 126 ]; then
+        echo "FAIL: $1 could not run (status $status); is it installed? (scripts/install-deps.sh)" >&2
+        exit 1
+    fi
+    return 0
+}
+
+# count PATTERN FILE: how many lines of FILE match PATTERN (0 when none; an unreadable
+# file stops the script).
+count() { grep -c -- "$1" "$2" || [ $? = 1 ]; }
+
 # lab_spawn ID HOST COMMAND...: runs COMMAND in HOST in the background, output to
 # $LAB_DIR/ID.log, PID in $LAB_DIR/ID.pid so lab_cleanup stops it. `ip netns exec` execs
 # the command, so the recorded PID is the command's own (a backgrounded shell function
@@ -118,19 +142,21 @@ lab_spawn() {
 lab_heraldd() {
     local host=$1 config=$2
     shift 2
+    stat -c %s "$LAB_DIR/$host.log" >"$LAB_DIR/$host.offset" 2>/dev/null || echo 0 >"$LAB_DIR/$host.offset"
     ip netns exec "$LAB-$host" unshare --uts sh -c 'hostname "$0"; exec "$@"' "$host" \
         "$HERALD_BIN/heraldd" --config "$config" --control-socket "$LAB_DIR/$host.sock" "$@" \
         >>"$LAB_DIR/$host.log" 2>&1 &
     echo $! >"$LAB_DIR/$host.pid"
+    grep -qx "$host" "$LAB_DIR/heraldd.hosts" 2>/dev/null || echo "$host" >>"$LAB_DIR/heraldd.hosts"
 }
 
 lab_pid() { cat "$LAB_DIR/$1.pid"; }
 
-# Waits (at most 30 s) until HOST's heraldd logged that it is ready.
+# Waits (at most 30 s) until HOST's heraldd logged that it is ready (since its latest start).
 lab_wait_ready() {
     local host=$1 i
     for i in $(seq 300); do
-        grep -q 'msg=ready' "$LAB_DIR/$host.log" 2>/dev/null && return 0
+        tail -c +"$(( $(cat "$LAB_DIR/$host.offset") + 1 ))" "$LAB_DIR/$host.log" 2>/dev/null | grep -q 'msg=ready' && return 0
         kill -0 "$(lab_pid "$host")" 2>/dev/null || { echo "heraldd on $host exited:"; cat "$LAB_DIR/$host.log"; return 1; }
         sleep 0.1
     done
@@ -141,20 +167,47 @@ lab_wait_ready() {
 
 lab_ctl() { local host=$1; shift; "$HERALD_BIN/heraldctl" "$@" --socket "$LAB_DIR/$host.sock"; }
 
-# Stops HOST's heraldd with SIGTERM and waits (at most 10 s) for it to exit.
+# lab_stop HOST [SIGNAL]: stops HOST's heraldd with SIGTERM (or SIGNAL), waits (at most
+# 10 s, then SIGKILL) and returns its exit status, printing its last log lines when that
+# is not 0. A stopped (SIGSTOP) daemon is continued first.
 lab_stop() {
-    local pid i
-    pid=$(lab_pid "$1")
-    kill -TERM "$pid" 2>/dev/null || return 0
-    for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null
+    local host=$1 signal=${2:-TERM} pid status watchdog
+    pid=$(lab_pid "$host")
+    kill -0 "$pid" 2>/dev/null || return 0
+    kill -CONT "$pid" 2>/dev/null
+    kill "-$signal" "$pid" 2>/dev/null
+    (sleep 10; kill -KILL "$pid" 2>/dev/null) &
+    watchdog=$!
+    wait "$pid"
+    status=$?
+    kill "$watchdog" 2>/dev/null
+    wait "$watchdog" 2>/dev/null || :   # the killed timer's own status
+    echo "$status" >"$LAB_DIR/$host.exit"
+    if [ "$status" != 0 ]; then
+        echo "heraldd on $host exited with status $status after SIG$signal; its last lines:"
+        tail -n 5 "$LAB_DIR/$host.log"
+    fi
+    return "$status"
 }
 
-# Kills what the lab started (by recorded PID) and deletes its namespaces. Runs from an
-# EXIT trap, so it must not stop half way: errexit is off here.
+# Stops every heraldd the lab started that still runs with SIGTERM, then kills the rest
+# of what it started (by recorded PID) and deletes its namespaces. Runs from an EXIT trap,
+# so it must not stop half way: errexit is off here. A test that passed so far fails if a
+# heraldd does not exit with status 0 on SIGTERM: every test checks the clean stop.
 lab_cleanup() {
+    local status=$?
     set +e
-    local pidfile pid ns
+    local pidfile pid ns host hook
+    for hook in "${LAB_CLEANUP_HOOKS[@]}"; do eval "$hook"; done
+    for pidfile in "$LAB_DIR"/*.pid; do
+        [ -e "$pidfile" ] || continue
+        host=$(basename "$pidfile" .pid)
+        grep -qx "$host" "$LAB_DIR/heraldd.hosts" 2>/dev/null || continue
+        if ! lab_stop "$host" && [ "$status" = 0 ]; then
+            echo "FAIL: heraldd on $host did not stop cleanly"
+            status=1
+        fi
+    done
     for pidfile in "$LAB_DIR"/*.pid; do
         [ -e "$pidfile" ] || continue
         pid=$(cat "$pidfile")
@@ -165,6 +218,7 @@ lab_cleanup() {
     done
     for ns in $(ip netns list | awk '{print $1}' | grep "^$LAB-"); do ip netns del "$ns"; done
     [ -n "${LAB_KEEP:-}" ] || rm -rf "$LAB_DIR"
+    exit "$status"
 }
 
 # lab_kube_api [ID]: the test Kubernetes API server (Tests/support/kube-apiserver.py) in
@@ -227,7 +281,7 @@ lab_adjacent() {
 }
 
 # reach IP: the name of the node an HTTP request from c to IP reaches, or nothing.
-reach() { lab_exec c curl -s --max-time 0.5 "http://$1/" 2>/dev/null || true; }
+reach() { may_fail lab_exec c curl -s --max-time 0.5 "http://$1/" 2>/dev/null; }
 
 # wait_reach IP NODE SECONDS: polls until c reaches NODE at IP; fails after SECONDS.
 wait_reach() {

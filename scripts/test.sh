@@ -3,11 +3,18 @@
 # one line "N passed, N failed" over both.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+# Before anything else: every command the scripts and tests run is installed by
+# scripts/install-deps.sh (a missing tool must fail here, not make a test pass or fail
+# for the wrong reason).
+if ! /usr/bin/python3 scripts/check-deps.py; then
+    echo "0 passed, 1 failed"
+    exit 1
+fi
 log=$(mktemp /tmp/herald-swift-test.XXXXXX.log)
 swift test 2>&1 | tee "$log"
 unit_status=${PIPESTATUS[0]}
 unit_total=$(sed -n 's/.*Test run with \([0-9]*\) tests\{0,1\} .*/\1/p' "$log" | tail -n 1)
-unit_failed=$(grep '^✘ Test .* failed after' "$log" | grep -vc '^✘ Test run with' || true)
+unit_failed=$(grep '^✘ Test .* failed after' "$log" | grep -vc '^✘ Test run with' || [ $? = 1 ])
 if [ -z "$unit_total" ]; then
     echo "swift test did not finish (status $unit_status)"
     unit_total=1

@@ -8,6 +8,12 @@
  *   arpblast IFACE watch TARGET SECONDS      a request every 2 ms; prints "REALTIME_NS MAC"
  *                                            for the first answer and again when the answering
  *                                            MAC changes, then exits (or after SECONDS)
+ *   arpblast IFACE asks TARGET INTERVAL_MS   a request every INTERVAL_MS until SIGTERM/SIGINT;
+ *                                            then counts the requests answered within 500 ms
+ *                                            (or 50 intervals, if shorter) and which MACs answered
+ *
+ * `asks` sends each request from one of 50 sender addresses (.200-.249 of the interface's
+ * /24, unused in the lab) in turn, so every reply names the request it answers.
  *
  * Latency uses kernel timestamps from one packet socket that sees both our outgoing
  * request (PACKET_OUTGOING) and the reply, the same points tcpdump would timestamp.
@@ -20,6 +26,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -258,9 +265,121 @@ static int watch(uint32_t target, double seconds) {
     return 0;
 }
 
+static volatile sig_atomic_t asking = 1;
+static void stop_asking(int sig) { (void)sig; asking = 0; }
+
+struct ask { double sent; double answered; uint8_t mac[6]; };
+static struct ask *asks;
+static long ask_count, ask_capacity;
+static double ask_wait;
+static pthread_mutex_t ask_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static uint32_t ask_sender(long i) {
+    uint32_t base = ntohl(our_ip) & 0xffffff00u;
+    return htonl(base | (200 + i % 50));
+}
+
+/* Whether answers may still come: asking, or the last request's wait has not run out. */
+static int collecting(void) {
+    pthread_mutex_lock(&ask_lock);
+    int more = asking || (ask_count > 0 && now_s() < asks[ask_count - 1].sent + ask_wait);
+    pthread_mutex_unlock(&ask_lock);
+    return more;
+}
+
+static void *collect_answers(void *unused) {
+    (void)unused;
+    uint8_t buf[2048];
+    struct timeval tv = {0, 20000};
+    setsockopt(rxsock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    while (collecting()) {
+        ssize_t n = recv(rxsock, buf, sizeof buf, 0);
+        if (n < 42 || buf[12] != 0x08 || buf[13] != 0x06 || buf[21] != 2 || memcmp(buf + 32, our_mac, 6) != 0) continue;
+        uint32_t to;
+        memcpy(&to, buf + 38, 4);
+        uint32_t host = ntohl(to) & 0xff;
+        if ((ntohl(to) & 0xffffff00u) != (ntohl(our_ip) & 0xffffff00u) || host < 200 || host >= 250) continue;
+        double now = now_s();
+        pthread_mutex_lock(&ask_lock);
+        /* The newest request from that sender address; answers count within the wait. */
+        for (long i = ask_count - 1; i >= 0 && i >= ask_count - 50; i--) {
+            if (i % 50 != (long)(host - 200)) continue;
+            if (asks[i].answered == 0 && now - asks[i].sent <= ask_wait) {
+                asks[i].answered = now;
+                memcpy(asks[i].mac, buf + 22, 6);
+            }
+            break;
+        }
+        pthread_mutex_unlock(&ask_lock);
+    }
+    return NULL;
+}
+
+static int ask(uint32_t target, double interval) {
+    signal(SIGTERM, stop_asking);
+    signal(SIGINT, stop_asking);
+    ask_wait = interval * 50 < 0.5 ? interval * 50 : 0.5;
+    pthread_t collector;
+    pthread_create(&collector, NULL, collect_answers, NULL);
+    uint8_t frame[64];
+    double start = now_s();
+    while (asking) {
+        double due = start + ask_count * interval;
+        if (now_s() < due) {
+            usleep((useconds_t)((due - now_s()) * 1e6));
+            continue;
+        }
+        pthread_mutex_lock(&ask_lock);
+        if (ask_count == ask_capacity) {
+            ask_capacity = ask_capacity ? ask_capacity * 2 : 4096;
+            asks = realloc(asks, ask_capacity * sizeof *asks);
+        }
+        size_t len = arp_request(frame, target);
+        uint32_t sender = ask_sender(ask_count);
+        memcpy(frame + 28, &sender, 4);
+        asks[ask_count] = (struct ask){.sent = now_s()};
+        ask_count++;
+        pthread_mutex_unlock(&ask_lock);
+        send(sock, frame, len, 0);
+    }
+    pthread_join(collector, NULL);
+    long answered = 0;
+    double worst = 0;
+    char macs[512] = "";
+    uint8_t seen[8][6];
+    long seen_count[8] = {0};
+    int distinct = 0;
+    for (long i = 0; i < ask_count; i++) {
+        if (asks[i].answered == 0) {
+            struct timespec wall;
+            clock_gettime(CLOCK_REALTIME, &wall);
+            double at = wall.tv_sec + wall.tv_nsec / 1e9 - (now_s() - asks[i].sent);
+            time_t whole = (time_t)at;
+            struct tm utc;
+            gmtime_r(&whole, &utc);
+            printf("unanswered: request %ld at +%.3f s (%02d:%02d:%02d.%03dZ)\n", i, asks[i].sent - start, utc.tm_hour,
+                   utc.tm_min, utc.tm_sec, (int)((at - whole) * 1000));
+            continue;
+        }
+        answered++;
+        if (asks[i].answered - asks[i].sent > worst) worst = asks[i].answered - asks[i].sent;
+        int j = 0;
+        while (j < distinct && memcmp(seen[j], asks[i].mac, 6) != 0) j++;
+        if (j == distinct && distinct < 8) memcpy(seen[distinct++], asks[i].mac, 6);
+        if (j < 8) seen_count[j]++;
+    }
+    for (int j = 0; j < distinct; j++)
+        snprintf(macs + strlen(macs), sizeof macs - strlen(macs), "%s%02x:%02x:%02x:%02x:%02x:%02x=%ld", j ? "," : "",
+                 seen[j][0], seen[j][1], seen[j][2], seen[j][3], seen[j][4], seen[j][5], seen_count[j]);
+    printf("asks=%ld answered=%ld unanswered=%ld slowest_ms=%.1f macs=%s\n", ask_count, answered, ask_count - answered,
+           worst * 1e3, macs);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 4) {
-        fprintf(stderr, "usage: %s IFACE latency TARGET COUNT | flood TARGET RATE SECONDS | garbage COUNT SEED\n", argv[0]);
+        fprintf(stderr, "usage: %s IFACE latency TARGET COUNT | flood TARGET RATE SECONDS | garbage COUNT SEED\n"
+                        "       | watch TARGET SECONDS | asks TARGET INTERVAL_MS\n", argv[0]);
         return 2;
     }
     open_socket(argv[1]);
@@ -271,6 +390,8 @@ int main(int argc, char **argv) {
         return flood(target, atol(argv[4]), atof(argv[5]));
     if (!strcmp(argv[2], "watch") && argc == 5 && inet_pton(AF_INET, argv[3], &target) == 1)
         return watch(target, atof(argv[4]));
+    if (!strcmp(argv[2], "asks") && argc == 5 && inet_pton(AF_INET, argv[3], &target) == 1 && atof(argv[4]) > 0)
+        return ask(target, atof(argv[4]) / 1000);
     if (!strcmp(argv[2], "garbage") && argc == 5)
         return garbage(atol(argv[3]), strtoull(argv[4], NULL, 10));
     fprintf(stderr, "bad arguments\n");

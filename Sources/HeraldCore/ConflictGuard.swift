@@ -70,6 +70,8 @@ public struct ConflictGuard: Sendable {
         case defend(IPAddress)
         /// A conflicted address was probed again and nobody answered.
         case resolved(IPAddress)
+        /// The first probe of an address found nobody else answering it.
+        case cleared(IPAddress)
     }
 
     public let settings: Settings
@@ -172,7 +174,7 @@ public struct ConflictGuard: Sendable {
                     actions += report(address, mac, inUse: false, now: now)
                 } else {
                     phases[address] = .clear
-                    if retrying.remove(address) != nil { actions.append(.resolved(address)) }
+                    actions.append(retrying.remove(address) != nil ? .resolved(address) : .cleared(address))
                 }
             case .conflict(_, let retryAt) where now >= retryAt:
                 retrying.insert(address)

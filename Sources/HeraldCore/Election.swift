@@ -14,6 +14,7 @@ public enum Election {
         case noInterfaceOnSubnet
         case checkNotPassing
         case holdingDown
+        case startingUp
         case unreadableMeta
         /// Kubernetes: no Node of this name.
         case notAKubernetesNode
@@ -33,6 +34,7 @@ public enum Election {
             case .noInterfaceOnSubnet: "no usable interface on the VIP's subnet"
             case .checkNotPassing: "health check not passing"
             case .holdingDown: "holding down after being declared dead"
+            case .startingUp: "starting: not ready to answer yet"
             case .unreadableMeta: "metadata from an incompatible version"
             case .notAKubernetesNode: "no Kubernetes Node of this name"
             case .excludedByLabel: "node has node.kubernetes.io/exclude-from-external-load-balancers"
@@ -68,7 +70,7 @@ public enum Election {
             }.map(\.name)
             let reason: Ineligibility? = interfaces.isEmpty ? .noInterfaceOnSubnet
                 : vip.check != nil && !meta.passingChecks.contains(vip.name) ? .checkNotPassing
-                : meta.holdingDown ? .holdingDown : nil
+                : meta.holdingDown ? .holdingDown : meta.startingUp ? .startingUp : nil
             return (key, Ranked(name: member.name, ineligibility: reason, interfaces: interfaces))
         }
         .sorted { $0.key.lexicographicallyPrecedes($1.key) }

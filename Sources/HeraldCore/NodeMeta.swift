@@ -23,22 +23,28 @@ public struct NodeMeta: Equatable, Sendable {
     /// Back after being declared dead (stopped, partitioned): not eligible until the
     /// hold-down ends, so a node that wakes up does not snatch VIPs back at once.
     public var holdingDown: Bool
+    /// Just started, not ready to serve yet (its links still probing, or it has not
+    /// joined): not eligible, so the node that owns a VIP keeps it until this one can
+    /// answer, and a restart hands nothing over early. Encoded in the hold-down byte (2),
+    /// which older versions read as holding down.
+    public var startingUp: Bool
     /// Adjacent mode: Kubernetes nodes this host probed on its links and found not
     /// answering. No node reported here is chosen as a target by any adjacent host.
     public var unreachableNodes: [String]
 
-    public init(interfaces: [Interface], passingChecks: [String] = [], holdingDown: Bool = false,
+    public init(interfaces: [Interface], passingChecks: [String] = [], holdingDown: Bool = false, startingUp: Bool = false,
                 unreachableNodes: [String] = []) {
         self.interfaces = interfaces
         self.passingChecks = passingChecks
         self.holdingDown = holdingDown
+        self.startingUp = startingUp
         self.unreachableNodes = unreachableNodes
     }
 
     static let version: UInt8 = 1
 
     public func encode() -> [UInt8] {
-        var bytes: [UInt8] = [Self.version, holdingDown ? 1 : 0, UInt8(min(interfaces.count, 255))]
+        var bytes: [UInt8] = [Self.version, holdingDown ? 1 : startingUp ? 2 : 0, UInt8(min(interfaces.count, 255))]
         for interface in interfaces.prefix(255) {
             bytes += [UInt8(interface.name.utf8.count)] + Array(interface.name.utf8) + interface.mac.octets
             bytes.append(UInt8(min(interface.prefixes.count, 255)))
@@ -122,6 +128,7 @@ public struct NodeMeta: Equatable, Sendable {
             }
         }
         guard index == bytes.count else { return nil }
-        return NodeMeta(interfaces: interfaces, passingChecks: checks, holdingDown: holding != 0, unreachableNodes: unreachable)
+        return NodeMeta(interfaces: interfaces, passingChecks: checks, holdingDown: holding != 0 && holding != 2,
+                        startingUp: holding == 2, unreachableNodes: unreachable)
     }
 }

@@ -82,6 +82,10 @@ public enum ResponderOutcome: Equatable, Sendable {
     case conflict(address: IPAddress, mac: MACAddress)
     /// A watched node address answered (or spoke) from `mac`: for the target tracker.
     case neighbor(address: IPAddress, mac: MACAddress)
+    /// A request for an address this link could serve but does not answer now (another
+    /// node owns it): not answered (counted as `notOurs`), but kept a moment in case this
+    /// node takes the address over (`HeldRequests`).
+    case held(address: IPAddress)
     case drop(DropReason)
 }
 
@@ -120,9 +124,7 @@ public enum Responder {
         guard arp.operation == .request else { return .drop(.notRequest) }
         if arp.isGratuitous { return .drop(.gratuitous) }
         let target = IPAddress.v4(arp.targetIP)
-        guard context.answering.contains(target) else {
-            return .drop(context.ownedElsewhere.contains(target) ? .wrongInterface : .notOurs)
-        }
+        guard context.answering.contains(target) else { return notAnswered(target, context) }
         guard ethernet.destination.isBroadcast || ethernet.destination == context.mac else { return .drop(.notForUs) }
         guard !arp.senderMAC.isMulticast, !arp.senderMAC.isZero, !ethernet.source.isMulticast else {
             return .drop(.badSender)
@@ -132,6 +134,11 @@ public enum Responder {
         let reply = ARPPacket(operation: .reply, senderMAC: context.answerMAC(for: target), senderIP: arp.targetIP,
                               targetMAC: arp.senderMAC, targetIP: arp.senderIP)
         return .reply(frame: reply.frame(ethernetDestination: arp.senderMAC, ethernetSource: context.mac), address: target)
+    }
+
+    static func notAnswered(_ target: IPAddress, _ context: ResponderContext) -> ResponderOutcome {
+        if context.ownedElsewhere.contains(target) { return .drop(.wrongInterface) }
+        return context.guarded.contains(target) ? .held(address: target) : .drop(.notOurs)
     }
 
     static func decideNDP(_ ethernet: EthernetHeader, _ ndp: NDPPacket, _ context: ResponderContext) -> ResponderOutcome {
@@ -149,9 +156,7 @@ public enum Responder {
             return .drop(.notRequest)
         case .solicitation(let solicitation):
             let target = IPAddress.v6(solicitation.target)
-            guard context.answering.contains(target) else {
-                return .drop(context.ownedElsewhere.contains(target) ? .wrongInterface : .notOurs)
-            }
+            guard context.answering.contains(target) else { return notAnswered(target, context) }
             if solicitation.sourceLinkLayer == context.mac { return .drop(.fromSelf) }
             let destination = ndp.header.destination
             let toGroup = destination == solicitation.target.solicitedNodeMulticast

@@ -70,7 +70,7 @@ public enum TargetElection {
     /// Nodes reported unreachable by the given members, with who reports each.
     public static func unreachable(reportedIn members: [(name: String, meta: NodeMeta)]) -> [String: [String]] {
         var result: [String: [String]] = [:]
-        for (name, meta) in members where !meta.holdingDown {
+        for (name, meta) in members where !meta.holdingDown && !meta.startingUp {
             for node in meta.unreachableNodes { result[node, default: []].append(name) }
         }
         return result

@@ -4,6 +4,7 @@ import HeraldMembership
 import HeraldWire
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 public enum HeraldVersion {
     public static let current = "0.1.0"
@@ -28,6 +29,33 @@ public enum Daemon {
     public static let exitConfigError: Int32 = 78
 
     public static func exit(_ status: Int32) -> Never { Glibc.exit(status) }
+
+    /// Runs `body` in a task of `priority` and blocks the calling (main) thread until it
+    /// returns its exit status. Nothing awaits the task, so nothing escalates its priority.
+    public static func runToCompletion(priority: TaskPriority, _ body: @escaping @Sendable () async -> Int32) -> Int32 {
+        let finished = Finished()
+        Task.detached(priority: priority) { finished.post(await body()) }
+        return finished.wait()
+    }
+
+    /// An exit status one thread posts and another blocks for (a POSIX semaphore: the
+    /// waiting thread is the main thread, never one of the cooperative pool).
+    private final class Finished: @unchecked Sendable {
+        private let semaphore = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
+        private let status = Mutex<Int32>(0)
+
+        init() { sem_init(semaphore, 0, 0) }
+
+        func post(_ value: Int32) {
+            status.withLock { $0 = value }
+            sem_post(semaphore)
+        }
+
+        func wait() -> Int32 {
+            while sem_wait(semaphore) != 0 && errno == EINTR {}
+            return status.withLock { $0 }
+        }
+    }
 
     /// Writes to a peer that went away must fail with EPIPE, not end the process.
     public static func ignoreSIGPIPE() { signal(SIGPIPE, SIG_IGN) }
@@ -70,7 +98,8 @@ public enum Daemon {
                 throw SystemError("gossip.bind \(gossipSettings.bind) is not an address of this host", errno: 0)
             }
             let owners = Ownership(runtime: runtime, links: links, lease: membership.suspicionFloor,
-                                   joinGrace: gossipSettings.join.isEmpty ? .zero : membership.joinRetryInterval * 2)
+                                   joinGrace: gossipSettings.join.isEmpty ? .zero : membership.joinRetryInterval * 2,
+                                   logger: logger)
             let service = try GossipService(
                 name: loaded.nodeName, address: bind, seeds: gossipSettings.join, seal: try loadSeal(gossipSettings),
                 settings: membership, meta: eligibility.meta,
@@ -132,15 +161,16 @@ public enum Daemon {
             heartbeats: { [gossip, metrics, kubernetes] in
                 links.all.map(\.heartbeat) + [gossip?.heartbeat, metrics?.heartbeat, kubernetes?.heartbeat].compactMap { $0 }
             },
-            onShutdown: { [gossip] in
-                links.stopAll()
-                gossip?.requestLeave()
-            })
-        // Stopped in reverse: notifier (STOPPING=1), links (silence), checks, gossip (leave), metrics, control.
+            onReady: { [gossip] in gossip?.markReadyToServe() })
+        // The group stops services in reverse, each after the one before has returned:
+        // notifier (STOPPING=1), links (silence), Kubernetes, checks, gossip (leave, so
+        // peers take over at once), reload, metrics, control.
         services = [.init(service: control)] + (metrics.map { [.init(service: $0)] } ?? []) + [.init(service: reload)]
             + services + [.init(service: links), .init(service: notifier)]
-        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-            services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        var configuration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        // Within the unit's TimeoutStopSec=10s, so a stuck service ends in an error, not a SIGKILL.
+        configuration.maximumGracefulShutdownDuration = .seconds(8)
+        let group = ServiceGroup(configuration: configuration)
         logger.info("starting", metadata: ["node": "\(loaded.nodeName)", "version": "\(HeraldVersion.current)",
                                            "config": "\(options.configPath)"])
         try await group.run()

@@ -24,6 +24,7 @@ public final class GossipService: Service, Sendable {
         case refuted(MemberRecord.Status)
         case stalled(Duration)
         case holdDown(Bool)
+        case eligible
         case unresolved([String])
         case alone([GossipAddress], Duration)
     }
@@ -54,6 +55,7 @@ public final class GossipService: Service, Sendable {
         var stopping = false
         var leaving = false
         var holdDownRequested = false
+        var readyToServe = false
         var baseMeta: NodeMeta
         var metaVersion = 0
         var view: View
@@ -88,6 +90,14 @@ public final class GossipService: Service, Sendable {
             $0.baseMeta = meta
             $0.metaVersion += 1
         }
+        wake.signal()
+    }
+
+    /// The node is ready to answer (its links have probed, it has joined): from now on it
+    /// is eligible for VIPs. Until then it gossips `startingUp`, so no owner hands a VIP
+    /// to it before it can answer.
+    public func markReadyToServe() {
+        shared.withLock { $0.readyToServe = true }
         wake.signal()
     }
 
@@ -147,6 +157,8 @@ public final class GossipService: Service, Sendable {
                         logger.warning("gossip loop stalled for \(duration) (stopped or starved); holding VIPs back until the view is fresh")
                     case .holdDown(let on):
                         logger.notice(on ? "holding down: not eligible for VIPs for \(holdDown)" : "hold-down over: eligible again")
+                    case .eligible:
+                        logger.info("ready to serve: eligible for VIPs")
                     case .unresolved(let names):
                         logger.warning("cannot resolve join peers yet: \(names.joined(separator: ", "))")
                     case .alone(let peers, let duration):
@@ -182,9 +194,11 @@ public final class GossipService: Service, Sendable {
         var rng = SystemRandomNumberGenerator()
         var (baseMeta, appliedMeta) = shared.withLock { ($0.baseMeta, $0.metaVersion) }
         var holdingDownUntil: Duration?
+        var startingUp = true
         func meta() -> [UInt8] {
             var meta = baseMeta
             meta.holdingDown = holdingDownUntil != nil
+            meta.startingUp = startingUp
             return meta.encode()
         }
         var instance = MembershipInstance(name: name, address: address, meta: meta(), settings: settings, now: .zero)
@@ -228,15 +242,21 @@ public final class GossipService: Service, Sendable {
             heartbeat.beat()
             let turnStart = ContinuousClock.now
             let now = origin.duration(to: turnStart)
-            let (stopping, leaving, newMeta, metaVersion, holdDownRequested, refresh) = shared.withLock { state in
+            let (stopping, leaving, newMeta, metaVersion, holdDownRequested, refresh, ready) = shared.withLock { state in
                 defer {
                     state.holdDownRequested = false
                     state.refreshRequested = false
                 }
                 return (state.stopping, state.leaving, state.baseMeta, state.metaVersion, state.holdDownRequested,
-                        state.refreshRequested)
+                        state.refreshRequested, state.readyToServe)
             }
             if refresh { changed = true }
+            if startingUp && ready {
+                startingUp = false
+                eventSink.yield(.eligible)
+                execute(instance.onMetaChanged(meta(), now: now), now: now)
+                changed = true
+            }
             if holdDownRequested { startHoldDown(now) }
             if leaving {
                 execute(instance.onLeave(now: now), now: now)

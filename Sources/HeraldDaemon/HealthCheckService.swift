@@ -12,13 +12,15 @@ public final class HealthCheckService: Service, Sendable {
     /// One running check: its thread stops when `stop` is set and the wake signal fires.
     private final class Runner: Sendable {
         let vip: String
+        let address: IPAddress
         let check: HealthCheck
         let stop = Mutex(false)
         let wake = WakeSignal()
         let thread: Mutex<DedicatedThread?> = Mutex(nil)
 
-        init(vip: String, check: HealthCheck) {
+        init(vip: String, address: IPAddress, check: HealthCheck) {
             self.vip = vip
+            self.address = address
             self.check = check
         }
 
@@ -44,7 +46,7 @@ public final class HealthCheckService: Service, Sendable {
     }
 
     private static func runners(for vips: [VIPConfig]) -> [String: Runner] {
-        Dictionary(vips.compactMap { vip in vip.check.map { (vip.name, Runner(vip: vip.name, check: $0)) } },
+        Dictionary(vips.compactMap { vip in vip.check.map { (vip.name, Runner(vip: vip.name, address: vip.address, check: $0)) } },
                    uniquingKeysWith: { first, _ in first })
     }
 
@@ -60,7 +62,7 @@ public final class HealthCheckService: Service, Sendable {
         let (added, removed) = runners.withLock { current -> ([Runner], [Runner]) in
             var added: [Runner] = []
             var removed: [Runner] = []
-            for (name, runner) in current where wanted[name]?.check != runner.check {
+            for (name, runner) in current where wanted[name].map({ $0.check != runner.check || $0.address != runner.address }) ?? true {
                 removed.append(runner)
                 current[name] = nil
             }
@@ -108,7 +110,7 @@ public final class HealthCheckService: Service, Sendable {
                     return set
                 }
                 logger.log(level: state.passing ? .info : .warning, "health check \(state.passing ? "passing" : "failing")",
-                           metadata: ["vip_name": "\(vip)", "check": "\(check.probe)"])
+                           metadata: ["vip": "\(runner.address)", "vip_name": "\(vip)", "check": "\(check.probe)"])
                 onChange(now)
             }
             var fds = [pollfd(fd: runner.wake.fd, events: Int16(POLLIN), revents: 0)]

@@ -2,46 +2,77 @@ import Glibc
 import HeraldCore
 import HeraldWire
 
-/// Reads this host's interfaces (getifaddrs and /sys/class/net) into `HostInterface`
-/// values for the pure core.
+/// Reads this host's interfaces into `HostInterface` values for the pure core. Names,
+/// indexes, flags, MACs and addresses come from getifaddrs, which answers for the
+/// network namespace heraldd runs in; /sys/class/net (which a container may have mounted
+/// from another namespace) is read only for what getifaddrs lacks — whether a device is
+/// virtual or a bridge port — and only when it describes the same device.
 enum InterfaceDiscovery {
     static func hostFacts() -> HostFacts {
         HostFacts(hostname: System.hostname(), interfaces: interfaces())
     }
 
+    private struct Link {
+        var index: Int32 = 0
+        var flags: UInt32 = 0
+        var mac: MACAddress?
+        var prefixes: [IPPrefix] = []
+    }
+
     static func interfaces() -> [HostInterface] {
-        var prefixes: [String: [IPPrefix]] = [:]
+        var links: [String: Link] = [:]
         var head: UnsafeMutablePointer<ifaddrs>?
-        if getifaddrs(&head) == 0 {
-            var cursor = head
-            while let entry = cursor?.pointee {
-                defer { cursor = entry.ifa_next }
-                guard let address = entry.ifa_addr, let netmask = entry.ifa_netmask else { continue }
-                let name = String(cString: entry.ifa_name)
-                if let ip = ipAddress(address), let mask = ipAddress(netmask) {
-                    prefixes[name, default: []].append(IPPrefix(address: ip, length: mask.numeric.nonzeroBitCount))
+        guard getifaddrs(&head) == 0 else { return [] }
+        defer { freeifaddrs(head) }
+        var cursor = head
+        while let entry = cursor?.pointee {
+            defer { cursor = entry.ifa_next }
+            guard let address = entry.ifa_addr else { continue }
+            let name = String(cString: entry.ifa_name)
+            var link = links[name] ?? Link()
+            link.flags = entry.ifa_flags
+            if Int32(address.pointee.sa_family) == AF_PACKET {
+                // struct sockaddr_ll (linux/if_packet.h, not in Glibc's module): ifindex at
+                // 4, hardware type at 8 (1: Ethernet), address length at 11, address at 12.
+                let raw = UnsafeRawPointer(address)
+                link.index = raw.loadUnaligned(fromByteOffset: 4, as: Int32.self)
+                let hardwareType = raw.loadUnaligned(fromByteOffset: 8, as: UInt16.self)
+                if hardwareType == 1, raw.load(fromByteOffset: 11, as: UInt8.self) == 6 {
+                    link.mac = MACAddress(rawValue: (12..<18).reduce(0) { $0 << 8 | UInt64(raw.load(fromByteOffset: $1, as: UInt8.self)) })
                 }
+            } else if let netmask = entry.ifa_netmask, let ip = ipAddress(address), let mask = ipAddress(netmask) {
+                link.prefixes.append(IPPrefix(address: ip, length: mask.numeric.nonzeroBitCount))
             }
-            freeifaddrs(head)
+            links[name] = link
         }
-        return System.listDirectory("/sys/class/net").compactMap { name in
+        return links.filter { $0.value.index > 0 }.sorted { $0.key < $1.key }.map { name, link in
             let base = "/sys/class/net/\(name)"
-            guard let flagsText = try? System.readFile("\(base)/flags"),
-                  let flags = Int(flagsText.trimmingWhitespace.dropFirst(2), radix: 16),
-                  let indexText = try? System.readFile("\(base)/ifindex"),
-                  let index = Int32(indexText.trimmingWhitespace) else { return nil }
-            let mac = (try? System.readFile("\(base)/address")).flatMap { MACAddress($0.trimmingWhitespace) }
-            let type = (try? System.readFile("\(base)/type")).map(\.trimmingWhitespace)
+            let sysfsIsOurs = (try? System.readFile("\(base)/ifindex")).flatMap { Int32($0.trimmingWhitespace) } == link.index
+                && (try? System.readFile("\(base)/address")).flatMap { MACAddress($0.trimmingWhitespace) } == link.mac
             return HostInterface(
-                name: name, index: index,
-                mac: type == "1" ? mac : nil,
-                isUp: flags & Int(IFF_UP) != 0,
-                isBroadcast: flags & Int(IFF_BROADCAST) != 0,
-                isLoopback: flags & Int(IFF_LOOPBACK) != 0,
-                isVirtual: System.fileExists("/sys/devices/virtual/net/\(name)"),
-                hasMaster: System.fileExists("\(base)/master"),
-                prefixes: prefixes[name] ?? [])
+                name: name, index: link.index, mac: link.mac,
+                isUp: link.flags & UInt32(IFF_UP) != 0,
+                isBroadcast: link.flags & UInt32(IFF_BROADCAST) != 0,
+                isLoopback: link.flags & UInt32(IFF_LOOPBACK) != 0,
+                isVirtual: sysfsIsOurs && System.fileExists("/sys/devices/virtual/net/\(name)"),
+                hasMaster: sysfsIsOurs && System.fileExists("\(base)/master"),
+                prefixes: link.prefixes)
         }
+    }
+
+    /// Whether `name` is up with carrier, asked of the kernel in this network namespace.
+    static func isRunning(_ name: String) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var request = ifreq()
+        let bytes = Array(name.utf8.prefix(Int(IFNAMSIZ) - 1))
+        withUnsafeMutableBytes(of: &request.ifr_ifrn.ifrn_name) { raw in
+            for (index, byte) in bytes.enumerated() { raw[index] = byte }
+        }
+        guard ioctl(fd, UInt(SIOCGIFFLAGS), &request) == 0 else { return false }
+        let flags = Int(request.ifr_ifru.ifru_flags)
+        return flags & Int(IFF_UP) != 0 && flags & Int(IFF_RUNNING) != 0
     }
 
     private static func ipAddress(_ sockaddrPointer: UnsafeMutablePointer<sockaddr>) -> IPAddress? {

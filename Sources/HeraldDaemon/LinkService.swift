@@ -59,9 +59,14 @@ public final class LinkService: Service, Sendable {
 
     enum LinkEvent: Sendable {
         case ready
+        /// What the link answers for changed: addresses it started announcing, and the ones
+        /// it stopped announcing with the reason.
+        case serving(started: [IPAddress], stopped: [(IPAddress, String)])
+        case cleared(IPAddress)
         case conflict(IPAddress, MACAddress, inUse: Bool)
         case resolved(IPAddress)
-        case failure(String)
+        /// Something failed; `vip` when it concerns one address (journal field HERALD_VIP).
+        case failure(String, vip: IPAddress? = nil)
         case carrier(up: Bool, String)
         case neighbors([IPAddress: NodeReach], changed: [IPAddress])
     }
@@ -165,7 +170,16 @@ public final class LinkService: Service, Sendable {
     public var counters: LinkCounters { shared.withLock { $0.tally }.counters }
 
     public func run() async throws {
-        let thread = DedicatedThread(name: "link-\(interface.name)") { [self] in captureLoop() }
+        // The thread signals once it is silent; it closes the capture after that, since
+        // closing a packet socket waits for the kernel (an RCU grace period, tens of ms),
+        // and the handover to peers (gossip leaves next) must not wait for that.
+        let silent = Completion()
+        let thread = DedicatedThread(name: "link-\(interface.name)") { [self] in
+            let capture = captureLoop()
+            silent.signal()
+            _ = consume capture
+        }
+        thread.detach()
         logger.info("answering ARP/NDP", metadata: ["vips": "\(answering.sorted().map(\.description).joined(separator: ","))"])
         await withTaskCancellationHandler {
             await withGracefulShutdownHandler {
@@ -173,6 +187,15 @@ public final class LinkService: Service, Sendable {
                     switch event {
                     case .ready:
                         await readiness.markReady(interface.name)
+                    case .serving(let started, let stopped):
+                        for address in started {
+                            logger.notice("announcing VIP", metadata: ["vip": "\(address)"])
+                        }
+                        for (address, reason) in stopped {
+                            logger.notice("stopped announcing VIP: \(reason)", metadata: ["vip": "\(address)"])
+                        }
+                    case .cleared(let address):
+                        logger.info("probed VIP: nobody else answers it", metadata: ["vip": "\(address)"])
                     case .conflict(let address, let foreign, let inUse):
                         // The guard reports each address at most once per 10 s.
                         if inUse {
@@ -184,8 +207,8 @@ public final class LinkService: Service, Sendable {
                         }
                     case .resolved(let address):
                         logger.notice("address conflict over: nobody else answers; announcing", metadata: ["vip": "\(address)"])
-                    case .failure(let message):
-                        logger.error("\(message)")
+                    case .failure(let message, let vip):
+                        logger.error("\(message)", metadata: vip.map { ["vip": "\($0)"] })
                     case .carrier(let up, let detail):
                         if up { logger.notice("interface is back; answering again") } else { logger.error("interface down: \(detail)") }
                         onCarrier(interface.name, up)
@@ -210,7 +233,7 @@ public final class LinkService: Service, Sendable {
         } onCancel: {
             self.stop()
         }
-        thread.join()
+        await silent.wait()
         logger.info("stopped answering")
     }
 
@@ -221,7 +244,8 @@ public final class LinkService: Service, Sendable {
 
     // MARK: The link thread
 
-    private func captureLoop() {
+    /// Runs until stopped; returns the capture, still open, for the caller to close.
+    private func captureLoop() -> PcapHandle? {
         var pcap = initialPcap.withLock { handle in
             defer { handle = nil }
             return handle
@@ -232,6 +256,7 @@ public final class LinkService: Service, Sendable {
         var conflictGuard = ConflictGuard(settings: conflictSettings)
         var targetAnswers = TargetAnswers(settings: targetSettings)
         var context = ResponderContext(mac: mac, answering: [])
+        var held = HeldRequests()
         var claims: [(IPAddress, MACAddress)] = []
         var answers: [(IPAddress, MACAddress)] = []
         var applied = -1
@@ -258,7 +283,7 @@ public final class LinkService: Service, Sendable {
             let (version, answering, elsewhere, lease, stopping, candidates, knownMACs, targets) = shared.withLock {
                 ($0.version, $0.answering, $0.ownedElsewhere, $0.leaseUntil, $0.stopping, $0.candidates, $0.knownMACs, $0.targets)
             }
-            if stopping { return }
+            if stopping { return pcap }
             let now = origin.duration(to: .now)
             // Adjacent mode: resolve and watch the target nodes; their MACs are the cluster's too.
             var neighborChanges: [TargetTracker.Action] = []
@@ -301,6 +326,24 @@ public final class LinkService: Service, Sendable {
             let effective = holds ? answering.subtracting(withheld).filter { targets == nil || answerMACs[$0] != nil } : Set()
             answerMACs = answerMACs.filter { effective.contains($0.key) }
             if version != applied || holds != leaseHeld || effective != context.answering || answerMACs != context.answerMACs {
+                let started = effective.subtracting(context.answering).sorted()
+                let stopped = context.answering.subtracting(effective).sorted().map { address in
+                    (address, Self.reason(notServing: address, holds: holds, silent: silentUntilVersionAbove != nil,
+                                          owned: answering, withheld: withheld))
+                }
+                if !started.isEmpty || !stopped.isEmpty { eventSink.yield(.serving(started: started, stopped: stopped)) }
+                // Taken over: answer whoever asked for these addresses a moment ago.
+                if !started.isEmpty, let handle = pcap {
+                    var replyContext = context
+                    replyContext.answering = effective
+                    replyContext.answerMACs = answerMACs
+                    for frame in held.take(for: Set(started), now: now) {
+                        frame.withUnsafeBytes { bytes in
+                            self.handle(bytes, pcap: handle, context: replyContext, lease: holds ? lease : nil, now: now,
+                                        counters: &pending, claims: &claims, answers: &answers, held: &held)
+                        }
+                    }
+                }
                 applied = version
                 leaseHeld = holds
                 // Served before with another node's MAC: announce the new one at once.
@@ -334,8 +377,8 @@ public final class LinkService: Service, Sendable {
                 do {
                     // Bounded, so a flood cannot starve announcements or a stop request.
                     for _ in 0..<16 where try handle.dispatch(limit: 256, {
-                        self.handle($0, pcap: handle, context: context, lease: leaseDeadline, counters: &pending, claims: &claims,
-                                    answers: &answers)
+                        self.handle($0, pcap: handle, context: context, lease: leaseDeadline, now: now, counters: &pending,
+                                    claims: &claims, answers: &answers, held: &held)
                     }) == 256 {}
                 } catch {
                     pcap = nil
@@ -352,7 +395,7 @@ public final class LinkService: Service, Sendable {
                 for frame in Announcement.frames(for: address, mac: mac, hardware: context.answerMACs[address]) {
                     if let error = pcap?.inject(frame) {
                         pending.injectFailures += 1
-                        eventSink.yield(.failure("sending gratuitous announcement for \(address) failed: \(error)"))
+                        eventSink.yield(.failure("sending gratuitous announcement for \(address) failed: \(error)", vip: address))
                     } else {
                         pending.gratuitousSent[address, default: 0] += 1
                     }
@@ -387,15 +430,23 @@ public final class LinkService: Service, Sendable {
         }
     }
 
-    /// Whether the interface is administratively up with carrier (`/sys/class/net/X/operstate`).
-    static func isUp(_ name: String) -> Bool {
-        guard let state = try? System.readFile("/sys/class/net/\(name)/operstate") else { return false }
-        return ["up", "unknown"].contains(state.trimmingWhitespace)
+    /// Why an address the link served is no longer answered, for the journal.
+    static func reason(notServing address: IPAddress, holds: Bool, silent: Bool, owned: Set<IPAddress>,
+                       withheld: Set<IPAddress>) -> String {
+        if silent { return "the interface came back; silent until ownership is decided again" }
+        if !holds { return "ownership lease expired (no fresh view of the cluster)" }
+        if !owned.contains(address) { return "no longer owned by this node" }
+        if withheld.contains(address) { return "another host answers it" }
+        return "its target node does not answer on the link"
     }
 
+    /// Whether the interface is administratively up with carrier.
+    static func isUp(_ name: String) -> Bool { InterfaceDiscovery.isRunning(name) }
+
     private func handle(_ bytes: UnsafeRawBufferPointer, pcap: PcapHandle, context: ResponderContext,
-                        lease: ContinuousClock.Instant?, counters: inout LinkTally, claims: inout [(IPAddress, MACAddress)],
-                        answers: inout [(IPAddress, MACAddress)]) {
+                        lease: ContinuousClock.Instant?, now: Duration, counters: inout LinkTally,
+                        claims: inout [(IPAddress, MACAddress)], answers: inout [(IPAddress, MACAddress)],
+                        held: inout HeldRequests) {
         switch Responder.decide(bytes, context: context) {
         case .reply(let frame, let address):
             counters.requestsReceived[address, default: 0] += 1
@@ -406,7 +457,7 @@ public final class LinkService: Service, Sendable {
             }
             if let error = pcap.inject(frame) {
                 counters.injectFailures += 1
-                eventSink.yield(.failure("reply for \(address) failed: \(error)"))
+                eventSink.yield(.failure("reply for \(address) failed: \(error)", vip: address))
             } else {
                 counters.responsesSent[address, default: 0] += 1
             }
@@ -416,6 +467,9 @@ public final class LinkService: Service, Sendable {
         case .neighbor(let address, let from):
             // For the target tracker, after the batch.
             if answers.count < 1024 { answers.append((address, from)) }
+        case .held(let address):
+            counters.dropped[.notOurs, default: 0] += 1
+            held.hold(bytes, for: address, now: now)
         case .drop(let reason):
             counters.dropped[reason, default: 0] += 1
         }
@@ -430,7 +484,7 @@ public final class LinkService: Service, Sendable {
                 for frame in AddressProbe.frames(for: address, mac: mac) {
                     if let error = pcap?.inject(frame) {
                         counters.injectFailures += 1
-                        eventSink.yield(.failure("probing \(address) failed: \(error)"))
+                        eventSink.yield(.failure("probing \(address) failed: \(error)", vip: address))
                     } else if pcap != nil {
                         counters.probesSent += 1
                     }
@@ -446,6 +500,8 @@ public final class LinkService: Service, Sendable {
                 }
             case .resolved(let address):
                 eventSink.yield(.resolved(address))
+            case .cleared(let address):
+                eventSink.yield(.cleared(address))
             }
         }
     }

@@ -1,6 +1,7 @@
 import HeraldCore
 import HeraldMembership
 import HeraldWire
+import Logging
 import Synchronization
 
 /// Turns membership views into what each link answers: runs the election, keeps the
@@ -27,11 +28,13 @@ public final class Ownership: Sendable {
     let links: LinkSet
     let lease: Duration
     let joinGrace: Duration
+    let logger: Logger
     let started = ContinuousClock.now
     private let state = Mutex(State())
     private let kubernetes = Mutex<KubernetesService?>(nil)
 
-    init(runtime: Runtime, links: LinkSet, lease: Duration, joinGrace: Duration) {
+    init(runtime: Runtime, links: LinkSet, lease: Duration, joinGrace: Duration, logger: Logger) {
+        self.logger = logger
         self.runtime = runtime
         self.links = links
         self.lease = lease
@@ -66,10 +69,12 @@ public final class Ownership: Sendable {
         config.vips += services.vips
         let owners = settled ? Election.owners(loaded.config.vips, members: view.members).merging(services.owners) { vip, _ in vip } : [:]
         let owned = Set(owners.filter { $0.value == loaded.nodeName }.keys)
-        let announcersChanged = state.withLock { state in
+        let (announcersChanged, moves) = state.withLock { state in
             let changed = state.owners != owners || state.targets != services.targets
-            for (address, owner) in owners {
-                if let before = state.owners[address], before != owner { state.failovers[address, default: 0] += 1 }
+            var moves: [(IPAddress, from: String?, to: String?)] = []
+            for address in Set(owners.keys).union(state.owners.keys).sorted() where state.owners[address] != owners[address] {
+                moves.append((address, state.owners[address], owners[address]))
+                if state.owners[address] != nil, owners[address] != nil { state.failovers[address, default: 0] += 1 }
             }
             state.takeovers += owned.subtracting(state.owned).count
             state.owners = owners
@@ -77,7 +82,16 @@ public final class Ownership: Sendable {
             state.view = view.members
             state.settled = settled
             state.targets = services.targets
-            return changed
+            return (changed, moves)
+        }
+        for (address, from, to) in moves where from == loaded.nodeName || to == loaded.nodeName {
+            if to == loaded.nodeName {
+                logger.notice(from.map { "taking over VIP from \($0)" } ?? "VIP elected to this node",
+                              metadata: ["vip": "\(address)", "node": "\(loaded.nodeName)"])
+            } else {
+                logger.notice(to.map { "handing VIP over to \($0)" } ?? "releasing VIP: no eligible node",
+                              metadata: ["vip": "\(address)", "node": "\(to ?? "")"])
+            }
         }
         if announcersChanged { kubernetes.withLock { $0 }?.announcersChanged() }
         // Until settled the cluster's MACs are not known, so probe answers wait to be judged.

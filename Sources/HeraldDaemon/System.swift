@@ -135,6 +135,41 @@ final class DedicatedThread: @unchecked Sendable {
     }
 
     func join() { pthread_join(thread, nil) }
+
+    /// Lets the thread end on its own: nobody will join it.
+    func detach() { pthread_detach(thread) }
+}
+
+/// A one-shot signal a thread sets and async code awaits, so waiting for a thread never
+/// blocks the cooperative pool (as `pthread_join` would).
+final class Completion: Sendable {
+    private struct State {
+        var done = false
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private let state = Mutex(State())
+
+    init() {}
+
+    func signal() {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.done = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        waiters.forEach { $0.resume() }
+    }
+
+    func wait() async {
+        await withCheckedContinuation { continuation in
+            let done = state.withLock { state -> Bool in
+                if !state.done { state.waiters.append(continuation) }
+                return state.done
+            }
+            if done { continuation.resume() }
+        }
+    }
 }
 
 /// Parks the calling task until the service group shuts down (or the task is cancelled):

@@ -9,19 +9,18 @@ public struct SystemdNotifier: Service {
     let readiness: Readiness
     let logger: Logger
     let status: String
-    /// Run first thing on shutdown: silence the links and leave the cluster at once, so the
-    /// handover does not wait for the orderly stop of every service.
-    let onShutdown: @Sendable () -> Void
+    /// Called once every link is ready (with gossip: the node becomes eligible for VIPs).
+    let onReady: @Sendable () -> Void
     /// The loops whose progress the watchdog vouches for (links, gossip, metrics).
     let heartbeats: @Sendable () -> [Heartbeat]
 
     init(readiness: Readiness, status: String, logger: Logger, heartbeats: @escaping @Sendable () -> [Heartbeat] = { [] },
-         onShutdown: @escaping @Sendable () -> Void = {}) {
+         onReady: @escaping @Sendable () -> Void = {}) {
         self.readiness = readiness
         self.status = status
         self.logger = logger
         self.heartbeats = heartbeats
-        self.onShutdown = onShutdown
+        self.onReady = onReady
     }
 
     public static func notify(_ state: String) {
@@ -29,8 +28,13 @@ public struct SystemdNotifier: Service {
     }
 
     public func run() async throws {
-        await readiness.waitUntilReady()
-        guard !Task.isCancelled else { return }
+        // A stop before the daemon was ready ends the wait (and sends no READY=1).
+        _ = try? await cancelWhenGracefulShutdown { await readiness.waitUntilReady() }
+        guard !Task.isCancelled, !Task.isShuttingDownGracefully else {
+            Self.notify("STOPPING=1")
+            return
+        }
+        onReady()
         Self.notify("READY=1\nSTATUS=\(status)")
         logger.info("ready", metadata: ["status": "\(status)"])
         if let interval = Self.watchdogInterval() {
@@ -39,7 +43,6 @@ public struct SystemdNotifier: Service {
             // Parked until shutdown; the group stops this service first.
             try? await gracefulShutdown()
         }
-        onShutdown()
         Self.notify("STOPPING=1")
     }
 

@@ -144,13 +144,15 @@ public struct MembershipInstance: Sendable {
         return self.seeds.map { .send([.pushPull(isReply: false, members: fullState)], to: $0) }
     }
 
-    /// Announces new metadata (this node's eligibility) with a higher incarnation.
+    /// Announces new metadata (this node's eligibility) with a higher incarnation: gossiped
+    /// as usual, and sent straight to (up to 16) alive members, since eligibility decides
+    /// who answers for a VIP and piggybacking alone takes a probe interval or more.
     public mutating func onMetaChanged(_ newMeta: [UInt8], now: Duration) -> [MembershipAction] {
         guard newMeta != meta, !hasLeft else { return [] }
         meta = newMeta
         incarnation += 1
         broadcasts.enqueue(aliveMessage)
-        return []
+        return directAlive()
     }
 
     /// Leaves gracefully: tells every alive member directly, so they move VIPs at once
@@ -298,8 +300,12 @@ public struct MembershipInstance: Sendable {
         incarnation = max(incarnation, claimed) + 1
         broadcasts.enqueue(aliveMessage)
         adjustAwareness(1)
-        let direct = members.values.filter(\.isCandidate).map(\.address).sorted().prefix(16)
-        return [.refuted(claimed: status)] + direct.map { .send([aliveMessage], to: $0) }
+        return [.refuted(claimed: status)] + directAlive()
+    }
+
+    /// This node's `alive`, sent straight to up to 16 alive members.
+    func directAlive() -> [MembershipAction] {
+        members.values.filter(\.isCandidate).map(\.address).sorted().prefix(16).map { .send([aliveMessage], to: $0) }
     }
 
     mutating func alive(_ memberName: String, address memberAddress: GossipAddress, incarnation memberIncarnation: UInt64,

@@ -57,7 +57,13 @@ enum Heraldd {
         return .run(flags)
     }
 
-    static func main() async {
+    /// Synchronous on purpose: an async `main` runs as a user-initiated task, and every task
+    /// it starts or awaits inherits (or is escalated to) that priority, whose worker
+    /// threads libdispatch renices to -4 — which an unprivileged daemon may not do, so it
+    /// logged "Failed to set thread priority … errno=13" at every start. The daemon runs in
+    /// a task of default priority instead, and the main thread waits for its exit status.
+    /// The loops that must not wait run on threads of their own anyway.
+    static func main() {
         Daemon.ignoreSIGPIPE()
         let flags: Flags
         switch parse(Array(CommandLine.arguments.dropFirst())) {
@@ -82,16 +88,19 @@ enum Heraldd {
             print("\(flags.config): OK (\(loaded.config.pools.count) pool(s), \(loaded.config.vips.count) VIP(s), node \(loaded.nodeName))")
             return
         }
-        do {
-            try await Daemon.run(Daemon.Options(configPath: flags.config, controlSocket: flags.controlSocket),
-                                 loaded: loaded, logger: logger)
-        } catch let error as SystemError {
-            logger.critical("cannot start: \(error)")
-            Daemon.exit(1)
-        } catch {
-            logger.critical("stopped: \(error)")
-            Daemon.exit(1)
-        }
+        let options = Daemon.Options(configPath: flags.config, controlSocket: flags.controlSocket)
+        Daemon.exit(Daemon.runToCompletion(priority: .medium) {
+            do {
+                try await Daemon.run(options, loaded: loaded, logger: logger)
+                return 0
+            } catch let error as SystemError {
+                logger.critical("cannot start: \(error)")
+                return 1
+            } catch {
+                logger.critical("stopped: \(error)")
+                return 1
+            }
+        })
     }
 }
 

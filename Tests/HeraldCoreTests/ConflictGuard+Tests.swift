@@ -28,7 +28,7 @@ import Testing
         #expect(actions == [.probe(vip), .probe(vip), .probe(vip)])
         #expect(state.withheld == [vip])
         #expect(state.isProbing)
-        #expect(state.onTick(now: ms(300)) == [])
+        #expect(state.onTick(now: ms(300)) == [.cleared(vip)], "the probe result, for the journal")
         #expect(state.withheld.isEmpty)
         #expect(!state.isProbing)
         #expect(state.nextDeadline == nil)
@@ -67,7 +67,7 @@ import Testing
         #expect(run(&state, from: 10, to: 1000).allSatisfy { $0 == .probe(vip) })
         #expect(state.withheld == [vip])
         state.onKnownMACs([member])
-        #expect(state.onTick(now: ms(1010)) == [])
+        #expect(state.onTick(now: ms(1010)) == [.cleared(vip)], "a member's answer is no conflict: the probe clears")
         #expect(state.withheld.isEmpty)
         #expect(state.onClaim(vip, by: member, announcing: true, now: ms(2000)) == [])
     }

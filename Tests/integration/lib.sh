@@ -23,14 +23,21 @@ one_host_lab() {
     lab_wait_ready h1
 }
 
-# arping_macs HOST IP COUNT: the MAC of every reply, one per line (Habets arping).
+# arping_macs HOST IP COUNT: the MAC of every reply, one per line (Habets arping; its
+# status 1 means no reply, which is an answer too).
 arping_macs() {
-    lab_exec "$1" arping -i eth0 -c "$3" -W 0.2 "$2" 2>/dev/null | sed -n 's/^.* bytes from \([0-9a-f:]*\) .*/\1/p' || true
+    local out
+    out=$(may_fail lab_exec "$1" arping -i eth0 -c "$3" -W 0.2 "$2" 2>/dev/null)
+    printf '%s\n' "$out" | sed -n 's/^.* bytes from \([0-9a-f:]*\) .*/\1/p'
 }
 
-# ndisc_mac HOST IP: the target link-layer address ndisc6 learns, or nothing.
+# ndisc_mac HOST IP [IFACE]: the target link-layer address ndisc6 learns, or nothing when
+# nobody answers (status 2); any other failure fails the test.
 ndisc_mac() {
-    lab_exec "$1" ndisc6 -1 -r 3 -w 300 "$2" "${3:-eth0}" 2>/dev/null | sed -n 's/^Target link-layer address: //p' | tr 'A-F' 'a-f' || true
+    local out status=0
+    out=$(lab_exec "$1" ndisc6 -1 -r 3 -w 300 "$2" "${3:-eth0}" 2>/dev/null) || status=$?
+    [ "$status" = 0 ] || [ "$status" = 2 ] || fail "ndisc6 $2 failed with status $status"
+    printf '%s\n' "$out" | sed -n 's/^Target link-layer address: //p' | tr 'A-F' 'a-f'
 }
 
 # counter HOST JSON-PATH: a number from `heraldctl status --json`, summed over links.

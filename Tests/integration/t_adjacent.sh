@@ -29,7 +29,7 @@ arp_answers() {
     got=$(arping_macs c "$1" "$2" | wc -l)
     # Every reply arping got is in the capture before it stops (at most 2 s).
     for i in $(seq 20); do
-        [ "$(tcpdump -r "$pcap" -n 2>/dev/null | grep -c 'is-at' || true)" -ge "$got" ] && break
+        [ "$(tcpdump -r "$pcap" -n 2>/dev/null | grep -c 'is-at' || [ $? = 1 ])" -ge "$got" ] && break
         sleep 0.1
     done
     kill -INT "$(cat "$LAB_DIR/tcpdump.pid")"
@@ -107,7 +107,7 @@ ip6=$(external web6)
 target6=$(hash_order "$ip6" n1 n2 n3 | head -n 1)
 for i in $(seq 50); do [ "$(ndisc_mac c "$ip6")" = "$(node_mac "$target6")" ] && break; sleep 0.2; done
 [ "$(ndisc_mac c "$ip6")" = "$(node_mac "$target6")" ] || fail "ndisc6 $ip6: '$(ndisc_mac c "$ip6")', want $target6's $(node_mac "$target6")"
-six=$(lab_exec c curl -s --max-time 1 "http://[$ip6]/" 2>/dev/null || true)
+six=$(may_fail lab_exec c curl -s --max-time 1 "http://[$ip6]/" 2>/dev/null)
 [ "$six" = "$target6" ] || fail "c reaches '$six' at [$ip6], want $target6"
 lab_ctl a1 explain "$ip6" | grep -s >/dev/null "^  1\. *$target6 *eligible *2001:db8:100::$((30 + ${target6#n}))" \
     || fail "$target6 not resolved through its IPv6 InternalIP: $(lab_ctl a1 explain "$ip6")"

@@ -44,7 +44,8 @@ rtts=$(sed -n 's/^herald_gossip_probe_rtt_seconds_count //p' "$LAB_DIR/metrics.t
 grep -q '^herald_gossip_packets_rejected_total{reason="gossip_authentication_failed"} [1-9]' "$LAB_DIR/metrics.txt" || fail "rejections not in metrics"
 announced=0
 for host in h1 h2 h3 h4 h5; do
-    announced=$((announced + $(lab_exec $host curl -sf http://127.0.0.1:9473/metrics | grep -c '^metallb_speaker_announced{' || true)))
+    lab_exec $host curl -sf http://127.0.0.1:9473/metrics >"$LAB_DIR/metrics-$host.txt" || fail "no metrics from $host"
+    announced=$((announced + $(count '^metallb_speaker_announced{' "$LAB_DIR/metrics-$host.txt")))
 done
 [ "$announced" = 6 ] || fail "$announced announcements in the metrics of 5 hosts, want 6 (one per VIP)"
 pass "metrics: 5 members alive, $rtts probe round trips, rejections by reason, each VIP announced once"

@@ -5,14 +5,13 @@ cluster_lab 3 198.51.100.50 198.51.100.51 198.51.100.52
 vip=198.51.100.50
 owner=$(owner_of h1 $vip); observer=h1; [ "$owner" = h1 ] && observer=h2
 next=$(runner_up "$observer" $vip)
-kill -TERM "$(lab_pid "$owner")"
 start=$(date +%s.%N)
+lab_stop "$owner" || fail "$owner did not exit with status 0 on SIGTERM"
 wait_answered_by $vip "$(mac_of "$next")" 5 || fail "no handover to $next"
 elapsed=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN {printf "%.3f", e - s}')
-for i in $(seq 50); do kill -0 "$(lab_pid "$owner")" 2>/dev/null || break; sleep 0.1; done
 grep -s >/dev/null 'left the cluster' "$LAB_DIR/$owner.log" || fail "$owner did not leave"
 grep -s >/dev/null "member left.*node=$owner" "$LAB_DIR/$observer.log" || fail "$observer did not see $owner leave"
-pass "SIGTERM: $owner left, $next answers $vip after $elapsed s (arping-polled)"
+pass "SIGTERM: $owner left with exit status 0, $next answers $vip after $elapsed s (arping-polled)"
 lab_heraldd "$owner" "$LAB_DIR/$owner.toml"; lab_wait_ready "$owner"
 wait_members_alive 3 h1 h2 h3
 

@@ -54,7 +54,7 @@ lab_spawn prometheus h1 prometheus --config.file="$LAB_DIR/prometheus.yml" --sto
     --web.listen-address=127.0.0.1:9090
 answer=""
 for i in $(seq 120); do
-    answer=$(lab_exec h1 curl -sf --max-time 2 'http://127.0.0.1:9090/api/v1/query?query=metallb_speaker_announced' || true)
+    answer=$(may_fail lab_exec h1 curl -sf --max-time 2 'http://127.0.0.1:9090/api/v1/query?query=metallb_speaker_announced')
     echo "$answer" | grep -s >/dev/null '"ip":"198.51.100.50"' && break
     sleep 0.5
 done

@@ -10,7 +10,7 @@ version=$(dpkg-deb -f "$deb" Version)
 
 lintian --fail-on error --tag-display-limit 0 "$deb" >"$LAB_DIR/lintian.txt" 2>&1 || fail "lintian: $(cat "$LAB_DIR/lintian.txt")"
 ! grep -s >/dev/null '^E:' "$LAB_DIR/lintian.txt" || fail "lintian errors: $(cat "$LAB_DIR/lintian.txt")"
-pass "lintian: no errors ($(grep -c '^[WI]:' "$LAB_DIR/lintian.txt" || true) warnings/info)"
+pass "lintian: no errors ($(count '^[WI]:' "$LAB_DIR/lintian.txt") warnings/info)"
 
 depends=$(dpkg-deb -f "$deb" Depends)
 for lib in libc6 libpcap0.8 libsystemd0; do [[ $depends == *"$lib"* ]] || fail "Depends lacks $lib: $depends"; done

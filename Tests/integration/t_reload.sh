@@ -35,8 +35,8 @@ address = "203.0.113.50"'
 write_config '"eth0"' ""
 lab_heraldd h1 "$config"
 lab_wait_ready h1
-reloaded() { grep -c 'msg="config reloaded' "$LAB_DIR/h1.log" || true; }
-failed() { grep -c 'msg="reload failed' "$LAB_DIR/h1.log" || true; }
+reloaded() { count 'msg="config reloaded' "$LAB_DIR/h1.log"; }
+failed() { count 'msg="reload failed' "$LAB_DIR/h1.log"; }
 wait_count() { # wait_count FUNCTION N
     local i
     for i in $(seq 100); do [ "$($1)" -ge "$2" ] && return 0; sleep 0.05; done

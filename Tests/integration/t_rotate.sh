@@ -6,10 +6,10 @@ cluster_lab 3 198.51.100.50 198.51.100.51 198.51.100.52
 reload_all() {
     local host before
     for host in "$@"; do
-        before=$(grep -c 'msg="config reloaded' "$LAB_DIR/$host.log" || true)
+        before=$(count 'msg="config reloaded' "$LAB_DIR/$host.log")
         kill -HUP "$(lab_pid "$host")"
-        for i in $(seq 50); do [ "$(grep -c 'msg="config reloaded' "$LAB_DIR/$host.log" || true)" -gt "$before" ] && break; sleep 0.1; done
-        [ "$(grep -c 'msg="config reloaded' "$LAB_DIR/$host.log" || true)" -gt "$before" ] || fail "$host did not reload: $(tail -3 "$LAB_DIR/$host.log")"
+        for i in $(seq 50); do [ "$(count 'msg="config reloaded' "$LAB_DIR/$host.log")" -gt "$before" ] && break; sleep 0.1; done
+        [ "$(count 'msg="config reloaded' "$LAB_DIR/$host.log")" -gt "$before" ] || fail "$host did not reload: $(tail -3 "$LAB_DIR/$host.log")"
     done
 }
 rejected() { lab_ctl "$1" status --json | /usr/bin/python3 -c 'import json,sys; print(sum(json.load(sys.stdin)["gossip"]["rejected"].values()))'; }

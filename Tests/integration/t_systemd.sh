@@ -6,7 +6,7 @@ lab_host h1 11; lab_host c 2
 lab_vip_config 198.51.100.50
 
 score=$(systemd-analyze security --offline=yes systemd/herald.service 2>/dev/null | sed -n 's/.*Overall exposure level for herald.service: \([0-9.]*\).*/\1/p')
-[ -n "$score" ] && /usr/bin/python3 -c "import sys; sys.exit(0 if float('$score') <= 2.5 else 1)" || fail "exposure $score > 2.5"
+[ -n "$score" ] && /usr/bin/python3 -c "import sys; sys.exit(0 if float('$score') <= 2.0 else 1)" || fail "exposure $score > 2.0"
 pass "systemd-analyze exposure $score"
 
 # sd_notify: READY=1 only once the link announces (the VIP answers by then), STOPPING=1 on SIGTERM.
@@ -23,15 +23,15 @@ pass "READY=1 after the first announcement"
 
 # Watchdog: a ping every WatchdogSec/2 while the loops turn, none while the process is stopped.
 sleep 2.5
-pings=$(grep -c '^WATCHDOG=1' "$LAB_DIR/notify.txt" || true)
+pings=$(count '^WATCHDOG=1' "$LAB_DIR/notify.txt")
 [ "$pings" -ge 2 ] || fail "$pings WATCHDOG=1 in 2.5 s with WatchdogSec=2s"
 kill -STOP "$(lab_pid h1)"
-before=$(grep -c '^WATCHDOG=1' "$LAB_DIR/notify.txt" || true)
+before=$(count '^WATCHDOG=1' "$LAB_DIR/notify.txt")
 sleep 2
-[ "$(grep -c '^WATCHDOG=1' "$LAB_DIR/notify.txt" || true)" = "$before" ] || fail "pings while stopped"
+[ "$(count '^WATCHDOG=1' "$LAB_DIR/notify.txt")" = "$before" ] || fail "pings while stopped"
 kill -CONT "$(lab_pid h1)"
-for i in $(seq 30); do [ "$(grep -c '^WATCHDOG=1' "$LAB_DIR/notify.txt" || true)" -gt "$before" ] && break; sleep 0.1; done
-[ "$(grep -c '^WATCHDOG=1' "$LAB_DIR/notify.txt" || true)" -gt "$before" ] || fail "no pings after SIGCONT"
+for i in $(seq 30); do [ "$(count '^WATCHDOG=1' "$LAB_DIR/notify.txt")" -gt "$before" ] && break; sleep 0.1; done
+[ "$(count '^WATCHDOG=1' "$LAB_DIR/notify.txt")" -gt "$before" ] || fail "no pings after SIGCONT"
 pass "WATCHDOG=1 every second while running ($pings in 2.5 s), none while stopped"
 
 # Reload: RELOADING=1 (with MONOTONIC_USEC), then READY=1 again.

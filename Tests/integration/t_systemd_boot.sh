@@ -1,0 +1,160 @@
+# heraldd under a real systemd (PID 1 of a Debian 12 container, systemd-nspawn): the .deb
+# installed, `systemctl enable --now`, READY, answers from outside, journal fields,
+# reload (good and bad), restart, a clean stop (Result=success), a config error (status 78,
+# no restart loop), the watchdog restarting a stopped daemon, no sandbox denial in the
+# journal; then two containers with gossip: stopping the owner is a success there and a
+# takeover on the other.
+source "$(dirname "$0")/lib.sh"
+source Tests/support/systemd-container.sh
+deb=$(ls .build/herald_*.deb 2>/dev/null | head -n 1)
+[ -n "$deb" ] || fail "no .build/herald_*.deb: run make deb first"
+test_lab
+lab_on_cleanup sd_stop s1
+lab_on_cleanup sd_stop s2
+lab_host s1 21; lab_host s2 22; lab_host c 2
+root=$(sd_rootfs "$deb") || fail "cannot build the container root file system"
+mkdir -p "$LAB_DIR/share"
+cp "$deb" "$LAB_DIR/share/herald.deb"
+sd_boot s1 s1 "$root" || fail "container s1 did not boot"
+pass "container s1 booted: systemd $(sd_exec s1 systemctl --version | head -n 1 | cut -d' ' -f2), system running"
+
+sd_exec s1 dpkg -i /mnt/share/herald.deb >"$LAB_DIR/dpkg.log" 2>&1 || fail "dpkg -i: $(cat "$LAB_DIR/dpkg.log")"
+[ "$(sd_exec s1 systemctl is-enabled herald)" = disabled ] || fail "the package enabled the unit"
+sd_exec s1 id herald >/dev/null || fail "no user herald after install"
+
+# config NAME: writes /etc/herald/herald.toml in container NAME from stdin.
+config() { sd_exec "$1" sh -c 'cat >/etc/herald/herald.toml'; }
+vips() {
+    printf '[node]\ninterfaces = ["eth0"]\n\n'
+    local n=0 address
+    for address in "$@"; do
+        n=$((n + 1))
+        printf '[[vip]]\nname = "vip%s"\naddress = "%s"\n' "$n" "$address"
+    done
+}
+journal() { sd_exec s1 journalctl -u herald --no-pager "$@"; }
+mac1=02:00:00:00:00:15
+mac2=02:00:00:00:00:16
+
+vips 198.51.100.50 2001:db8:100::50 | config s1
+sd_exec s1 systemctl enable --now herald 2>"$LAB_DIR/enable.log" || fail "enable --now: $(cat "$LAB_DIR/enable.log"; journal | tail)"
+[ "$(sd_show s1 herald ActiveState)/$(sd_show s1 herald SubState)" = active/running ] || fail "not active: $(journal | tail)"
+status=$(sd_show s1 herald StatusText)
+[ "$status" = "2 VIP(s) on eth0" ] || fail "STATUS=$status"
+pid=$(sd_show s1 herald MainPID)
+pass "systemctl enable --now: READY (active/running, status \"$status\"), main PID $pid"
+
+[ "$(arping_macs c 198.51.100.50 3 | sort -u)" = "$mac1" ] || fail "198.51.100.50 not answered by $mac1"
+[ "$(ndisc_mac c 2001:db8:100::50)" = "$mac1" ] || fail "2001:db8:100::50 not answered by $mac1"
+pass "arping and ndisc6 from outside get the container's MAC"
+
+journal -o export >"$LAB_DIR/export.txt"
+for field in SYSLOG_IDENTIFIER=heraldd HERALD_IFACE=eth0 HERALD_VIP=198.51.100.50 HERALD_VIP=2001:db8:100::50 PRIORITY=5; do
+    grep -qx "$field" "$LAB_DIR/export.txt" || fail "no journal field $field"
+done
+journal -o cat HERALD_VIP=198.51.100.50 >"$LAB_DIR/vip.txt"
+grep -qx 'announcing VIP' "$LAB_DIR/vip.txt" || fail "journalctl HERALD_VIP=198.51.100.50 has no announce line: $(cat "$LAB_DIR/vip.txt")"
+grep -qx 'probed VIP: nobody else answers it' "$LAB_DIR/vip.txt" || fail "no probe result for the VIP"
+pass "journal: native fields; journalctl HERALD_VIP=198.51.100.50 gives $(wc -l <"$LAB_DIR/vip.txt") lines, the announce among them"
+
+vips 198.51.100.50 2001:db8:100::50 198.51.100.51 | config s1
+sd_exec s1 systemctl reload herald || fail "reload failed: $(journal | tail -n 5)"
+[ "$(sd_show s1 herald MainPID)" = "$pid" ] || fail "reload changed the main PID"
+[ "$(arping_macs c 198.51.100.51 3 | sort -u)" = "$mac1" ] || fail "added VIP not answered after reload"
+journal -o cat | grep -q '^config reloaded$' || fail "no 'config reloaded' in the journal"
+pass "systemctl reload: new VIP answered, same PID"
+
+printf '[node]\ninterfaces = ["eth0"]\nnmae = "x"\n' | config s1
+sd_exec s1 systemctl reload herald || fail "reload with a bad config: systemctl failed"
+for i in $(seq 50); do journal -o cat | grep -q 'reload failed; still running the previous config' && break; sleep 0.1; done
+journal -o cat | grep -q '/etc/herald/herald.toml:3: node.nmae: unknown key' || fail "the bad key is not named in the journal: $(journal | tail -n 5)"
+journal -o cat | grep -q 'reload failed; still running the previous config' || fail "no reload failure in the journal"
+[ "$(sd_show s1 herald MainPID)" = "$pid" ] || fail "a bad reload changed the main PID"
+[ "$(arping_macs c 198.51.100.51 3 | sort -u)" = "$mac1" ] || fail "VIP lost after a bad reload"
+pass "systemctl reload with a bad key: refused in the journal (FILE:LINE), old VIPs still answered"
+
+vips 198.51.100.50 2001:db8:100::50 | config s1
+sd_exec s1 systemctl restart herald || fail "restart failed: $(journal | tail -n 5)"
+new=$(sd_show s1 herald MainPID)
+[ "$new" != "$pid" ] && [ "$new" != 0 ] || fail "restart kept PID $pid"
+[ "$(arping_macs c 198.51.100.50 3 | sort -u)" = "$mac1" ] || fail "not answering after restart"
+pass "systemctl restart: PID $pid -> $new, answering"
+
+sd_exec s1 systemctl stop herald
+result="$(sd_show s1 herald Result) $(sd_show s1 herald ExecMainStatus) $(sd_show s1 herald ActiveState)"
+[ "$result" = "success 0 inactive" ] || fail "after stop: Result ExecMainStatus ActiveState = $result; $(journal | tail -n 5)"
+[ -z "$(arping_macs c 198.51.100.50 2)" ] || fail "still answering after stop"
+pass "systemctl stop: Result=success, exit status 0, silent"
+
+printf '[node]\ninterfaces = ["eth0"]\n\n[[vip]]\nname = "bad"\naddress = "198.51.100.300"\n' | config s1
+if sd_exec s1 systemctl start herald 2>/dev/null; then fail "start with a config error succeeded"; fi
+sleep 3 # RestartSec is 2 s: a restart loop would have restarted it by now
+result="$(sd_show s1 herald ExecMainStatus) $(sd_show s1 herald NRestarts) $(sd_show s1 herald ActiveState)"
+[ "$result" = "78 0 failed" ] || fail "config error: ExecMainStatus NRestarts ActiveState = $result"
+journal -o cat | grep -q '/etc/herald/herald.toml:6: vip.address' || fail "the bad line is not in the journal: $(journal -o cat | tail -n 5)"
+pass "config error at start: status=78, no restart, FILE:LINE in the journal"
+sd_exec s1 systemctl reset-failed herald
+
+vips 198.51.100.50 | config s1
+sd_exec s1 systemctl start herald || fail "start failed: $(journal | tail -n 5)"
+pid=$(sd_show s1 herald MainPID)
+sd_exec s1 kill -STOP "$pid"  # the PID as the container sees it
+for i in $(seq 300); do
+    [ "$(sd_show s1 herald NRestarts)" -ge 1 ] && [ "$(sd_show s1 herald ActiveState)" = active ] && break
+    sleep 0.1
+done
+[ "$(sd_show s1 herald NRestarts)" -ge 1 ] || fail "no restart 30 s after SIGSTOP: $(journal | tail -n 5)"
+journal -o cat | grep -q 'Watchdog timeout' || fail "no watchdog timeout in the journal: $(journal -o cat | tail -n 5)"
+for i in $(seq 50); do [ "$(arping_macs c 198.51.100.50 1)" = "$mac1" ] && break; sleep 0.2; done
+[ "$(arping_macs c 198.51.100.50 3 | sort -u)" = "$mac1" ] || fail "not answering after the watchdog restart"
+pass "SIGSTOP: systemd's watchdog restarted heraldd (NRestarts=$(sd_show s1 herald NRestarts)), answering again"
+
+if journal -o cat | grep -E 'errno=1\b|EPERM|SIGSYS|status=31|Operation not permitted' >"$LAB_DIR/denied.txt"; then
+    fail "sandbox denials in the journal: $(cat "$LAB_DIR/denied.txt")"
+fi
+# libdispatch renices one thread to -4, which LimitNICE=24 allows. Where systemd cannot
+# raise the limit (this container's host lacks CAP_SYS_RESOURCE, so it stays 0), the
+# attempt fails with EACCES, once per start and no more.
+starts=$(journal -o cat | grep -c '^starting$')
+priority=$(journal -o cat | grep -c 'Failed to set thread priority' || [ $? = 1 ])
+nice=$(sd_exec s1 sh -c "sed -n 's/^Max nice priority *\([0-9]*\).*/\1/p' /proc/$(sd_show s1 herald MainPID)/limits")
+if [ "$nice" -ge 24 ]; then
+    [ "$priority" = 0 ] || fail "LimitNICE=$nice, yet $priority 'Failed to set thread priority' lines"
+    pass "no EPERM or SIGSYS in the unit's journal, and no priority warning (LimitNICE=$nice)"
+else
+    [ "$priority" -le "$starts" ] || fail "$priority priority warnings for $starts starts"
+    pass "no EPERM or SIGSYS in the unit's journal; $priority EACCES priority warnings for $starts starts (RLIMIT_NICE stays $nice here)"
+fi
+
+# Two containers with gossip: the owner of the VIP stops, the other takes over.
+sd_boot s2 s2 "$root" || fail "container s2 did not boot"
+sd_exec s2 dpkg -i /mnt/share/herald.deb >"$LAB_DIR/dpkg2.log" 2>&1 || fail "dpkg -i on s2: $(cat "$LAB_DIR/dpkg2.log")"
+sd_exec s1 heraldctl keygen /etc/herald/gossip.key >/dev/null
+sd_exec s1 cat /etc/herald/gossip.key | sd_exec s2 sh -c 'umask 077; cat >/etc/herald/gossip.key; chown herald:herald /etc/herald/gossip.key'
+sd_exec s1 chown herald:herald /etc/herald/gossip.key
+for n in 1 2; do
+    { vips 198.51.100.50
+      printf '\n[gossip]\nbind = "198.51.100.2%s:7946"\njoin = ["198.51.100.2%s:7946"]\nkey_file = "/etc/herald/gossip.key"\n' "$n" "$((3 - n))"
+    } | config "s$n"
+done
+sd_exec s1 systemctl restart herald || fail "restart with gossip on s1: $(journal | tail -n 5)"
+sd_exec s2 systemctl enable --now herald || fail "start with gossip on s2: $(sd_exec s2 journalctl -u herald --no-pager | tail -n 5)"
+owner_mac=""
+for i in $(seq 100); do
+    owner_mac=$(arping_macs c 198.51.100.50 2 | sort -u)
+    [ "$(echo "$owner_mac" | wc -w)" = 1 ] && [ -n "$owner_mac" ] && break
+    sleep 0.2
+done
+case $owner_mac in
+    "$mac1") owner=s1 other=s2 other_mac=$mac2 ;;
+    "$mac2") owner=s2 other=s1 other_mac=$mac1 ;;
+    *) fail "no single owner of 198.51.100.50: '$owner_mac'" ;;
+esac
+sd_exec "$owner" systemctl stop herald
+result="$(sd_show "$owner" herald Result) $(sd_show "$owner" herald ExecMainStatus)"
+[ "$result" = "success 0" ] || fail "stopping the owner $owner: Result ExecMainStatus = $result; $(sd_exec "$owner" journalctl -u herald --no-pager | tail -n 5)"
+for i in $(seq 50); do [ "$(arping_macs c 198.51.100.50 1)" = "$other_mac" ] && break; sleep 0.1; done
+[ "$(arping_macs c 198.51.100.50 3 | sort -u)" = "$other_mac" ] || fail "$other did not take over"
+sd_exec "$other" journalctl -u herald --no-pager -o cat HERALD_VIP=198.51.100.50 | grep -q "taking over VIP from $owner" \
+    || fail "no takeover line on $other"
+pass "gossip: systemctl stop on the owner $owner is Result=success; $other took over 198.51.100.50"
