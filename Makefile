@@ -3,6 +3,7 @@
 #   make demo-k8s  the same with a Kubernetes API server and kubectl: a LoadBalancer Service
 #   make demo-adjacent  adjacent mode: hosts answering for nodes that run no Herald (Talos)
 #   make test    install what is missing, build, run unit and integration tests
+#   make test-fresh  make test in a fresh Debian 12 root (only Swift's prerequisites), as CI would
 #   make bench   latency, flood rate, memory, failover and Kubernetes figures (release build, ~30 min)
 #   make install install binaries, unit, man pages, example config (PREFIX, DESTDIR)
 #   make deb     build .build/herald_VERSION_ARCH.deb (dpkg-deb) and check it with lintian
@@ -20,7 +21,7 @@ UNITDIR ?= $(PREFIX)/lib/systemd/system
 SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 SYSCONFDIR ?= /etc
 
-.PHONY: all deps build release test demo demo-k8s demo-adjacent bench install deb clean
+.PHONY: all deps build release test test-fresh demo demo-k8s demo-adjacent bench install deb clean
 
 all: build
 
@@ -39,6 +40,9 @@ $(TOOLS): tools/arpblast.c
 
 test: build
 	@bash scripts/test.sh
+
+test-fresh:
+	@bash scripts/test-fresh.sh
 
 demo: build
 	@bash scripts/demo.sh

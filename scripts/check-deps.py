@@ -252,6 +252,9 @@ WRAPPERS = {
     "timeout": 1, "chrt": 1, "nice": 0, "taskset": 1, "stdbuf": 0, "unshare": 0, "nsenter": 0, "setpriv": 0,
     "strace": 0, "command": 0,
 }
+# Shell functions of the scripts that run their arguments as a command (which may be
+# another function).
+SHELL_WRAPPERS = {"may_fail"}
 # Options of those wrappers that take a separate argument.
 OPTION_ARGUMENTS = {"-s", "-k", "-n", "-t", "-p", "--signal", "--kill-after", "--propagation", "-c", "-o", "-e", "-u"}
 
@@ -273,6 +276,9 @@ def command_words(words, functions, wrapped=False):
     rest = words[1:]
     if name in ("sh", "bash") and len(rest) >= 2 and rest[0] == "-c":
         yield None, unquote(rest[1]), wrapped
+        return
+    if name in SHELL_WRAPPERS:
+        yield from command_words(rest, functions, wrapped)
         return
     if name == "ip" and rest[:2] == ["netns", "exec"] and len(rest) > 3:
         yield from command_words(rest[3:], functions, True)

@@ -151,3 +151,26 @@ only_mac() {
     [ "$(echo "$macs" | wc -l)" = "$2" ] || fail "$1: $(echo "$macs" | wc -l) replies to $2 requests"
     echo "$macs" | head -n 1
 }
+
+# rolling_restart VIP ROUNDS HOST...: a client (c) asks for VIP every 10 ms (arpblast asks)
+# while each HOST in turn is stopped with SIGTERM (exit status 0 required), started again
+# and awaited until every host sees all of them alive; ROUNDS times over. Prints the
+# client's summary line: "asks=N answered=N unanswered=N slowest_ms=... macs=...".
+rolling_restart() {
+    local vip=$1 rounds=$2 round host i
+    shift 2
+    lab_spawn asks c "$ARPBLAST" eth0 asks "$vip" 10
+    sleep 1
+    for round in $(seq "$rounds"); do
+        for host in "$@"; do
+            lab_stop "$host" || fail "$host: exit status $(cat "$LAB_DIR/$host.exit") on SIGTERM"
+            lab_heraldd "$host" "$LAB_DIR/$host.toml"
+            lab_wait_ready "$host" >/dev/null
+            wait_members_alive "$#" "$@"
+        done
+    done
+    sleep 1
+    kill -INT "$(cat "$LAB_DIR/asks.pid")"
+    for i in $(seq 50); do grep -q '^asks=' "$LAB_DIR/asks.log" && break; sleep 0.1; done
+    grep '^asks=' "$LAB_DIR/asks.log" || fail "the client did not report: $(cat "$LAB_DIR/asks.log")"
+}
