@@ -32,11 +32,21 @@ mkdir -p "$run/upper" "$run/work" "$run/root"
 mount -t overlay overlay -o "lowerdir=$repo/$base,upperdir=$run/upper,workdir=$run/work" "$run/root"
 git clone --quiet "$repo" "$run/root/root/herald"
 cp /etc/resolv.conf "$run/root/etc/resolv.conf"
+# The machine's network, with its trust: where this host reaches the outside through a
+# proxy whose CA it trusts (PIP_CERT, SSL_CERT_FILE … point at that bundle), so does
+# the fresh root. On a machine without such variables nothing is passed on.
+trust=()
+for variable in PIP_CERT SSL_CERT_FILE CURL_CA_BUNDLE REQUESTS_CA_BUNDLE; do
+    [ -n "${!variable:-}" ] && [ -f "${!variable}" ] || continue
+    cp "${!variable}" "$run/root/etc/ssl/host-trust.crt"
+    trust+=("$variable=/etc/ssl/host-trust.crt")
+done
 # The package mirror, as /etc/gitconfig points github.com at it on this kind of machine.
 [ -f /etc/gitconfig ] && cp /etc/gitconfig "$run/root/etc/gitconfig"
 echo "make test on a fresh Debian 12 root ($(git rev-parse --short HEAD)); Swift from $swift_root"
 unshare --mount --propagation private -- bash -euo pipefail -c '
     root=$1 swift_root=$2
+    shift 2
     for fs in proc sys dev; do mkdir -p "$root/$fs"; mount --rbind "/$fs" "$root/$fs"; done
     mount -t tmpfs tmpfs "$root/run"
     mount -t tmpfs tmpfs "$root/tmp"
@@ -46,6 +56,6 @@ unshare --mount --propagation private -- bash -euo pipefail -c '
         mount --bind "$dir" "$root$dir"
         mount -o remount,bind,ro "$root$dir"
     done
-    chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 PATH="$swift_root/usr/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+    chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 PATH="$swift_root/usr/bin:/usr/sbin:/usr/bin:/sbin:/bin" "$@" \
         bash -c "cd /root/herald && make test"
-' fresh "$run/root" "$swift_root"
+' fresh "$run/root" "$swift_root" "${trust[@]}"
