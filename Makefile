@@ -4,6 +4,7 @@
 #   make demo-adjacent  adjacent mode: hosts answering for nodes that run no Herald (Talos)
 #   make test    install what is missing, build, run unit and integration tests
 #   make test-fresh  make test in a fresh Debian 12 root (only Swift's prerequisites), as CI would
+#   make fuzz    libFuzzer on frames, gossip, config and Kubernetes input (FUZZ_SECONDS each, default 600)
 #   make bench   latency, flood rate, memory, failover and Kubernetes figures (release build, ~30 min)
 #   make install install binaries, unit, man pages, example config (PREFIX, DESTDIR)
 #   make deb     build .build/herald_VERSION_ARCH.deb (dpkg-deb) and check it with lintian
@@ -21,7 +22,9 @@ UNITDIR ?= $(PREFIX)/lib/systemd/system
 SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 SYSCONFDIR ?= /etc
 
-.PHONY: all deps build release test test-fresh demo demo-k8s demo-adjacent bench install deb clean
+FUZZ_SECONDS ?= 600
+
+.PHONY: all deps build release test test-fresh fuzz demo demo-k8s demo-adjacent bench install deb clean
 
 all: build
 
@@ -43,6 +46,9 @@ test: build
 
 test-fresh:
 	@bash scripts/test-fresh.sh
+
+fuzz: deps
+	@bash scripts/fuzz.sh $(FUZZ_SECONDS)
 
 demo: build
 	@bash scripts/demo.sh

@@ -1,6 +1,16 @@
 // swift-tools-version:6.1
 import PackageDescription
 
+/// libFuzzer targets (Fuzz/), built only by `make fuzz` (HERALD_FUZZ=1, with
+/// -sanitize=fuzzer): a plain build has no libFuzzer to link them against.
+let fuzzTargets: [Target] = Context.environment["HERALD_FUZZ"] == nil ? [] : [
+    .systemLibrary(name: "CFuzzer", path: "Fuzz/CFuzzer"),
+    .executableTarget(name: "FuzzFrames", dependencies: ["CFuzzer", "HeraldCore", "HeraldWire"], path: "Fuzz/FuzzFrames"),
+    .executableTarget(name: "FuzzGossip", dependencies: ["CFuzzer", "HeraldMembership", "HeraldWire"], path: "Fuzz/FuzzGossip"),
+    .executableTarget(name: "FuzzConfig", dependencies: ["CFuzzer", "HeraldCore", "HeraldWire"], path: "Fuzz/FuzzConfig"),
+    .executableTarget(name: "FuzzKube", dependencies: ["CFuzzer", "HeraldKube"], path: "Fuzz/FuzzKube"),
+]
+
 let package = Package(
     name: "herald",
     platforms: [.macOS(.v15)],
@@ -19,13 +29,14 @@ let package = Package(
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
+        .systemLibrary(name: "CLinux"),
         .target(name: "HeraldWire", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "HeraldMembership", dependencies: ["HeraldWire"]),
         .target(name: "HeraldCore", dependencies: ["HeraldWire", "HeraldMembership", .product(name: "Crypto", package: "swift-crypto")]),
         .target(
             name: "HeraldDaemon",
             dependencies: [
-                "HeraldWire", "HeraldCore", "HeraldMembership", "HeraldKube", "CPcap", "CSystemd",
+                "HeraldWire", "HeraldCore", "HeraldMembership", "HeraldKube", "CPcap", "CSystemd", "CLinux",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -48,5 +59,5 @@ let package = Package(
         .testTarget(name: "HeraldCoreTests", dependencies: ["HeraldCore", "HeraldWire", "HeraldMembership"]),
         .testTarget(name: "HeraldDaemonTests", dependencies: ["HeraldDaemon", "HeraldCore", "HeraldTestKit"]),
         .testTarget(name: "HeraldKubeTests", dependencies: ["HeraldKube", "HeraldDaemon", "HeraldCore", "HeraldWire", "HeraldTestKit"]),
-    ]
+    ] + fuzzTargets
 )

@@ -24,6 +24,14 @@ elif [ "$unit_status" -ne 0 ] && [ "$unit_failed" -eq 0 ]; then
 fi
 rm -f "$log"
 
+# A short pass of every fuzz target (make fuzz runs them longer): each one that runs its
+# time without a crash counts as a passed test.
+fuzz_log=$(mktemp /tmp/herald-fuzz.XXXXXX.log)
+bash scripts/fuzz.sh "${HERALD_FUZZ_SMOKE_SECONDS:-20}" 2>&1 | tee "$fuzz_log"
+fuzz_passed=$(awk '$1 ~ /^Fuzz/ && NF == 5 && $5 == "0" && $2 ~ /^[0-9]+$/' "$fuzz_log" | wc -l)
+fuzz_failed=$((4 - fuzz_passed))
+rm -f "$fuzz_log"
+
 # The package the integration tests install (t_package): a release build, then lintian.
 rm -f .build/herald_*.deb
 echo "make deb"
@@ -36,8 +44,8 @@ integration_failed=$(sed -n 's/^integration: \([0-9]*\) passed, \([0-9]*\) faile
 rm -f "$integration"
 : "${integration_passed:=0}" "${integration_failed:=1}"
 
-passed=$((unit_total - unit_failed + integration_passed))
-failed=$((unit_failed + integration_failed))
-echo "unit: $((unit_total - unit_failed)) passed, $unit_failed failed; integration: $integration_passed passed, $integration_failed failed"
+passed=$((unit_total - unit_failed + fuzz_passed + integration_passed))
+failed=$((unit_failed + fuzz_failed + integration_failed))
+echo "unit: $((unit_total - unit_failed)) passed, $unit_failed failed; fuzz: $fuzz_passed passed, $fuzz_failed failed; integration: $integration_passed passed, $integration_failed failed"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -107,6 +107,12 @@ public struct GossipSettings: Equatable, Sendable {
     public var profile = Profile.lan
     /// Authenticated with every packet: nodes of another cluster cannot join by mistake.
     public var cluster = "herald"
+    /// The sealed format this node speaks: 2 (with replay protection), or 1 while a
+    /// cluster still has Herald 0.1 hosts (accepts both; see docs/gossip.md).
+    public var wireVersion = 2
+    /// Where the node keeps its run counter (the epoch of `GossipSeal.Stamp`), so it
+    /// grows across restarts even when the clock does not.
+    public var stateDirectory = "/var/lib/herald"
 }
 
 public struct KubernetesSettings: Equatable, Sendable {
@@ -186,17 +192,34 @@ public struct ConfigError: Error, Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// Parses a duration as written in config: `250ms`, `1s`, `1.5s`, `2m`, `1h`.
+/// Parses a duration as written in config: `250ms`, `1s`, `1.5s`, `2m`, `1h`; `nil` for
+/// anything else, including values beyond a year (each key then checks its own range).
 func parseDuration(_ text: String) -> Duration? {
     let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
     for (suffix, seconds) in units where text.hasSuffix(suffix) {
         let number = text.dropLast(suffix.count)
-        guard !number.isEmpty, number.allSatisfy({ $0.isASCIIDigitValue || $0 == "." }),
+        guard !number.isEmpty, number.count <= 32, number.allSatisfy({ $0.isASCIIDigitValue || $0 == "." }),
               let value = Double(number), value.isFinite else { return nil }
-        return .milliseconds(Int64((value * seconds * 1000).rounded()))
+        let milliseconds = (value * seconds * 1000).rounded()
+        guard milliseconds <= maximumDurationMilliseconds else { return nil }
+        return .milliseconds(Int64(milliseconds))
     }
     return nil
 }
+
+extension Duration {
+    /// As the config writes it: `250ms`, `10s`, `1h`.
+    var configText: String {
+        let milliseconds = components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
+        for (unit, size) in [("h", Int64(3_600_000)), ("m", 60_000), ("s", 1000)] where milliseconds % size == 0 {
+            return "\(milliseconds / size)\(unit)"
+        }
+        return "\(milliseconds)ms"
+    }
+}
+
+/// No duration in the config may be longer than a year (every key has a tighter range).
+let maximumDurationMilliseconds = 365.0 * 24 * 3600 * 1000
 
 /// Every problem found in one attempt to load the config, in file order.
 public struct ConfigErrors: Error, Equatable, Sendable, CustomStringConvertible {

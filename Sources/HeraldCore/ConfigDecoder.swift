@@ -25,8 +25,7 @@ public enum ConfigDecoder {
             do {
                 root = try TOMLParser.parse(file.text)
             } catch {
-                diagnostics.errors.append(ConfigError(SourceLocation(file: file.path, line: error.line), "",
-                                                      "\(error.message) (column \(error.column))"))
+                diagnostics.error(SourceLocation(file: file.path, line: error.line), "", "\(error.message) (column \(error.column))")
                 continue
             }
             var reader = TableReader(root, file: file.path, path: "", diagnostics: diagnostics)
@@ -43,7 +42,8 @@ public enum ConfigDecoder {
             config.vips += reader.tables("vip").compactMap(decodeVIP)
             reader.finish()
         }
-        return diagnostics.errors.isEmpty ? .success(config) : .failure(ConfigErrors(diagnostics.errors))
+        guard diagnostics.errors.isEmpty else { return .failure(ConfigErrors(diagnostics.errors)) }
+        return .success(config)
     }
 
     private static func decodeMain(_ root: inout TableReader, into config: inout HeraldConfig) {
@@ -73,18 +73,13 @@ public enum ConfigDecoder {
                     node.error(line, "mode", "'\(text)' is not one of \(NodeSettings.Mode.allCases.map(\.rawValue).joined(separator: ", "))")
                 }
             }
-            if let interval = node.duration("target_probe_interval") {
-                if interval < .milliseconds(10) || interval > .seconds(10) {
-                    node.error(node.table["target_probe_interval"]?.line ?? node.table.line, "target_probe_interval",
-                               "must be between 10ms and 10s")
-                } else {
-                    config.node.targetProbeInterval = interval
-                }
+            if let interval = node.duration("target_probe_interval", in: .milliseconds(10)...(.seconds(10))) {
+                config.node.targetProbeInterval = interval
             }
             node.finish()
         }
         if var gossip = root.table("gossip") {
-            gossip.known = ["bind", "join", "key_file", "insecure", "profile", "cluster"]
+            gossip.known = ["bind", "join", "key_file", "insecure", "profile", "cluster", "wire_version", "state_directory"]
             let bind = gossip.hostPort("bind", required: true)
             let join = gossip.strings("join").map { list, line in
                 list.compactMap { entry -> HostPort? in
@@ -108,6 +103,14 @@ public enum ConfigDecoder {
             if keyFile == nil && !insecure {
                 gossip.error(gossip.table.line, "key_file", "is required unless insecure = true (make one with: heraldctl keygen /etc/herald/gossip.key)")
             }
+            if let (_, line) = keyFile, insecure {
+                gossip.error(line, "key_file", "set together with insecure = true, which would ignore it and send gossip unencrypted: remove one of the two")
+            }
+            let wireVersion = gossip.int("wire_version", in: 1...2)?.0 ?? 2
+            let stateDirectory = gossip.string("state_directory")
+            if let (path, line) = stateDirectory, !path.hasPrefix("/") {
+                gossip.error(line, "state_directory", "'\(path.prefix(64))' is not an absolute path")
+            }
             let cluster = gossip.string("cluster")
             if let (name, line) = cluster, !isValidNodeName(name) {
                 gossip.error(line, "cluster", "'\(name)' is not a valid cluster name (letters, digits, '-', '.', '_')")
@@ -115,7 +118,8 @@ public enum ConfigDecoder {
             if let bind {
                 config.gossip = GossipSettings(bind: bind, join: join, keyFile: keyFile?.0,
                                                keyFileLocation: keyFile.map { gossip.location($0.1) },
-                                               insecure: insecure, profile: profile, cluster: cluster?.0 ?? "herald")
+                                               insecure: insecure, profile: profile, cluster: cluster?.0 ?? "herald",
+                                               wireVersion: wireVersion, stateDirectory: stateDirectory?.0 ?? "/var/lib/herald")
             }
             gossip.finish()
         }
@@ -212,8 +216,8 @@ public enum ConfigDecoder {
         }
         guard let probe else { return nil }
         var result = HealthCheck(probe: probe)
-        if let interval = check.duration("interval") { result.interval = interval }
-        if let timeout = check.duration("timeout") { result.timeout = timeout }
+        if let interval = check.duration("interval", in: .milliseconds(100)...(.seconds(3600))) { result.interval = interval }
+        if let timeout = check.duration("timeout", in: .milliseconds(10)...(.seconds(60))) { result.timeout = timeout }
         if let (rise, _) = check.int("rise", in: 1...100) { result.rise = rise }
         if let (fall, _) = check.int("fall", in: 1...100) { result.fall = fall }
         return result
@@ -221,10 +225,11 @@ public enum ConfigDecoder {
 
     private static func validateInterfaceNames(_ names: [String], line: Int, key: String, in reader: inout TableReader) {
         for name in names where name.isEmpty || name.utf8.count > 15 || name.contains(where: { $0 == "/" || $0 == " " || $0 == ":" }) {
-            reader.error(line, key, "'\(name)' is not a valid interface name")
+            reader.error(line, key, "'\(name.prefix(64))' is not a valid interface name")
         }
-        for name in Set(names) where names.filter({ $0 == name }).count > 1 {
-            reader.error(line, key, "'\(name)' is listed twice")
+        var seen: Set<String> = []
+        for name in names where !seen.insert(name).inserted {
+            reader.error(line, key, "'\(name.prefix(64))' is listed twice")
         }
     }
 
@@ -235,9 +240,18 @@ public enum ConfigDecoder {
 }
 
 final class Diagnostics {
+    /// Reported problems, at most: a file of garbage gets a readable answer, fast.
+    static let limit = 100
+
     var errors: [ConfigError] = []
+    private var suppressed = 0
 
     func error(_ location: SourceLocation, _ keyPath: String, _ message: String) {
+        guard errors.count < Self.limit else {
+            suppressed += 1
+            errors[Self.limit - 1] = ConfigError(location, "", "… and \(suppressed + 1) more problems (only the first \(Self.limit - 1) are listed)")
+            return
+        }
         errors.append(ConfigError(location, keyPath, message))
     }
 }
@@ -318,10 +332,15 @@ struct TableReader {
         return (result, entry.line)
     }
 
-    mutating func duration(_ key: String) -> Duration? {
+    /// A duration within `range`; outside it, or not a duration, an error naming the range.
+    mutating func duration(_ key: String, in range: ClosedRange<Duration>) -> Duration? {
         guard let (text, line) = string(key) else { return nil }
         guard let value = parseDuration(text), value > .zero else {
             error(line, key, "'\(text)' is not a duration such as \"500ms\", \"1s\" or \"2m\"")
+            return nil
+        }
+        guard range.contains(value) else {
+            error(line, key, "\(text) is out of range (\(range.lowerBound.configText) to \(range.upperBound.configText))")
             return nil
         }
         return value
@@ -360,9 +379,10 @@ struct TableReader {
 
     func finish() {
         for entry in table.entries where !used.contains(entry.key) {
-            let suggestion = known.min { editDistance($0, entry.key) < editDistance($1, entry.key) }
+            // Suggestions for plausible typos only: a distance over long keys costs their product.
+            let suggestion = entry.key.utf8.count > 64 ? "" : known.min { editDistance($0, entry.key) < editDistance($1, entry.key) }
                 .flatMap { editDistance($0, entry.key) <= 3 ? " (did you mean '\($0)'?)" : nil } ?? ""
-            error(entry.line, entry.key, "unknown key\(suggestion)")
+            error(entry.line, String(entry.key.prefix(64)), "unknown key\(suggestion)")
         }
     }
 }

@@ -9,32 +9,41 @@ public enum ConfigValidator {
             errors.append(ConfigError(location, key, message))
         }
 
-        for (index, pool) in config.pools.enumerated() {
-            if let earlier = config.pools[..<index].first(where: { $0.name == pool.name }) {
+        // Every check is a hash lookup or a sweep over sorted ranges: a config with tens of
+        // thousands of VIPs or ranges is checked in well under a second.
+        var poolNames: [String: PoolConfig] = [:]
+        for pool in config.pools {
+            if let earlier = poolNames[pool.name] {
                 fail(pool.location, "pool.name", "pool '\(pool.name)' is already defined at \(earlier.location)")
+            } else {
+                poolNames[pool.name] = pool
             }
-            for (rangeIndex, range) in pool.addresses.enumerated() {
-                if let clash = pool.addresses[..<rangeIndex].first(where: { $0.overlaps(range) }) {
-                    fail(pool.location, "pool.addresses", "\(range) overlaps \(clash) in the same pool")
-                }
-                for other in config.pools[..<index] {
-                    if let clash = other.addresses.first(where: { $0.overlaps(range) }) {
-                        fail(pool.location, "pool.addresses",
-                             "\(range) overlaps \(clash) of pool '\(other.name)' at \(other.location)")
-                    }
-                }
+            for range in pool.addresses {
                 if let problem = unusableRangeReason(range) { fail(pool.location, "pool.addresses", problem) }
             }
         }
+        let ranges = PoolRanges(config.pools)
+        for (later, earlier) in ranges.overlaps {
+            let other = config.pools[earlier.pool]
+            let within = earlier.pool == later.pool ? "in the same pool" : "of pool '\(other.name)' at \(other.location)"
+            fail(config.pools[later.pool].location, "pool.addresses", "\(later.range) overlaps \(earlier.range) \(within)")
+        }
 
-        for (index, vip) in config.vips.enumerated() {
-            if let earlier = config.vips[..<index].first(where: { $0.name == vip.name }) {
+        var vipNames: [String: VIPConfig] = [:]
+        var vipAddresses: [IPAddress: VIPConfig] = [:]
+        for vip in config.vips {
+            if let earlier = vipNames[vip.name] {
                 fail(vip.location, "vip.name", "VIP '\(vip.name)' is already defined at \(earlier.location)")
+            } else {
+                vipNames[vip.name] = vip
             }
-            if let earlier = config.vips[..<index].first(where: { $0.address == vip.address }) {
+            if let earlier = vipAddresses[vip.address] {
                 fail(vip.location, "vip.address", "\(vip.address) is already VIP '\(earlier.name)' at \(earlier.location)")
+            } else {
+                vipAddresses[vip.address] = vip
             }
-            if let pool = config.pools.first(where: { $0.addresses.contains { $0.contains(vip.address) } }) {
+            if let index = ranges.pool(containing: vip.address) {
+                let pool = config.pools[index]
                 fail(vip.location, "vip.address",
                      "\(vip.address) lies in pool '\(pool.name)' at \(pool.location); a pool address may be given to a Service")
             }
@@ -76,6 +85,55 @@ public enum ConfigValidator {
             }
         }
         return errors
+    }
+
+    /// Every range of every pool, sorted by first address, with the widest range seen so
+    /// far at each position: overlaps are found in one sweep, and the pool holding an
+    /// address by binary search.
+    struct PoolRanges {
+        struct Item {
+            var range: IPRange
+            var pool: Int
+            var order: Int
+        }
+
+        private var items: [Item] = []
+        /// For each position, the item reaching furthest among those up to it (same family).
+        private var widest: [Item] = []
+        /// Pairs (later in the files, earlier) of ranges that overlap.
+        private(set) var overlaps: [(Item, Item)] = []
+
+        init(_ pools: [PoolConfig]) {
+            var order = 0
+            for (index, pool) in pools.enumerated() {
+                for range in pool.addresses {
+                    items.append(Item(range: range, pool: index, order: order))
+                    order += 1
+                }
+            }
+            items.sort { ($0.range.first, $0.order) < ($1.range.first, $1.order) }
+            for item in items {
+                if let reach = widest.last, reach.range.last.isIPv4 == item.range.first.isIPv4, item.range.first <= reach.range.last {
+                    overlaps.append(item.order > reach.order ? (item, reach) : (reach, item))
+                    widest.append(item.range.last > reach.range.last ? item : reach)
+                } else {
+                    widest.append(item)
+                }
+            }
+        }
+
+        /// The index of the pool holding `address`, if any.
+        func pool(containing address: IPAddress) -> Int? {
+            var low = 0
+            var high = items.count
+            while low < high {
+                let middle = (low + high) / 2
+                if items[middle].range.first <= address { low = middle + 1 } else { high = middle }
+            }
+            guard low > 0 else { return nil }
+            let reach = widest[low - 1]
+            return reach.range.first.isIPv4 == address.isIPv4 && reach.range.contains(address) ? reach.pool : nil
+        }
     }
 
     static func unusableAddressReason(_ address: IPAddress) -> String? {

@@ -46,7 +46,8 @@ public struct NodeMeta: Equatable, Sendable {
     public func encode() -> [UInt8] {
         var bytes: [UInt8] = [Self.version, holdingDown ? 1 : startingUp ? 2 : 0, UInt8(min(interfaces.count, 255))]
         for interface in interfaces.prefix(255) {
-            bytes += [UInt8(interface.name.utf8.count)] + Array(interface.name.utf8) + interface.mac.octets
+            let name = Array(interface.name.utf8.prefix(255))
+            bytes += [UInt8(name.count)] + name + interface.mac.octets
             bytes.append(UInt8(min(interface.prefixes.count, 255)))
             for prefix in interface.prefixes.prefix(255) {
                 switch prefix.address {
@@ -58,7 +59,10 @@ public struct NodeMeta: Equatable, Sendable {
         }
         var checks: [UInt8] = []
         var count = 0
-        for name in passingChecks where bytes.count + checks.count + name.utf8.count + 2 < GossipMessage.maxMetaLength {
+        // Names that do not fit in the metadata's kilobyte (or a count byte) are left out:
+        // those checks count as not passing on other nodes.
+        for name in passingChecks where bytes.count + checks.count + name.utf8.count + 2 < GossipMessage.maxMetaLength
+            && name.utf8.count <= 255 && count < 255 {
             checks += [UInt8(name.utf8.count)] + Array(name.utf8)
             count += 1
         }
@@ -67,7 +71,8 @@ public struct NodeMeta: Equatable, Sendable {
         // readable by daemons that predate adjacent mode.
         var unreachable: [UInt8] = []
         count = 0
-        for name in unreachableNodes where bytes.count + unreachable.count + name.utf8.count + 3 < GossipMessage.maxMetaLength && count < 255 {
+        for name in unreachableNodes where bytes.count + unreachable.count + name.utf8.count + 3 < GossipMessage.maxMetaLength
+            && name.utf8.count <= 255 && count < 255 {
             unreachable += [UInt8(name.utf8.count)] + Array(name.utf8)
             count += 1
         }

@@ -23,6 +23,12 @@ public enum DropReason: Hashable, Sendable, CustomStringConvertible {
     /// recently (the daemon was stopped or starved). Counted by the daemon, not decided here.
     case leaseExpired
 
+    /// Without the frame's values (`WireError.kind`): the key of the drop counter.
+    public var kind: DropReason {
+        if case .malformed(let error) = self { return .malformed(error.kind) }
+        return self
+    }
+
     /// The label used in logs and the `reason` label of the drop counter.
     public var label: String {
         switch self {
@@ -113,7 +119,10 @@ public enum Responder {
     static func decideARP(_ ethernet: EthernetHeader, _ arp: ARPPacket, _ context: ResponderContext) -> ResponderOutcome {
         if ethernet.source == context.mac || arp.senderMAC == context.mac { return .drop(.fromSelf) }
         let sender = IPAddress.v4(arp.senderIP)
-        if context.neighbors.contains(sender), !arp.senderMAC.isMulticast, !arp.senderMAC.isZero {
+        // Adjacent mode: only a reply to our own probe (sent to our MAC) tells a node's
+        // MAC; anyone can send requests or gratuitous replies from a node's address.
+        if context.neighbors.contains(sender), arp.operation == .reply, arp.targetMAC == context.mac,
+           ethernet.destination == context.mac, !arp.senderMAC.isMulticast, !arp.senderMAC.isZero {
             return .neighbor(address: sender, mac: arp.senderMAC)
         }
         // Anyone else sending from one of our addresses (reply, announcement or request)

@@ -3,8 +3,13 @@
 /// tables, dotted and quoted keys, strings, integers, floats, booleans, arrays and inline
 /// tables — and refuses the rest (dates, multi-line strings) with a clear error instead of
 /// guessing.
+///
+/// Input is hostile until proven otherwise: parsing is linear in the input (keys are
+/// found through an index, and tables and arrays are grown in place, never copied), and
+/// nesting is bounded (`maximumDepth` levels of arrays and inline tables, `maximumKeyParts`
+/// parts in a dotted key), so no file can exhaust the stack or the CPU.
 public struct TOMLValue: Sendable, Equatable {
-    public indirect enum Kind: Sendable, Equatable {
+    public enum Kind: Sendable, Equatable {
         case string(String)
         case integer(Int64)
         case float(Double)
@@ -37,6 +42,8 @@ public struct TOMLTable: Sendable, Equatable {
     }
 
     public private(set) var entries: [Entry] = []
+    /// Where each key is in `entries`.
+    private var positions: [String: Int] = [:]
     /// The line of the header that opened this table (0 for the root).
     public var line: Int
     /// Defined by a `[header]` or as an inline table: may not be opened again.
@@ -46,16 +53,46 @@ public struct TOMLTable: Sendable, Equatable {
 
     public init(line: Int) { self.line = line }
 
-    public subscript(key: String) -> Entry? { entries.first { $0.key == key } }
+    public subscript(key: String) -> Entry? { positions[key].map { entries[$0] } }
 
-    fileprivate func index(of key: String) -> Int? { entries.firstIndex { $0.key == key } }
+    fileprivate func index(of key: String) -> Int? { positions[key] }
 
     fileprivate mutating func append(_ key: String, _ value: TOMLValue, line: Int) {
+        positions[key] = entries.count
         entries.append(Entry(key: key, value: value, line: line))
+    }
+
+    public static func == (lhs: TOMLTable, rhs: TOMLTable) -> Bool {
+        lhs.entries == rhs.entries && lhs.line == rhs.line && lhs.isSealed == rhs.isSealed
+            && lhs.isArrayElement == rhs.isArrayElement
     }
 
     fileprivate mutating func withValue<R>(at index: Int, _ body: (inout TOMLValue) throws(TOMLError) -> R) throws(TOMLError) -> R {
         try body(&entries[index].value)
+    }
+}
+
+extension TOMLValue.Kind {
+    /// Stands in for a table or array taken out of its parent to be changed in place.
+    static let placeholder = TOMLValue.Kind.boolean(false)
+
+    var isArrayElementTable: Bool {
+        if case .table(let table) = self { table.isArrayElement } else { false }
+    }
+
+    /// The table this is, moved out (leaving `placeholder`), so that changing it and
+    /// putting it back copies nothing; `nil` (and unchanged) if this is not a table.
+    mutating func takeTable() -> TOMLTable? {
+        guard case .table(let table) = self else { return nil }
+        self = .placeholder
+        return table
+    }
+
+    /// The array this is, moved out like `takeTable`.
+    mutating func takeArray() -> [TOMLValue]? {
+        guard case .array(let elements) = self else { return nil }
+        self = .placeholder
+        return elements
     }
 }
 
@@ -68,6 +105,11 @@ public struct TOMLError: Error, Equatable, Sendable, CustomStringConvertible {
 }
 
 public enum TOMLParser {
+    /// Levels of arrays and inline tables inside one another, at most.
+    public static let maximumDepth = 32
+    /// Parts of one dotted key (or table header), at most.
+    public static let maximumKeyParts = 32
+
     public static func parse(_ text: String) throws(TOMLError) -> TOMLTable {
         var scanner = Scanner(Array(text.utf8))
         var root = TOMLTable(line: 0)
@@ -121,28 +163,30 @@ public enum TOMLParser {
         }
         let index = table.index(of: head)!
         return try table.withValue(at: index) { (value) throws(TOMLError) -> R in
-            switch value.kind {
-            case .table(var child):
+            // The table (or array) is taken out of its parent while it changes, and put
+            // back after: with the parent no longer holding it, the change happens in place.
+            // (Matching on `value.kind` directly would keep a second reference alive for the
+            // whole match, and every change would copy: reading a file was quadratic.)
+            if var child = value.kind.takeTable() {
+                defer { value.kind = .table(child) }
                 if viaDottedKey && child.isSealed && child.line != line {
                     throw scanner.error("cannot add to table '\(head)' defined on line \(child.line)", line: line)
                 }
-                defer { value.kind = .table(child) }
                 return try walk(&child, rest, line: line, scanner: scanner, viaDottedKey: viaDottedKey, body)
-            case .array(var elements):
-                guard !viaDottedKey, let last = elements.indices.last,
-                      case .table(var child) = elements[last].kind, child.isArrayElement else {
+            }
+            if var elements = value.kind.takeArray() {
+                defer { value.kind = .array(elements) }
+                guard !viaDottedKey, let last = elements.indices.last, elements[last].kind.isArrayElementTable,
+                      var child = elements[last].kind.takeTable() else {
                     throw scanner.error("key '\(head)' is already a value, not a table", line: line)
                 }
-                defer {
-                    elements[last].kind = .table(child)
-                    value.kind = .array(elements)
-                }
+                defer { elements[last].kind = .table(child) }
                 return try walk(&child, rest, line: line, scanner: scanner, body)
-            default:
-                throw scanner.error("key '\(head)' is already a \(value.typeName), not a table", line: line)
             }
+            throw scanner.error("key '\(head)' is already a \(value.typeName), not a table", line: line)
         }
     }
+
 
     private static func defineTable(_ root: inout TOMLTable, path: [String], line: Int, scanner: Scanner) throws(TOMLError) {
         try walk(&root, path.dropLast(), line: line, scanner: scanner) { (parent) throws(TOMLError) in
@@ -176,12 +220,15 @@ public enum TOMLParser {
             let elementValue = TOMLValue(kind: .table(element), line: line)
             if let index = parent.index(of: name) {
                 try parent.withValue(at: index) { (value) throws(TOMLError) in
-                    guard case .array(var elements) = value.kind,
-                          elements.allSatisfy({ if case .table(let t) = $0.kind { t.isArrayElement } else { false } }) else {
+                    // Every element of an array of tables is a table: checking the last is enough.
+                    guard var elements = value.kind.takeArray() else {
+                        throw scanner.error("[[\(path.joined(separator: "."))]] conflicts with '\(name)' on line \(value.line)", line: line)
+                    }
+                    defer { value.kind = .array(elements) }
+                    guard elements.last?.kind.isArrayElementTable == true else {
                         throw scanner.error("[[\(path.joined(separator: "."))]] conflicts with '\(name)' on line \(value.line)", line: line)
                     }
                     elements.append(elementValue)
-                    value.kind = .array(elements)
                 }
             } else {
                 parent.append(name, TOMLValue(kind: .array([elementValue]), line: line), line: line)
@@ -209,6 +256,8 @@ public enum TOMLParser {
         var position = 0
         var line = 1
         var lineStart = 0
+        /// Arrays and inline tables open around the current position.
+        var depth = 0
 
         init(_ bytes: [UInt8]) { self.bytes = bytes }
 
@@ -297,6 +346,9 @@ public enum TOMLParser {
                 }
                 skipSpaces()
                 guard peek() == UInt8(ascii: ".") else { return parts }
+                guard parts.count < TOMLParser.maximumKeyParts else {
+                    throw error("a key with more than \(TOMLParser.maximumKeyParts) dotted parts")
+                }
                 advance()
             }
         }
@@ -324,7 +376,16 @@ public enum TOMLParser {
             }
         }
 
+        mutating func enter() throws(TOMLError) {
+            depth += 1
+            guard depth <= TOMLParser.maximumDepth else {
+                throw error("arrays and inline tables nested more than \(TOMLParser.maximumDepth) deep")
+            }
+        }
+
         mutating func array() throws(TOMLError) -> [TOMLValue] {
+            try enter()
+            defer { depth -= 1 }
             advance()
             var elements: [TOMLValue] = []
             while true {
@@ -347,6 +408,8 @@ public enum TOMLParser {
         }
 
         mutating func inlineTable() throws(TOMLError) -> TOMLTable {
+            try enter()
+            defer { depth -= 1 }
             let line = self.line
             advance()
             var table = TOMLTable(line: line)

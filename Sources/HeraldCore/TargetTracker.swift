@@ -94,15 +94,17 @@ public struct TargetTracker: Sendable {
         return actions
     }
 
-    /// Something on the link answered for `address` from `mac` (a reply to a probe, or
-    /// the node's own ARP/NDP traffic).
+    /// An answer for `address` from `mac` to one of our probes. Taken only while a probe
+    /// is outstanding, and, once the node is reachable and probed unicast, only from the
+    /// MAC it answers from: a MAC is learned from replies to our own probes, never from
+    /// whatever else claims a node's address on the link (which adjacent mode would then
+    /// announce, and exempt from conflict detection).
     public mutating func onAnswer(_ address: IPAddress, mac: MACAddress, now: Duration) -> [Action] {
-        guard var entry = entries[address] else { return [] }
+        guard var entry = entries[address], entry.outstanding else { return [] }
+        if entry.state == .reachable, entry.missed == 0, let known = entry.mac, known != mac { return [] }
         let before = (entry.state, entry.mac)
-        if entry.outstanding {
-            entry.outstanding = false
-            entry.answered += 1
-        }
+        entry.outstanding = false
+        entry.answered += 1
         entry.missed = 0
         entry.mac = mac
         switch entry.state {

@@ -1,5 +1,6 @@
 import Glibc
 import HeraldCore
+import HeraldKube
 import HeraldWire
 
 /// A config that passed every check, with the facts it was checked against.
@@ -43,9 +44,35 @@ public enum ConfigLoader {
            let problem = keyFileProblem(keyFile) {
             errors.append(ConfigError(gossip.keyFileLocation ?? SourceLocation(file: path, line: 0), "gossip.key_file", problem))
         }
+        if let kubeconfig = config.kubernetes?.kubeconfig, let problem = kubeconfigProblem(kubeconfig) {
+            errors.append(ConfigError(config.sectionLocations["kubernetes"] ?? SourceLocation(file: path, line: 0),
+                                      "kubernetes.kubeconfig", problem))
+        }
         guard errors.isEmpty else { return .failure(ConfigErrors(errors)) }
         return .success(LoadedConfig(config: config, nodeName: config.node.name ?? host.hostname, host: host,
                                      files: [path] + fragments.map(\.path)))
+    }
+
+    /// A kubeconfig holds credentials: it must be a regular file nobody but its owner and
+    /// group may change and others may not read (root:herald 0640 is the usual), that
+    /// parses and names a server and credentials.
+    static func kubeconfigProblem(_ path: String) -> String? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return "cannot use kubeconfig \(path): \(System.errorString(errno))" }
+        guard info.st_mode & S_IFMT == S_IFREG else { return "\(path) is not a regular file" }
+        let mode = String(info.st_mode & 0o777, radix: 8)
+        guard info.st_mode & 0o022 == 0 else {
+            return "\(path) can be changed by group or others (mode \(mode)); run: chmod 640 \(path)"
+        }
+        guard info.st_mode & 0o004 == 0 else {
+            return "\(path) holds credentials and others can read it (mode \(mode)); run: chmod 640 \(path)"
+        }
+        do {
+            _ = try KubeConfigLoader.load(path: path)
+        } catch {
+            return error.description
+        }
+        return nil
     }
 
     /// The gossip key must be readable by us and by nobody else.

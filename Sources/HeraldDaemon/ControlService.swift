@@ -3,8 +3,8 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 
-/// The root-only unix socket `heraldctl` talks to. A dedicated thread accepts, reads one
-/// command line, writes the JSON answer the handler builds, and closes.
+/// The root-only unix socket `heraldctl` talks to: one command line per connection, the
+/// JSON answer the handler builds, then close (`RequestServer`, on a thread of its own).
 public final class ControlService: Service, Sendable {
     public typealias Handler = @Sendable (ControlRequest) -> [UInt8]
 
@@ -14,6 +14,8 @@ public final class ControlService: Service, Sendable {
     private let wake = WakeSignal()
     private let stopping = Mutex(false)
     private let logger: Logger
+    /// Beats once per turn of the serving loop, for the systemd watchdog.
+    let heartbeat = Heartbeat("control")
 
     public init(path: String, logger: Logger, handler: @escaping Handler) throws(SystemError) {
         self.path = path
@@ -51,7 +53,10 @@ public final class ControlService: Service, Sendable {
     }
 
     public func run() async throws {
-        let thread = DedicatedThread(name: "control") { [self] in acceptLoop() }
+        let server = RequestServer(
+            listening: listenFD, settings: .init(requestLimit: 1024), heartbeat: heartbeat,
+            isComplete: { $0.contains(UInt8(ascii: "\n")) }, respond: { [self] request in answer(request) })
+        let thread = DedicatedThread(name: "control") { [self] in server.serve(wake: wake) { stopping.withLock { $0 } } }
         await untilShutdown()
         stopping.withLock { $0 = true }
         wake.signal()
@@ -60,38 +65,11 @@ public final class ControlService: Service, Sendable {
         unlink(path)
     }
 
-    private func acceptLoop() {
-        while !stopping.withLock({ $0 }) {
-            var fds = [pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0),
-                       pollfd(fd: wake.fd, events: Int16(POLLIN), revents: 0)]
-            guard poll(&fds, 2, -1) >= 0 || errno == EINTR else { return }
-            guard fds[0].revents & Int16(POLLIN) != 0 else { continue }
-            let client = accept(listenFD, nil, nil)
-            guard client >= 0 else { continue }
-            serve(client)
-            close(client)
-        }
-    }
-
-    private func serve(_ client: Int32) {
-        let request = System.readRequest(client, limit: 1024) { $0.contains(UInt8(ascii: "\n")) }
+    private func answer(_ request: [UInt8]) -> [UInt8] {
         let line = String(decoding: request.prefix { $0 != UInt8(ascii: "\n") }, as: UTF8.self)
-        let reply: [UInt8]
-        if let request = ControlRequest(line: line.trimmingWhitespace) {
-            reply = handler(request)
-        } else {
-            logger.debug("unknown control command", metadata: ["command": "\(line.prefix(64))"])
-            reply = JSONWriter.encode(ControlErrorReply(error: "unknown command '\(line.prefix(64))'; known: \(ControlRequest.usage)").json)
-        }
-        reply.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                // MSG_NOSIGNAL: a client that hung up must not kill the daemon with SIGPIPE.
-                let written = send(client, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
-                guard written > 0 else { return }
-                offset += written
-            }
-        }
+        if let request = ControlRequest(line: line.trimmingWhitespace) { return handler(request) }
+        logger.debug("unknown control command", metadata: ["command": "\(line.prefix(64))"])
+        return JSONWriter.encode(ControlErrorReply(error: "unknown command '\(line.prefix(64))'; known: \(ControlRequest.usage)").json)
     }
 }
 

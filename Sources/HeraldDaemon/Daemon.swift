@@ -102,7 +102,7 @@ public enum Daemon {
                                    logger: logger)
             let service = try GossipService(
                 name: loaded.nodeName, address: bind, seeds: gossipSettings.join, seal: try loadSeal(gossipSettings),
-                settings: membership, meta: eligibility.meta,
+                epoch: RunEpoch.next(directory: gossipSettings.stateDirectory, logger: logger), settings: membership, meta: eligibility.meta,
                 holdDown: membership.suspicionFloor * 10,
                 logger: logger, onView: owners.onView)
             eligibility.attach(service)
@@ -158,8 +158,9 @@ public enum Daemon {
             readiness: readiness,
             status: "\(config.vips.count) VIP(s) on \(interfaces.map(\.name).joined(separator: ", "))\(config.gossip == nil ? "" : ", gossip")",
             logger: logger,
-            heartbeats: { [gossip, metrics, kubernetes] in
-                links.all.map(\.heartbeat) + [gossip?.heartbeat, metrics?.heartbeat, kubernetes?.heartbeat].compactMap { $0 }
+            heartbeats: { [gossip, metrics] in
+                // Not the Kubernetes loop: it waits on the API server, and liveness never does.
+                links.all.map(\.heartbeat) + [gossip?.heartbeat, metrics?.heartbeat, control.heartbeat].compactMap { $0 }
             },
             onReady: { [gossip] in gossip?.markReadyToServe() })
         // The group stops services in reverse, each after the one before has returned:
@@ -190,9 +191,12 @@ public enum Daemon {
     }
 
     static func loadSeal(_ settings: GossipSettings) throws(SystemError) -> GossipSeal {
-        guard !settings.insecure, let path = settings.keyFile else { return GossipSeal(keyring: nil, clusterName: settings.cluster) }
+        let version = UInt8(clamping: settings.wireVersion)
+        guard !settings.insecure, let path = settings.keyFile else {
+            return GossipSeal(keyring: nil, clusterName: settings.cluster, wireVersion: version)
+        }
         switch Keyring.parse(try System.readFile(path)) {
-        case .success(let keyring): return GossipSeal(keyring: keyring, clusterName: settings.cluster)
+        case .success(let keyring): return GossipSeal(keyring: keyring, clusterName: settings.cluster, wireVersion: version)
         case .failure(let error): throw SystemError("\(path):\(error.line): \(error.message)", errno: 0)
         }
     }

@@ -36,6 +36,8 @@ public final class GossipService: Service, Sendable {
     /// Beats once per loop turn, for the systemd watchdog.
     let heartbeat = Heartbeat("gossip")
     let seeds: [HostPort]
+    /// This run's epoch (`GossipSeal.Stamp`): larger than any earlier run's.
+    let epoch: UInt64
     /// How long a node that was declared dead, or stalled, stays ineligible.
     let holdDown: Duration
     private let socket: UDPSocket
@@ -64,12 +66,13 @@ public final class GossipService: Service, Sendable {
         var stats = Stats()
     }
 
-    public init(name: String, address: GossipAddress, seeds: [HostPort], seal: GossipSeal, settings: MembershipSettings,
-                meta: NodeMeta, holdDown: Duration, logger: Logger,
+    public init(name: String, address: GossipAddress, seeds: [HostPort], seal: GossipSeal, epoch: UInt64,
+                settings: MembershipSettings, meta: NodeMeta, holdDown: Duration, logger: Logger,
                 onView: @escaping @Sendable (View, _ changed: Bool, _ takenAt: ContinuousClock.Instant) -> Void) throws(SystemError) {
         self.name = name
         self.address = address
         self.seeds = seeds
+        self.epoch = epoch
         sealBox = Mutex(seal)
         self.settings = settings
         self.holdDown = holdDown
@@ -135,21 +138,33 @@ public final class GossipService: Service, Sendable {
     public func run() async throws {
         let thread = DedicatedThread(name: "gossip") { [self] in loop() }
         logger.info("gossip listening", metadata: ["join": "\(seeds.map(\.description).joined(separator: ","))",
-                                                   "encrypted": "\(seal.isEncrypted)"])
-        var lastRejectionLog: [GossipAddress: ContinuousClock.Instant] = [:]
+                                                   "encrypted": "\(seal.isEncrypted)", "wire_version": "\(seal.wireVersion)"])
+        if !seal.isEncrypted {
+            logger.warning("gossip is neither encrypted nor authenticated (insecure = true): anyone who can send UDP to port \(address.port) can move VIPs; use it in a lab only")
+        }
+        if seal.wireVersion == 1 {
+            logger.warning("gossip.wire_version = 1: speaking the format of Herald 0.1, without replay protection; remove it once every host runs this version")
+        }
+        // About rejected packets: one line at most every 10 s, however many senders there are.
+        var rejections = RateLimitedLog(interval: .seconds(10))
+        // Member changes come from peers (and, with insecure = true, from anyone): bursts of
+        // 30 lines, 30 a minute after that; enough for a real cluster's news, and a forged
+        // flood of members ends in a count ("suppressed"), not thousands of lines.
+        var changes = RateLimitedLog(burst: 30, interval: .seconds(60))
         await withTaskCancellationHandler {
             await withGracefulShutdownHandler {
                 for await event in events {
                     switch event {
                     case .memberChanged(let member):
+                        guard let suppressed = changes.admit(now: .now) else { break }
                         let level: Logger.Level = member.status == .alive ? .info : .warning
-                        logger.log(level: level, "member \(member.status)",
-                                   metadata: ["node": "\(member.name)", "incarnation": "\(member.incarnation)"])
+                        var metadata: Logger.Metadata = ["node": "\(member.name)", "incarnation": "\(member.incarnation)"]
+                        if suppressed > 0 { metadata["suppressed"] = "\(suppressed)" }
+                        logger.log(level: level, "member \(member.status)", metadata: metadata)
                     case .rejected(let from, let error):
-                        let now = ContinuousClock.now
-                        if lastRejectionLog[from].map({ now - $0 > .seconds(10) }) ?? true {
-                            lastRejectionLog[from] = now
-                            logger.warning("rejected gossip from \(from): \(error)", metadata: ["reason": "\(error.reason)"])
+                        if let suppressed = rejections.admit(now: .now) {
+                            let more = suppressed == 0 ? "" : " (and \(suppressed) more rejected packets since the last report)"
+                            logger.warning("rejected gossip from \(from): \(error)\(more)", metadata: ["reason": "\(error.reason)"])
                         }
                     case .refuted(let claimed):
                         logger.warning("refuted: another member had this node as \(claimed)")
@@ -202,9 +217,13 @@ public final class GossipService: Service, Sendable {
             return meta.encode()
         }
         var instance = MembershipInstance(name: name, address: address, meta: meta(), settings: settings, now: .zero)
+        var replays = ReplayGuard(capacity: settings.maxMembers * 2)
+        var counter: UInt64 = 0
         var buffer = [UInt8](repeating: 0, count: 65536)
+        let resolver = SeedResolver(seeds: seeds) { [wake] in wake.signal() }
+        defer { resolver.stop() }
         var resolved: [GossipAddress] = []
-        var nextResolveAt = Duration.zero
+        var resolvedVersion = 0
         /// When the last poll was due to return; a turn much later than that means this
         /// process was stopped or starved (not merely idle: Lifeguard may stretch the wait).
         var wakeBy: Duration?
@@ -217,7 +236,9 @@ public final class GossipService: Service, Sendable {
                 case .send(let messages, let destination):
                     var nonce = [UInt8](repeating: 0, count: GossipSeal.nonceLength)
                     for index in nonce.indices { nonce[index] = UInt8.random(in: 0...255, using: &rng) }
-                    _ = socket.send(seal.seal(GossipPayload.encode(messages), nonce: nonce), to: destination)
+                    counter += 1
+                    let stamp = GossipSeal.Stamp(sender: name, epoch: epoch, counter: counter)
+                    _ = socket.send(seal.seal(GossipPayload.encode(messages), stamp: stamp, nonce: nonce), to: destination)
                 case .changed(let member):
                     changed = true
                     if member.status == .suspect { shared.withLock { $0.stats.suspicions += 1 } }
@@ -282,22 +303,22 @@ public final class GossipService: Service, Sendable {
                 execute(instance.onMetaChanged(meta(), now: now), now: now)
                 changed = true
             }
-            if now >= nextResolveAt && resolved.count < seeds.count {
-                nextResolveAt = now + .seconds(5)
-                let addresses = seeds.compactMap(UDPSocket.resolve)
-                if addresses.count < seeds.count {
-                    eventSink.yield(.unresolved(seeds.filter { UDPSocket.resolve($0) == nil }.map(\.description)))
-                }
-                if addresses != resolved {
-                    resolved = addresses
-                    execute(instance.onJoin(seeds: addresses, now: now), now: now)
+            let seedsNow = resolver.current
+            if seedsNow.version != resolvedVersion {
+                resolvedVersion = seedsNow.version
+                if !seedsNow.unresolved.isEmpty { eventSink.yield(.unresolved(seedsNow.unresolved)) }
+                if seedsNow.addresses != resolved {
+                    resolved = seedsNow.addresses
+                    execute(instance.onJoin(seeds: resolved, now: now), now: now)
                 }
             }
 
             for _ in 0..<256 {
                 guard let (count, from) = socket.receive(into: &buffer) else { break }
-                do {
-                    let messages = try GossipPayload.decode(try seal.open(Array(buffer[..<count])))
+                do throws(WireError) {
+                    let opened = try seal.open(Array(buffer[..<count]))
+                    if let stamp = opened.stamp, !replays.admit(stamp) { throw WireError.gossipReplayed }
+                    let messages = try GossipPayload.decode(opened.payload)
                     execute(instance.onPacket(messages, from: from, now: now, using: &rng), now: now)
                 } catch {
                     shared.withLock { $0.rejected[error.reason, default: 0] += 1 }

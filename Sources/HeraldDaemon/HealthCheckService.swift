@@ -102,7 +102,9 @@ public final class HealthCheckService: Service, Sendable {
         let (vip, check) = (runner.vip, runner.check)
         var state = CheckState()
         while !runner.stopping {
-            let ok = Self.probe(check.probe, timeout: check.timeout)
+            let ok = Self.probe(check.probe, timeout: check.timeout, environment: [
+                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HERALD_VIP=\(runner.address)",
+                "HERALD_VIP_NAME=\(vip)"])
             if runner.stopping { return }
             if state.record(ok, rise: check.rise, fall: check.fall) {
                 let now = passing.withLock { set -> Set<String> in
@@ -118,13 +120,13 @@ public final class HealthCheckService: Service, Sendable {
         }
     }
 
-    static func probe(_ probe: HealthCheck.Probe, timeout: Duration) -> Bool {
+    static func probe(_ probe: HealthCheck.Probe, timeout: Duration, environment: [String]) -> Bool {
         switch probe {
         case .tcp(let target):
             guard let address = UDPSocket.resolve(target) else { return false }
             return connects(to: address, timeout: timeout)
         case .command(let command):
-            return runs(command, timeout: timeout)
+            return runs(command, timeout: timeout, environment: environment)
         }
     }
 
@@ -147,17 +149,26 @@ public final class HealthCheckService: Service, Sendable {
         return error == 0
     }
 
-    /// `/bin/sh -c command` exits 0 within `timeout` (killed otherwise).
-    static func runs(_ command: String, timeout: Duration) -> Bool {
-        guard let pid = System.spawn(["/bin/sh", "-c", command]) else { return false }
+    /// `/bin/sh -c command` exits 0 within `timeout`. It runs in a process group of its
+    /// own, killed as a whole when it is done or late (nothing it started lingers to pile
+    /// up against TasksMax), with `environment` only (PATH and the VIP it checks), and
+    /// without the capabilities heraldd was given (setpriv drops the inherited and ambient
+    /// sets before sh starts, so a check cannot send raw frames).
+    static func runs(_ command: String, timeout: Duration, environment: [String]) -> Bool {
+        guard let pid = System.spawn([setpriv, "--inh-caps=-all", "--ambient-caps=-all", "--", "/bin/sh", "-c", command],
+                                     environment: environment) else { return false }
+        defer { kill(-pid, SIGKILL) }
         let deadline = ContinuousClock.now + timeout
         var status: Int32 = 0
         while ContinuousClock.now < deadline {
             if waitpid(pid, &status, WNOHANG) == pid { return (status & 0x7F) == 0 && ((status >> 8) & 0xFF) == 0 }
             usleep(10_000)
         }
-        kill(pid, SIGKILL)
+        kill(-pid, SIGKILL)
         waitpid(pid, &status, 0)
         return false
     }
+
+    /// util-linux's setpriv (Debian's essential set).
+    static let setpriv = "/usr/bin/setpriv"
 }

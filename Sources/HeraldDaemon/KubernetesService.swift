@@ -56,7 +56,6 @@ final class KubernetesService: Service, Sendable {
     /// The members as this node sees them (itself first), for `nodeAssigned` Events.
     private let members: @Sendable () -> [Member]
     private let readiness: Readiness
-    let heartbeat = Heartbeat("kubernetes")
     private let events = Mutex<[String: String]>([:])
     /// Failed API requests by what they were for (services, nodes, endpointslices, status, events).
     private let errorCounts = Mutex<[String: UInt64]>([:])
@@ -282,7 +281,6 @@ final class KubernetesService: Service, Sendable {
         // Reconciles on every change; after a failed write, again every 2 s until it succeeds.
         var retryAt: ContinuousClock.Instant?
         while !stopping.load(ordering: .relaxed) {
-            heartbeat.beat()
             var fds = [pollfd(fd: wake.fd, events: Int16(POLLIN), revents: 0)]
             _ = poll(&fds, 1, Heartbeat.maximumWait)
             let woken = fds[0].revents != 0

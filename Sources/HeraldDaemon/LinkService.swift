@@ -471,7 +471,7 @@ public final class LinkService: Service, Sendable {
             counters.dropped[.notOurs, default: 0] += 1
             held.hold(bytes, for: address, now: now)
         case .drop(let reason):
-            counters.dropped[reason, default: 0] += 1
+            counters.dropped[reason.kind, default: 0] += 1
         }
     }
 

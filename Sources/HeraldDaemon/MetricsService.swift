@@ -5,9 +5,10 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 
-/// Serves `GET /metrics` on `[metrics] listen` for Prometheus. A minimal HTTP/1.1 server on
-/// a thread of its own: one request per connection (`Connection: close`), requests of
-/// at most 8 KiB, 2 s to send one. Scrapes are rare and small; nothing here needs more.
+/// Serves `GET /metrics` on `[metrics] listen` for Prometheus. A minimal HTTP/1.1 server
+/// (`RequestServer`): one request per connection (`Connection: close`), requests of at
+/// most 8 KiB, 2 s from connect to the last byte of the answer, 16 clients at once.
+/// Scrapes are rare and small; nothing here needs more.
 final class MetricsService: Service, Sendable {
     let listen: HostPort
     private let fd: Int32
@@ -41,7 +42,9 @@ final class MetricsService: Service, Sendable {
     }
 
     func run() async throws {
-        let thread = DedicatedThread(name: "metrics") { [self] in serve() }
+        let server = RequestServer(listening: fd, settings: .init(requestLimit: 8192), heartbeat: heartbeat,
+                                   isComplete: HTTPRequestLine.isComplete, respond: { [self] in respond(to: $0) })
+        let thread = DedicatedThread(name: "metrics") { [self] in server.serve(wake: wake) { stopping.withLock { $0 } } }
         logger.info("metrics on http://\(listen)/metrics")
         await untilShutdown()
         stopping.withLock { $0 = true }
@@ -50,25 +53,7 @@ final class MetricsService: Service, Sendable {
         close(fd)
     }
 
-    private func serve() {
-        while !stopping.withLock({ $0 }) {
-            heartbeat.beat()
-            var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: wake.fd, events: Int16(POLLIN), revents: 0)]
-            _ = poll(&fds, 2, Heartbeat.maximumWait)
-            if fds[1].revents != 0 { wake.drain() }
-            guard fds[0].revents & Int16(POLLIN) != 0 else { continue }
-            let client = accept(fd, nil, nil)
-            guard client >= 0 else { continue }
-            _ = fcntl(client, F_SETFD, FD_CLOEXEC)
-            // The listening socket is non-blocking; the accepted one must block (with timeouts).
-            _ = fcntl(client, F_SETFL, fcntl(client, F_GETFL) & ~O_NONBLOCK)
-            respond(client)
-            close(client)
-        }
-    }
-
-    private func respond(_ client: Int32) {
-        let request = System.readRequest(client, limit: 8192, complete: HTTPRequestLine.isComplete)
+    private func respond(to request: [UInt8]) -> [UInt8] {
         let line = HTTPRequestLine.parse(request)
         let reply: (status: String, type: String, body: String)
         switch line {
@@ -83,9 +68,8 @@ final class MetricsService: Service, Sendable {
         case .none:
             reply = ("400 Bad Request", "text/plain", "bad request\n")
         }
-        let isHead = line?.method == "HEAD"
         let head = "HTTP/1.1 \(reply.status)\r\nContent-Type: \(reply.type)\r\nContent-Length: \(reply.body.utf8.count)\r\nConnection: close\r\n\r\n"
-        System.write(client, isHead ? head : head + reply.body)
+        return Array((line?.method == "HEAD" ? head : head + reply.body).utf8)
     }
 }
 

@@ -46,6 +46,8 @@ final class PcapHandle: @unchecked Sendable {
             pcap_close(handle)
             throw SystemError("no selectable descriptor for \(interface)", errno: 0)
         }
+        // libpcap opens its packet socket without close-on-exec: no child may inherit it.
+        _ = fcntl(selectableFD, F_SETFD, fcntl(selectableFD, F_GETFD) | FD_CLOEXEC)
     }
 
     /// Hands up to `limit` waiting frames to `body`; returns how many, or throws when the

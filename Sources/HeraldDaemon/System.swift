@@ -1,3 +1,4 @@
+import CLinux
 import Glibc
 import ServiceLifecycle
 import Synchronization
@@ -21,6 +22,34 @@ enum System {
             guard bytes.count <= limit else { throw SystemError("\(path) is larger than \(limit) bytes", errno: 0) }
         }
         return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Replaces `path` with `contents` in one step: written to a temporary file in the same
+    /// directory with `mode` (and `owner`, when given), flushed, then renamed over `path`,
+    /// so a reader sees the old file or the new one, never half of one.
+    static func writeFileAtomically(_ path: String, _ contents: String, mode: mode_t,
+                                    owner: (uid: uid_t, gid: gid_t)? = nil) throws(SystemError) {
+        let temporary = "\(path).tmp.\(getpid())"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+        guard fd >= 0 else { throw SystemError("cannot create \(temporary)", errno: errno) }
+        var written = true
+        let bytes = Array(contents.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let count = bytes[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { written = false; break }
+            offset += count
+        }
+        let code = errno
+        let owned = owner.map { fchown(fd, $0.uid, $0.gid) == 0 } ?? true
+        let synced = fsync(fd) == 0
+        close(fd)
+        guard written, owned, synced, rename(temporary, path) == 0 else {
+            let failure = errno
+            unlink(temporary)
+            throw SystemError("cannot write \(path)", errno: written ? failure : code)
+        }
     }
 
     /// The names in a directory, sorted; empty when it does not exist.
@@ -51,43 +80,38 @@ enum System {
 
     static func errorString(_ code: Int32) -> String { String(cString: strerror(code)) }
 
-    /// Starts `arguments[0]` (a path) with standard input and output on /dev/null and
-    /// every signal unblocked: the threads that call this may block signals, and a child
-    /// inherits the mask (it would never see SIGTERM). `nil` if it cannot be started.
-    static func spawn(_ arguments: [String]) -> pid_t? {
+    /// Starts `arguments[0]` (a path) as the leader of a new process group (so it can be
+    /// killed with everything it starts), with `environment` only, standard input and
+    /// output on /dev/null, every other descriptor of the daemon closed, every signal
+    /// unblocked and at its default action (the daemon ignores SIGPIPE and its threads may
+    /// block signals: a child inherits both). `nil` if it cannot be started.
+    static func spawn(_ arguments: [String], environment: [String]) -> pid_t? {
         var pid: pid_t = 0
         var argv = arguments.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
+        var envp = environment.map { strdup($0) } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         for fd: Int32 in [0, 1, 2] { posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", O_RDWR, 0) }
+        _ = withUnsafeMutablePointer(to: &actions) { posix_spawn_file_actions_addclosefrom_np($0, 3) }
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
         var none = sigset_t()
         sigemptyset(&none)
         posix_spawnattr_setsigmask(&attributes, &none)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK))
-        guard posix_spawn(&pid, arguments[0], &actions, &attributes, &argv, environ) == 0 else { return nil }
+        var reset = sigset_t()
+        sigemptyset(&reset)
+        sigaddset(&reset, SIGPIPE)
+        posix_spawnattr_setsigdefault(&attributes, &reset)
+        posix_spawnattr_setpgroup(&attributes, 0)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
+        guard posix_spawn(&pid, arguments[0], &actions, &attributes, &argv, &envp) == 0 else { return nil }
         return pid
-    }
-
-    /// Reads a request from a connected stream socket, giving the client 2 s per read and
-    /// at most `limit` bytes, until `complete` says it has it all. Also sets a 2 s send
-    /// timeout, so a client that does not read cannot hold the server's thread.
-    static func readRequest(_ client: Int32, limit: Int, complete: ([UInt8]) -> Bool) -> [UInt8] {
-        var timeout = timeval(tv_sec: 2, tv_usec: 0)
-        setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var request: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 2048)
-        while request.count < limit, !complete(request) {
-            let count = read(client, &chunk, chunk.count)
-            guard count > 0 else { break }
-            request += chunk[..<count]
-        }
-        return request
     }
 
     /// Writes all of `text` to a file descriptor, retrying short writes.
@@ -205,6 +229,13 @@ final class WakeSignal: @unchecked Sendable {
     func drain() {
         var buffer = [UInt8](repeating: 0, count: 64)
         while read(fd, &buffer, buffer.count) > 0 {}
+    }
+
+    /// Blocks the calling thread until signalled or `milliseconds` pass.
+    func wait(milliseconds: Int32) {
+        var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0)]
+        _ = poll(&fds, 1, milliseconds)
+        drain()
     }
 
     deinit {

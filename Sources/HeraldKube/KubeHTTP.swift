@@ -96,40 +96,67 @@ public final class KubeHTTP: @unchecked Sendable {
     /// Aborts the request in progress (within about a second) and every later one.
     public func stop() { stopping.store(true, ordering: .relaxed) }
 
+    /// The largest response body taken whole (a list of every Service in a big cluster
+    /// is a few MB); a larger one is an error, never a truncated success.
+    public static let responseLimit = 64 << 20
+    /// The longest line of a watch stream (one object); a longer one ends the watch with
+    /// an error, so the watcher backs off and lists again.
+    public static let lineLimit = 16 << 20
+
     /// A request that returns the whole body; non-2xx statuses become `KubeError`s.
     public func request(_ method: String, _ path: String, body: [UInt8]? = nil,
                         contentType: String = "application/json", timeout: Duration = .seconds(30)) throws(KubeError) -> [UInt8] {
         var collected: [UInt8] = []
+        var tooLarge = false
         let status = try perform(method, path, body: body, contentType: contentType, timeout: timeout, idleLimit: nil) { chunk in
+            guard collected.count + chunk.count <= Self.responseLimit else {
+                tooLarge = true
+                return false
+            }
             collected += chunk
-            return collected.count < 64 << 20
+            return true
         }
+        if tooLarge { throw KubeError.malformed("\(method) \(path): response larger than \(Self.responseLimit >> 20) MiB") }
         guard (200..<300).contains(status) else { throw KubeError.from(status: status, body: collected) }
         return collected
     }
 
     /// A streaming GET (a watch): `onLine` gets each newline-terminated line and returns
-    /// false to end the stream. Ends when the server closes it, or with an error when
-    /// nothing (not even a bookmark) arrived for `idleLimit`.
-    public func stream(_ path: String, idleLimit: Duration, onLine: ([UInt8]) -> Bool) throws(KubeError) {
+    /// false to end the stream. Ends when the server closes it, with an error when nothing
+    /// (not even a bookmark) arrived for `idleLimit`, when it runs past `deadline` (the
+    /// server should have ended it by then), or when a line is longer than `lineLimit`.
+    /// Splitting is linear: each byte is looked at once, however the stream is chunked.
+    public func stream(_ path: String, idleLimit: Duration, deadline: Duration, onLine: ([UInt8]) -> Bool) throws(KubeError) {
         var pending: [UInt8] = []
+        /// Bytes of `pending` already searched for a newline.
+        var searched = 0
         var errorBody: [UInt8] = []
         var ok = true
-        let status = try perform("GET", path, body: nil, contentType: "application/json", timeout: nil, idleLimit: idleLimit) { chunk in
+        var tooLong = false
+        let status = try perform("GET", path, body: nil, contentType: "application/json", timeout: deadline, idleLimit: idleLimit) { chunk in
             guard ok else {
-                errorBody += chunk
-                return errorBody.count < 1 << 20
+                errorBody += chunk.prefix(max(0, (1 << 20) - errorBody.count))
+                return true
             }
             pending += chunk
-            while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
-                let line = Array(pending[..<newline])
-                pending.removeSubrange(...newline)
+            var start = 0
+            while let newline = pending[searched...].firstIndex(of: UInt8(ascii: "\n")) {
+                let line = Array(pending[start..<newline])
+                start = newline + 1
+                searched = start
                 if !line.isEmpty && !onLine(line) { return false }
             }
-            return pending.count < 16 << 20
+            pending.removeFirst(start)
+            searched = pending.count
+            guard pending.count <= Self.lineLimit else {
+                tooLong = true
+                return false
+            }
+            return true
         } onStatus: { status in
             ok = (200..<300).contains(status)
         }
+        if tooLong { throw KubeError.malformed("watch \(path): a line longer than \(Self.lineLimit >> 20) MiB") }
         if !ok { throw KubeError.from(status: status, body: errorBody) }
     }
 
@@ -175,7 +202,7 @@ public final class KubeHTTP: @unchecked Sendable {
         _ = (credentials.server + path).withCString { herald_curl_pointer(handle, CURLOPT_URL, $0) }
         _ = method.withCString { herald_curl_pointer(handle, CURLOPT_CUSTOMREQUEST, $0) }
         herald_curl_long(handle, CURLOPT_HTTPGET, method == "GET" ? 1 : 0)
-        herald_curl_long(handle, CURLOPT_TIMEOUT_MS, timeout.map { Int($0.components.seconds * 1000) } ?? 0)
+        herald_curl_long(handle, CURLOPT_TIMEOUT_MS, timeout.map { Int(clamping: $0.components.seconds) * 1000 } ?? 0)
         if let idleLimit {
             herald_curl_long(handle, CURLOPT_LOW_SPEED_LIMIT, 1)
             herald_curl_long(handle, CURLOPT_LOW_SPEED_TIME, Int(idleLimit.components.seconds))

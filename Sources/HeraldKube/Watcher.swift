@@ -76,8 +76,11 @@ public final class Watcher<Object: KubeObject>: Sendable {
                 let listedAt = ContinuousClock.now
                 // Watch until the resync is due; each watch runs at most 5 minutes.
                 while ContinuousClock.now - listedAt < resync {
+                    let started = ContinuousClock.now
                     guard let next = try watch(from: version) else { break }
                     version = next
+                    // A server that ends every watch at once must not get a tight loop.
+                    if ContinuousClock.now - started < .seconds(1) { sleep(.seconds(1)) }
                 }
             } catch .stopped {
                 return
@@ -111,8 +114,9 @@ public final class Watcher<Object: KubeObject>: Sendable {
         var failure: KubeError?
         let separator = path.contains("?") ? "&" : "?"
         do {
+            // The server ends a watch after timeoutSeconds; the deadline catches one that does not.
             try stream.stream("\(path)\(separator)watch=1&allowWatchBookmarks=true&timeoutSeconds=300&resourceVersion=\(version)",
-                              idleLimit: .seconds(90)) { line in
+                              idleLimit: .seconds(90), deadline: .seconds(330)) { line in
                 do {
                     switch try WatchEvent<Object>.decode(line) {
                     case .added(let object):

@@ -27,6 +27,11 @@ enum YAMLValue: Equatable {
         var message: String
     }
 
+    /// Collections nested inside one another, at most (a kubeconfig needs five): libyaml
+    /// slows down with the square of the depth, so a deeper file is refused as soon as it
+    /// gets there.
+    static let maximumDepth = 64
+
     /// The first document of `text`.
     static func parse(_ text: String) throws(ParseError) -> YAMLValue {
         var parser = yaml_parser_t()
@@ -73,10 +78,11 @@ enum YAMLValue: Equatable {
                     let scalar = event.data.scalar
                     let value = String(decoding: UnsafeBufferPointer(start: scalar.value, count: scalar.length), as: UTF8.self)
                     try add(.scalar(value))
-                case YAML_SEQUENCE_START_EVENT:
-                    stack.append(.sequence([]))
-                case YAML_MAPPING_START_EVENT:
-                    stack.append(.mapping([:], key: nil))
+                case YAML_SEQUENCE_START_EVENT, YAML_MAPPING_START_EVENT:
+                    guard stack.count < Self.maximumDepth else {
+                        throw ParseError(message: "line \(event.start_mark.line + 1): nested more than \(Self.maximumDepth) deep")
+                    }
+                    stack.append(event.type == YAML_SEQUENCE_START_EVENT ? .sequence([]) : .mapping([:], key: nil))
                 case YAML_SEQUENCE_END_EVENT:
                     guard case .sequence(let items) = stack.popLast() else { throw ParseError(message: "unbalanced sequence") }
                     try add(.sequence(items))

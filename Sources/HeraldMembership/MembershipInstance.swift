@@ -76,6 +76,14 @@ public struct MembershipInstance: Sendable {
     var relays: [UInt32: Relay] = [:]
     var suspicions: [String: Suspicion] = [:]
     var broadcasts = BroadcastQueue()
+    /// Addresses that answered a ping of ours: a full state goes only to those, so a
+    /// datagram with a forged source cannot make this node send kilobytes to a victim.
+    var verified: Set<GossipAddress> = []
+    /// Pings sent to check a push-pull requester's address, by sequence number: its ack
+    /// verifies the address and releases the full state it asked for.
+    var challenges: [UInt32: (address: GossipAddress, deadline: Duration)] = [:]
+    /// Members refused because `settings.maxMembers` were known already.
+    public private(set) var refusedMembers: UInt64 = 0
     var seeds: [GossipAddress] = []
     var nextJoinAt: Duration
     var nextPushPullAt: Duration
@@ -141,7 +149,7 @@ public struct MembershipInstance: Sendable {
     public mutating func onJoin(seeds: [GossipAddress], now: Duration) -> [MembershipAction] {
         self.seeds = seeds.filter { $0 != address }
         nextJoinAt = now + settings.joinRetryInterval
-        return self.seeds.map { .send([.pushPull(isReply: false, members: fullState)], to: $0) }
+        return self.seeds.flatMap { fullState(to: $0, isReply: false) }
     }
 
     /// Announces new metadata (this node's eligibility) with a higher incarnation: gossiped
@@ -150,7 +158,7 @@ public struct MembershipInstance: Sendable {
     public mutating func onMetaChanged(_ newMeta: [UInt8], now: Duration) -> [MembershipAction] {
         guard newMeta != meta, !hasLeft else { return [] }
         meta = newMeta
-        incarnation += 1
+        incarnation = Self.outbid(incarnation)
         broadcasts.enqueue(aliveMessage)
         return directAlive()
     }
@@ -225,23 +233,26 @@ public struct MembershipInstance: Sendable {
         if now >= nextPushPullAt {
             nextPushPullAt = now + settings.pushPullInterval
             if let peer = members.values.filter({ $0.status == .alive }).map(\.name).sorted().randomElement(using: &rng) {
-                actions.append(.send([.pushPull(isReply: false, members: fullState)], to: members[peer]!.address))
+                actions += fullState(to: members[peer]!.address, isReply: false)
             }
         }
         if now >= nextReconnectAt {
             nextReconnectAt = now + settings.reconnectInterval
             if let peer = members.values.filter({ $0.status == .dead }).map(\.name).sorted().randomElement(using: &rng) {
-                actions.append(.send([.pushPull(isReply: false, members: fullState)], to: members[peer]!.address))
+                actions += fullState(to: members[peer]!.address, isReply: false)
             }
         }
         if !seeds.isEmpty && aliveCount == 1 && now >= nextJoinAt {
             nextJoinAt = now + settings.joinRetryInterval
-            actions += seeds.map { .send([.pushPull(isReply: false, members: fullState)], to: $0) }
+            actions += seeds.flatMap { fullState(to: $0, isReply: false) }
         }
+        for (seq, challenge) in challenges where now >= challenge.deadline { challenges[seq] = nil }
 
         for (memberName, member) in members where !member.isCandidate && now - member.statusSince > settings.deadRetention {
             members[memberName] = nil
         }
+        // Only the addresses of members stay verified.
+        if verified.count > members.count { verified.formIntersection(members.values.map(\.address)) }
         return actions
     }
 
@@ -249,6 +260,7 @@ public struct MembershipInstance: Sendable {
                                   using rng: inout some RandomNumberGenerator) -> [MembershipAction] {
         guard !hasLeft else { return [] }
         var actions: [MembershipAction] = []
+        let requestSize = messages.reduce(1) { $0 + $1.encodedSize }
         // Updates first: a ping that carries a suspicion of us is answered with an ack that
         // already carries our refutation.
         let updates = messages.filter { $0.subject != nil }
@@ -257,6 +269,8 @@ public struct MembershipInstance: Sendable {
             case .ping(let seq, let target, _):
                 if target == name { actions.append(send([.ack(seq: seq, source: name)], to: sender)) }
             case .pingRequest(let seq, let target, let targetAddress, _):
+                // Bounded: each relay waits a probe timeout at most.
+                guard relays.count < 256 else { continue }
                 sequence &+= 1
                 relays[sequence] = Relay(requester: sender, seq: seq, deadline: now + settings.probeTimeout * scale)
                 actions.append(send([.ping(seq: sequence, target: target, source: name)], to: targetAddress))
@@ -264,10 +278,15 @@ public struct MembershipInstance: Sendable {
                 if let current = probe, current.seq == seq, current.target == source {
                     probe = nil
                     adjustAwareness(-1)
-                    if !current.indirect, members[source] != nil {
+                    if !current.indirect, let member = members[source] {
+                        if member.address == sender { verified.insert(sender) }
                         members[source]?.roundTrip = now - current.sentAt
                         actions.append(.measured(member: source, roundTrip: now - current.sentAt))
                     }
+                } else if let challenge = challenges[seq], challenge.address == sender {
+                    challenges[seq] = nil
+                    verified.insert(sender)
+                    actions += fullState(to: sender, isReply: true)
                 } else if let relay = relays.removeValue(forKey: seq) {
                     actions.append(send([.ack(seq: relay.seq, source: source)], to: relay.requester))
                 }
@@ -281,7 +300,7 @@ public struct MembershipInstance: Sendable {
                 actions += declareDead(memberName, incarnation: memberIncarnation, from: from, now: now)
             case .pushPull(let isReply, let records):
                 for record in records { actions += merge(record, now: now) }
-                if !isReply { actions.append(.send([.pushPull(isReply: true, members: fullState)], to: sender)) }
+                if !isReply { actions += answerPushPull(from: sender, records: records, requestSize: requestSize, now: now) }
             }
         }
         return actions
@@ -293,11 +312,54 @@ public struct MembershipInstance: Sendable {
 
     var fullState: [MemberRecord] { [selfMember.record] + members.values.map(\.record).sorted { $0.name < $1.name } }
 
+    /// This node's full state for `destination`, as push-pull messages of at most
+    /// `settings.fullStateBytes` each (this node's own record first); only the first of a
+    /// request asks for an answer.
+    func fullState(to destination: GossipAddress, isReply: Bool) -> [MembershipAction] {
+        let overhead = GossipMessage.pushPull(isReply: false, members: []).encodedSize + 1
+        var chunks: [[MemberRecord]] = [[]]
+        var size = overhead
+        for record in fullState {
+            let recordSize = GossipMessage.pushPull(isReply: false, members: [record]).encodedSize - overhead + 1
+            if !chunks[chunks.count - 1].isEmpty
+                && (size + recordSize > settings.fullStateBytes || chunks[chunks.count - 1].count == GossipMessage.maxMembers) {
+                chunks.append([])
+                size = overhead
+            }
+            chunks[chunks.count - 1].append(record)
+            size += recordSize
+        }
+        return chunks.enumerated().map { index, records in
+            .send([.pushPull(isReply: isReply || index > 0, members: records)], to: destination)
+        }
+    }
+
+    /// The answer to a push-pull request. A verified sender gets the full state at once;
+    /// any other first gets a ping no larger than its request, and the full state once it
+    /// acknowledges from that address (so a forged source address gets nothing bigger
+    /// than what was sent).
+    mutating func answerPushPull(from sender: GossipAddress, records: [MemberRecord], requestSize: Int,
+                                 now: Duration) -> [MembershipAction] {
+        if verified.contains(sender) { return fullState(to: sender, isReply: true) }
+        guard let requester = records.first, requester.name != name, challenges.count < 64 else { return [] }
+        sequence &+= 1
+        let ping = GossipMessage.ping(seq: sequence, target: requester.name, source: name)
+        guard ping.encodedSize + 1 <= requestSize else { return [] }
+        challenges[sequence] = (sender, now + settings.probeInterval * 4)
+        return [.send([ping], to: sender)]
+    }
+
+    /// One more than `incarnation`, never past `GossipMessage.maxIncarnation` (which no
+    /// message may exceed, so this never traps).
+    static func outbid(_ incarnation: UInt64) -> UInt64 {
+        min(incarnation, GossipMessage.maxIncarnation - 1) + 1
+    }
+
     /// Outbids a claim about this node. The new `alive` is gossiped as usual and also sent
     /// straight to (up to 16) alive members: a suspicion confirmed by others may time out
     /// in a few probe intervals, and piggybacking alone could miss that.
     mutating func refute(above claimed: UInt64, status: MemberRecord.Status) -> [MembershipAction] {
-        incarnation = max(incarnation, claimed) + 1
+        incarnation = Self.outbid(max(incarnation, claimed))
         broadcasts.enqueue(aliveMessage)
         adjustAwareness(1)
         return [.refuted(claimed: status)] + directAlive()
@@ -316,12 +378,20 @@ public struct MembershipInstance: Sendable {
         }
         if let known = members[memberName], memberIncarnation <= known.incarnation { return [] }
         let previous = members[memberName]
+        guard previous != nil || makeRoom() else { return [] }
         var member = Member(name: memberName, address: memberAddress, incarnation: memberIncarnation, status: .alive,
                             meta: memberMeta, statusSince: now, roundTrip: previous?.roundTrip)
         if previous?.status == .alive { member.statusSince = previous!.statusSince }
         members[memberName] = member
         suspicions[memberName] = nil
-        if previous == nil { probeOrder.append(memberName) }
+        if previous == nil {
+            probeOrder.append(memberName)
+            // Names of members since forgotten are skipped, and dropped here if they pile up.
+            if probeOrder.count > 2 * settings.maxMembers {
+                probeOrder = probeOrder[probeIndex...].filter { members[$0] != nil }
+                probeIndex = 0
+            }
+        }
         broadcasts.enqueue(.alive(name: memberName, address: memberAddress, incarnation: memberIncarnation, meta: memberMeta))
         return [.changed(member)]
     }
@@ -378,6 +448,7 @@ public struct MembershipInstance: Sendable {
         case .suspect, .dead:
             guard let known = members[record.name] else {
                 // Learn of it, but as gone: it announces nothing until it says it is alive.
+                guard makeRoom() else { return [] }
                 members[record.name] = Member(name: record.name, address: record.address, incarnation: record.incarnation,
                                               status: .dead, meta: record.meta, statusSince: now, roundTrip: nil)
                 return []
@@ -386,6 +457,7 @@ public struct MembershipInstance: Sendable {
             return suspect(record.name, incarnation: record.incarnation, from: "", now: now)
         case .left:
             if members[record.name] == nil {
+                guard makeRoom() else { return [] }
                 members[record.name] = Member(name: record.name, address: record.address, incarnation: record.incarnation,
                                               status: .left, meta: record.meta, statusSince: now, roundTrip: nil)
                 return []
@@ -395,6 +467,20 @@ public struct MembershipInstance: Sendable {
     }
 
     // MARK: Helpers
+
+    /// Whether one more member fits: at the cap, the member that departed longest ago
+    /// makes room; with none departed, the newcomer is refused (and counted).
+    mutating func makeRoom() -> Bool {
+        guard members.count >= settings.maxMembers else { return true }
+        // Counted from the cache, so a flood of refusals costs O(1) each.
+        if aliveCount - 1 < members.count,
+           let oldest = members.values.filter({ !$0.isCandidate }).min(by: { ($0.statusSince, $0.name) < ($1.statusSince, $1.name) }) {
+            members[oldest.name] = nil
+            return true
+        }
+        refusedMembers += 1
+        return false
+    }
 
     mutating func adjustAwareness(_ delta: Int) {
         awareness = min(max(awareness + delta, 0), settings.maxAwareness - 1)

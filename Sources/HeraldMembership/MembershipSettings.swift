@@ -27,11 +27,18 @@ public struct MembershipSettings: Equatable, Sendable {
     public var deadRetention: Duration
     /// Budget for piggybacked updates in one packet.
     public var piggybackBytes: Int
+    /// Members this node keeps, at most (the oldest departed ones make room first); more
+    /// are refused and counted. Every map keyed by what peers say is bounded by it.
+    public var maxMembers: Int
+    /// Bytes of one full-state (push-pull) message, at most: a larger state goes as
+    /// several, each well within a datagram.
+    public var fullStateBytes: Int
 
     public init(probeInterval: Duration, probeTimeout: Duration, indirectChecks: Int = 3, suspicionMinIntervals: Int,
                 suspicionMaxMultiplier: Int, suspicionConfirmations: Int = 2, retransmitMultiplier: Int = 4,
                 pushPullInterval: Duration, reconnectInterval: Duration, joinRetryInterval: Duration = .seconds(1),
-                maxAwareness: Int = 8, deadRetention: Duration = .seconds(3600), piggybackBytes: Int = 1200) {
+                maxAwareness: Int = 8, deadRetention: Duration = .seconds(3600), piggybackBytes: Int = 1200,
+                maxMembers: Int = 2048, fullStateBytes: Int = 16 * 1024) {
         self.probeInterval = probeInterval
         self.probeTimeout = probeTimeout
         self.indirectChecks = indirectChecks
@@ -45,6 +52,8 @@ public struct MembershipSettings: Equatable, Sendable {
         self.maxAwareness = maxAwareness
         self.deadRetention = deadRetention
         self.piggybackBytes = piggybackBytes
+        self.maxMembers = maxMembers
+        self.fullStateBytes = fullStateBytes
     }
 
     /// The shortest a suspicion lasts in a small cluster: the soonest a member that stops

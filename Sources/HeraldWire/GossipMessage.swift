@@ -58,7 +58,13 @@ public enum GossipMessage: Equatable, Sendable {
 
     public static let maxNameLength = 253
     public static let maxMetaLength = 1024
+    /// Records in one push-pull message, at most (a full state larger than this, or than
+    /// a datagram, goes as several messages).
     public static let maxMembers = 4096
+    /// The highest incarnation a message may carry. A member's incarnation grows by one
+    /// per refutation or metadata change, so a real one never comes near; a larger one is
+    /// malformed, and bounding it means outbidding a claim (`+ 1`) can never overflow.
+    public static let maxIncarnation: UInt64 = 1 << 48
 
     enum Kind: UInt8 {
         case ping = 1, pingRequest, ack, nack, alive, suspect, dead, pushPull
@@ -90,6 +96,7 @@ public enum GossipMessage: Equatable, Sendable {
         case .dead(let name, let incarnation, let from):
             writer.u8(Kind.dead.rawValue); writer.name(name); writer.u64(incarnation); writer.name(from)
         case .pushPull(let isReply, let members):
+            let members = members.prefix(Self.maxMembers)
             writer.u8(Kind.pushPull.rawValue); writer.u8(isReply ? 1 : 0); writer.u16(UInt16(members.count))
             for member in members {
                 writer.name(member.name); writer.gossipAddress(member.address); writer.u64(member.incarnation)
@@ -120,12 +127,12 @@ public enum GossipMessage: Equatable, Sendable {
         case .nack:
             return .nack(seq: try reader.u32(), source: try reader.name())
         case .alive:
-            return .alive(name: try reader.name(), address: try reader.gossipAddress(), incarnation: try reader.u64(),
+            return .alive(name: try reader.name(), address: try reader.gossipAddress(), incarnation: try reader.incarnation(),
                           meta: try reader.meta())
         case .suspect:
-            return .suspect(name: try reader.name(), incarnation: try reader.u64(), from: try reader.name())
+            return .suspect(name: try reader.name(), incarnation: try reader.incarnation(), from: try reader.name())
         case .dead:
-            return .dead(name: try reader.name(), incarnation: try reader.u64(), from: try reader.name())
+            return .dead(name: try reader.name(), incarnation: try reader.incarnation(), from: try reader.name())
         case .pushPull:
             let isReply = try reader.u8() != 0
             let count = Int(try reader.u16())
@@ -135,7 +142,7 @@ public enum GossipMessage: Equatable, Sendable {
             for _ in 0..<count {
                 let name = try reader.name()
                 let address = try reader.gossipAddress()
-                let incarnation = try reader.u64()
+                let incarnation = try reader.incarnation()
                 let rawStatus = try reader.u8()
                 guard let status = MemberRecord.Status(rawValue: rawStatus) else { throw .unknownGossipMessage(rawStatus) }
                 members.append(MemberRecord(name: name, address: address, incarnation: incarnation, status: status,
@@ -203,6 +210,12 @@ extension ByteReader {
         let length = Int(try u8())
         guard length <= GossipMessage.maxNameLength else { throw .gossipFieldTooLong }
         return String(decoding: try bytes(length), as: UTF8.self)
+    }
+
+    mutating func incarnation() throws(WireError) -> UInt64 {
+        let value = try u64()
+        guard value <= GossipMessage.maxIncarnation else { throw .gossipIncarnationOutOfRange }
+        return value
     }
 
     mutating func meta() throws(WireError) -> [UInt8] {

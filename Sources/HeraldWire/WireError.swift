@@ -23,10 +23,39 @@ public enum WireError: Error, Hashable, Sendable, CustomStringConvertible {
     case unknownGossipMessage(UInt8)
     case gossipFieldTooLong
     case gossipTrailingBytes(Int)
+    /// An incarnation above `GossipMessage.maxIncarnation`.
+    case gossipIncarnationOutOfRange
     /// No key of the keyring opens the packet (wrong key, other cluster, or tampering).
     case gossipAuthenticationFailed
+    /// A plaintext (insecure) packet from another cluster.
+    case gossipClusterMismatch
+    /// A packet seen before, or from an earlier run of its sender (`ReplayGuard`).
+    case gossipReplayed
     /// The peer sends plaintext while we require encryption, or the other way round.
     case gossipEncryptionMismatch(peerEncrypted: Bool)
+
+    /// The same kind of error with the frame's own values zeroed: what counters are keyed
+    /// by, so a flood of frames with ever different fields adds to one counter per kind
+    /// instead of one entry per frame.
+    public var kind: WireError {
+        switch self {
+        case .truncated: .truncated(needed: 0, available: 0)
+        case .unsupportedARPHardware: .unsupportedARPHardware(hardwareType: 0, protocolType: 0, hardwareLength: 0, protocolLength: 0)
+        case .unsupportedARPOperation: .unsupportedARPOperation(0)
+        case .notIPv6: .notIPv6(version: 0)
+        case .badIPv6PayloadLength: .badIPv6PayloadLength(declared: 0, available: 0)
+        case .unsupportedExtensionHeader: .unsupportedExtensionHeader(0)
+        case .badNDPCode: .badNDPCode(0)
+        case .badNDPOption: .badNDPOption(type: 0, length: 0)
+        case .badNDPHopLimit: .badNDPHopLimit(0)
+        case .unsupportedGossipVersion: .unsupportedGossipVersion(0)
+        case .unknownGossipMessage: .unknownGossipMessage(0)
+        case .gossipTrailingBytes: .gossipTrailingBytes(0)
+        case .gossipEncryptionMismatch: .gossipEncryptionMismatch(peerEncrypted: false)
+        case .tooManyExtensionHeaders, .badICMPv6Checksum, .badNDPTarget, .badNDPAddressing, .badGossipMagic, .gossipFieldTooLong,
+             .gossipIncarnationOutOfRange, .gossipAuthenticationFailed, .gossipClusterMismatch, .gossipReplayed: self
+        }
+    }
 
     /// A short, stable name for logs and the `reason` label of drop counters.
     public var reason: String {
@@ -49,7 +78,10 @@ public enum WireError: Error, Hashable, Sendable, CustomStringConvertible {
         case .unknownGossipMessage: "gossip_unknown_message"
         case .gossipFieldTooLong: "gossip_field_too_long"
         case .gossipTrailingBytes: "gossip_trailing_bytes"
+        case .gossipIncarnationOutOfRange: "gossip_incarnation_out_of_range"
         case .gossipAuthenticationFailed: "gossip_authentication_failed"
+        case .gossipClusterMismatch: "gossip_cluster_mismatch"
+        case .gossipReplayed: "gossip_replayed"
         case .gossipEncryptionMismatch: "gossip_encryption_mismatch"
         }
     }
@@ -71,11 +103,16 @@ public enum WireError: Error, Hashable, Sendable, CustomStringConvertible {
         case .badNDPTarget: "NDP message for a multicast target"
         case .badNDPAddressing: "NDP message with addressing RFC 4861 forbids"
         case .badGossipMagic: "not a Herald gossip packet"
-        case .unsupportedGossipVersion(let version): "gossip protocol version \(version) is not supported"
+        case .unsupportedGossipVersion(let version):
+            version == 1 ? "gossip wire version 1 (Herald 0.1): upgrade that host, or set gossip.wire_version = 1 on the upgraded ones until every host is upgraded"
+                : "gossip protocol version \(version) is not supported"
         case .unknownGossipMessage(let kind): "unknown gossip message or field type \(kind)"
         case .gossipFieldTooLong: "gossip field longer than allowed"
         case .gossipTrailingBytes(let count): "\(count) unexpected bytes after the gossip messages"
+        case .gossipIncarnationOutOfRange: "gossip incarnation above \(GossipMessage.maxIncarnation)"
         case .gossipAuthenticationFailed: "gossip packet failed authentication: wrong key or cluster name"
+        case .gossipClusterMismatch: "unencrypted gossip from another cluster (gossip.cluster differs)"
+        case .gossipReplayed: "gossip packet seen before, or from an earlier run of its sender: a replay (or the sender's state directory was lost)"
         case .gossipEncryptionMismatch(let peerEncrypted):
             peerEncrypted ? "peer encrypts gossip but this node runs with insecure = true"
                 : "peer sends unencrypted gossip (insecure = true) but this node requires encryption"

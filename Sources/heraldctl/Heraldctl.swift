@@ -199,13 +199,29 @@ struct Keygen: ParsableCommand {
         var kept = existing ?? ""
         if !kept.isEmpty && !kept.hasSuffix("\n") { kept += "\n" }
         let text = secondary ? kept + line + "\n" : line + "\n" + kept
-        let fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0, fchmod(fd, 0o600) == 0 else { throw ValidationError("cannot write \(file): \(String(cString: strerror(errno)))") }
-        let written = Array(text.utf8).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        close(fd)
-        guard written == text.utf8.count else { throw ValidationError("cannot write \(file)") }
+        // heraldd runs as "herald" and must read the file: as root, hand it over.
+        let owner = getuid() == 0 ? getpwnam("herald").map { ($0.pointee.pw_uid, $0.pointee.pw_gid) } : nil
+        try Self.replace(file, with: text, owner: owner)
+        let ownerText = owner == nil ? "" : ", owner herald"
         print(secondary ? "added a new secondary key to \(file); copy it to every node and reload, then move it first (see docs/operations.md)"
               : add ? "added a new primary key to \(file); copy it to every node, then remove the old key line"
-              : "wrote a new gossip key to \(file) (mode 0600); copy it to every node")
+              : "wrote a new gossip key to \(file) (mode 0600\(ownerText)); copy it to every node")
+    }
+
+    /// Writes `text` to a new file next to `path` (mode 0600, `owner` if given), flushes
+    /// it and renames it over `path`: a reader (heraldd reloading) never sees half a key.
+    static func replace(_ path: String, with text: String, owner: (uid_t, gid_t)?) throws {
+        let temporary = "\(path).tmp.\(getpid())"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw ValidationError("cannot write \(temporary): \(String(cString: strerror(errno)))") }
+        let bytes = Array(text.utf8)
+        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        let ok = written == bytes.count && fchmod(fd, 0o600) == 0 && (owner.map { fchown(fd, $0.0, $0.1) == 0 } ?? true) && fsync(fd) == 0
+        let code = errno
+        close(fd)
+        guard ok, rename(temporary, path) == 0 else {
+            unlink(temporary)
+            throw ValidationError("cannot write \(path): \(String(cString: strerror(ok ? errno : code)))")
+        }
     }
 }

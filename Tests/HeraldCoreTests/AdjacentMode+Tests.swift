@@ -163,14 +163,21 @@ import Testing
         #expect(tracker.state(of: node) == .unreachable)
     }
 
-    @Test func aNewMACIsAChange() {
+    @Test func aNewMACIsLearnedOnlyFromAnAnswerToABroadcastProbe() {
         var tracker = tracker()
         _ = tracker.watch([node], keep: [], now: .zero)
         _ = tracker.onTick(now: .zero)
         _ = tracker.onAnswer(node, mac: nodeMAC, now: ms * 1)
-        #expect(tracker.onAnswer(node, mac: nodeMAC, now: ms * 2).isEmpty)
+        #expect(tracker.onAnswer(node, mac: nodeMAC, now: ms * 2).isEmpty, "no probe outstanding: not an answer")
+        // While the node answers its unicast probes, another MAC claiming its address is ignored.
         let replaced = MACAddress("02:00:00:00:03:99")!
-        #expect(tracker.onAnswer(node, mac: replaced, now: ms * 3) == [.changed(node)])
+        #expect(tracker.onTick(now: ms * 100) == [.probe(node, unicastTo: nodeMAC)])
+        #expect(tracker.onAnswer(node, mac: replaced, now: ms * 101).isEmpty)
+        #expect(tracker.knownMACs == [nodeMAC])
+        // The node got a new NIC: the unicast probe goes unanswered, the next one is broadcast,
+        // and the new MAC answering it is taken.
+        #expect(tracker.onTick(now: ms * 200) == [.probe(node, unicastTo: nil)])
+        #expect(tracker.onAnswer(node, mac: replaced, now: ms * 201) == [.changed(node)])
         #expect(tracker.knownMACs == [replaced])
     }
 
@@ -239,6 +246,21 @@ import Testing
         #expect(Responder.decide(announcement, context: context) == .conflict(address: .v4(service4), mac: target))
     }
 
+    @Test func onlyAReplyToUsTellsANodesMAC() {
+        let spoofer = MACAddress("02:00:00:00:00:66")!
+        // A request from the node's address, a gratuitous reply, a reply to someone else:
+        // anyone can send those, so none of them says where the node is.
+        let request = ARPPacket(operation: .request, senderMAC: spoofer, senderIP: node, targetMAC: .zero, targetIP: IPv4Address("198.51.100.2")!)
+            .frame(ethernetDestination: .broadcast, ethernetSource: spoofer)
+        let gratuitous = ARPPacket(operation: .reply, senderMAC: spoofer, senderIP: node, targetMAC: .broadcast, targetIP: node)
+            .frame(ethernetDestination: .broadcast, ethernetSource: spoofer)
+        let elsewhere = ARPPacket(operation: .reply, senderMAC: spoofer, senderIP: node, targetMAC: client, targetIP: .any)
+            .frame(ethernetDestination: client, ethernetSource: spoofer)
+        for frame in [request, gratuitous, elsewhere] {
+            if case .neighbor = Responder.decide(frame, context: context) { Issue.record("learned a node's MAC from \(frame)") }
+        }
+    }
+
     @Test func announcementsAndProbesKeepOurEthernetSource() throws {
         for frame in Announcement.frames(for: .v4(service4), mac: ours, hardware: target) {
             guard case .arp(let ethernet, let arp) = try Frame.decode(frame) else { Issue.record("not ARP"); continue }
@@ -288,7 +310,7 @@ import Testing
     @Test func badValuesNameFileLineAndKey() {
         #expect(errors("[node]\nmode = \"remote\"\n") == ["/etc/herald/herald.toml:2: node.mode: 'remote' is not one of local, adjacent"])
         #expect(errors("[node]\nmode = \"adjacent\"\ntarget_probe_interval = \"5ms\"\n[kubernetes]\n")
-            == ["/etc/herald/herald.toml:3: node.target_probe_interval: must be between 10ms and 10s"])
+            == ["/etc/herald/herald.toml:3: node.target_probe_interval: 5ms is out of range (10ms to 10s)"])
         #expect(errors("[node]\nmode = \"adjacent\"\n")
             == ["/etc/herald/herald.toml:2: node.mode: \"adjacent\" announces Kubernetes Services on behalf of their nodes and needs a [kubernetes] section"])
     }

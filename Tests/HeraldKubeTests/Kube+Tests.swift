@@ -27,7 +27,7 @@ final class TestAPIServer: @unchecked Sendable {
         let token = try String(contentsOfFile: "\(directory)/token", encoding: .utf8).trimmingWhitespace
         pid = System.spawn(["/usr/bin/python3", "\(Self.support)/kube-apiserver.py", "--listen", address,
                             "--cert", "\(directory)/server.crt", "--key", "\(directory)/server.key",
-                            "--client-ca", "\(directory)/ca.crt", "--token", token]) ?? 0
+                            "--client-ca", "\(directory)/ca.crt", "--token", token], environment: Self.environment) ?? 0
         // Ready when it answers /version (at most 10 s).
         let admin = try credentials("admin")
         for _ in 0..<100 {
@@ -56,8 +56,10 @@ final class TestAPIServer: @unchecked Sendable {
         try KubeHTTP(credentials: credentials("admin")).request(method, path, body: body.map { Array($0.utf8) })
     }
 
+    static let environment = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"]
+
     static func run(_ arguments: [String]) -> Int32 {
-        guard let pid = System.spawn(arguments) else { return -1 }
+        guard let pid = System.spawn(arguments, environment: environment) else { return -1 }
         var status: Int32 = 0
         waitpid(pid, &status, 0)
         return (status >> 8) & 0xFF

@@ -68,16 +68,21 @@ import Testing
 
     func keyring(_ lines: String...) -> Keyring { try! Keyring.parse(lines.joined(separator: "\n")).get() }
 
-    @Test func sealsAndOpens() throws {
+    let stamp = GossipSeal.Stamp(sender: "h1", epoch: 1_700_000_000_000_000, counter: 7)
+
+    func sealed(_ seal: GossipSeal, _ payload: [UInt8]) -> [UInt8] { seal.seal(payload, stamp: stamp, nonce: nonce) }
+
+    @Test func sealsAndOpensWithTheSendersStamp() throws {
         let seal = GossipSeal(keyring: keyring(key), clusterName: "lab")
-        let packet = seal.seal([1, 2, 3], nonce: nonce)
-        #expect(Array(packet.prefix(6)) == Array("HRLD".utf8) + [1, 1])
-        #expect(packet.count == 6 + 12 + 3 + 16)
-        #expect(try seal.open(packet) == [1, 2, 3])
+        let packet = sealed(seal, [1, 2, 3])
+        #expect(Array(packet.prefix(6)) == Array("HRLD".utf8) + [2, 1])
+        // Header, nonce, then the sealed name ("h1": 1 + 2), epoch and counter (8 + 8), payload; the tag.
+        #expect(packet.count == 6 + 12 + (3 + 16 + 3) + 16)
+        #expect(try seal.open(packet) == GossipSeal.Opened(stamp: stamp, payload: [1, 2, 3]))
     }
 
     @Test func wrongKeyOtherClusterOrTamperingFail() {
-        let packet = GossipSeal(keyring: keyring(key), clusterName: "lab").seal([1, 2, 3], nonce: nonce)
+        let packet = sealed(GossipSeal(keyring: keyring(key), clusterName: "lab"), [1, 2, 3])
         #expect(throws: WireError.gossipAuthenticationFailed) {
             try GossipSeal(keyring: keyring(testKeyLine(2)), clusterName: "lab").open(packet)
         }
@@ -93,16 +98,57 @@ import Testing
         let old = key, new = testKeyLine(3)
         let oldOnly = GossipSeal(keyring: keyring(old), clusterName: "c")
         let both = GossipSeal(keyring: keyring(new, "# old key, remove after rollout", old), clusterName: "c")
-        #expect(try both.open(oldOnly.seal([5], nonce: nonce)) == [5])
-        #expect(throws: WireError.gossipAuthenticationFailed) { try oldOnly.open(both.seal([5], nonce: nonce)) }
+        #expect(try both.open(sealed(oldOnly, [5])).payload == [5])
+        #expect(throws: WireError.gossipAuthenticationFailed) { try oldOnly.open(sealed(both, [5])) }
     }
 
     @Test func plaintextAndEncryptedNeverMix() {
         let plain = GossipSeal(keyring: nil, clusterName: "c")
         let secure = GossipSeal(keyring: keyring(key), clusterName: "c")
-        #expect(throws: WireError.gossipEncryptionMismatch(peerEncrypted: false)) { try secure.open(plain.seal([1], nonce: nonce)) }
-        #expect(throws: WireError.gossipEncryptionMismatch(peerEncrypted: true)) { try plain.open(secure.seal([1], nonce: nonce)) }
+        #expect(throws: WireError.gossipEncryptionMismatch(peerEncrypted: false)) { try secure.open(sealed(plain, [1])) }
+        #expect(throws: WireError.gossipEncryptionMismatch(peerEncrypted: true)) { try plain.open(sealed(secure, [1])) }
         #expect(throws: WireError.badGossipMagic) { try plain.open([0, 1, 2, 3, 4, 5, 6]) }
+    }
+
+    @Test func plaintextCarriesAndChecksTheClusterName() throws {
+        let packet = sealed(GossipSeal(keyring: nil, clusterName: "lab"), [9])
+        #expect(try GossipSeal(keyring: nil, clusterName: "lab").open(packet) == GossipSeal.Opened(stamp: stamp, payload: [9]))
+        #expect(throws: WireError.gossipClusterMismatch) { try GossipSeal(keyring: nil, clusterName: "prod").open(packet) }
+    }
+
+    @Test func version1IsSpokenAndHeardOnlyWhenConfigured() throws {
+        let legacy = GossipSeal(keyring: keyring(key), clusterName: "lab", wireVersion: 1)
+        let current = GossipSeal(keyring: keyring(key), clusterName: "lab")
+        let old = sealed(legacy, [4, 2])
+        #expect(old[4] == 1 && old.count == 6 + 12 + 2 + 16, "Herald 0.1's layout: no stamp")
+        #expect(try legacy.open(old) == GossipSeal.Opened(stamp: nil, payload: [4, 2]))
+        #expect(throws: WireError.unsupportedGossipVersion(1)) { try current.open(old) }
+        // A host with wire_version = 1 still hears the hosts already back on version 2.
+        #expect(try legacy.open(sealed(current, [1])).stamp == stamp)
+    }
+
+    @Test func theReplayGuardAdmitsEachPacketOnceAndNothingFromAnEarlierRun() {
+        var guardState = ReplayGuard(capacity: 8)
+        func admit(_ stamp: GossipSeal.Stamp) -> Bool { guardState.admit(stamp) }
+        func stamp(_ sender: String, epoch: UInt64 = 10, _ counter: UInt64) -> GossipSeal.Stamp {
+            GossipSeal.Stamp(sender: sender, epoch: epoch, counter: counter)
+        }
+        func stamp(epoch: UInt64 = 10, _ counter: UInt64) -> GossipSeal.Stamp {
+            GossipSeal.Stamp(sender: "h1", epoch: epoch, counter: counter)
+        }
+        #expect(admit(stamp(5)))
+        #expect(!admit(stamp(5)), "the same packet again")
+        #expect(admit(stamp(7)))
+        #expect(admit(stamp(6)), "late, but within the window and new")
+        #expect(!admit(stamp(6)))
+        #expect(admit(stamp(200)))
+        #expect(!admit(stamp(100)), "older than the 64-packet window")
+        #expect(admit(stamp(epoch: 11, 1)), "the sender restarted")
+        #expect(!admit(stamp(epoch: 10, 201)), "a capture from its previous run")
+        #expect(admit(stamp("h2", 1)), "every sender has its own window")
+        // Bounded: a ninth sender pushes out the least recently heard.
+        for index in 0..<20 { #expect(admit(stamp("x\(index)", 1))) }
+        #expect(guardState.count == 8)
     }
 
     @Test func keyFileErrorsNameTheLine() {

@@ -56,3 +56,4 @@ kubeconfig herald "    client-certificate-data: $(base64 -w0 herald.crt)
     client-key-data: $(base64 -w0 herald.key)" "    certificate-authority-data: $(base64 -w0 ca.crt)" >herald-inline.kubeconfig
 kubeconfig herald "    token: $(cat token)" "    certificate-authority: $PWD/ca.crt" >herald-token.kubeconfig
 chmod 600 ./*.kubeconfig
+chmod 600 ./*.kubeconfig

@@ -1,0 +1,123 @@
+@testable import HeraldMembership
+import HeraldTestKit
+import HeraldWire
+import Testing
+
+/// What a peer (or anyone, with `insecure = true`) can send must not trap the instance,
+/// grow it without bound, or make it send a stranger more than the stranger sent.
+@Suite struct HostileMembershipInputTests {
+    let me = GossipAddress(ip: IPAddress("198.51.100.11")!, port: 7946)
+    let peer = GossipAddress(ip: IPAddress("198.51.100.12")!, port: 7946)
+
+    func instance(_ settings: MembershipSettings = .lan) -> MembershipInstance {
+        MembershipInstance(name: "h1", address: me, meta: [1, 0, 0, 0], settings: settings, now: .zero)
+    }
+
+    @Test func aClaimAtTheHighestIncarnationIsOutbidWithoutOverflow() {
+        var node = instance()
+        var random = SplitMix64(state: 1)
+        for message in [GossipMessage.suspect(name: "h1", incarnation: GossipMessage.maxIncarnation, from: "x"),
+                        .dead(name: "h1", incarnation: GossipMessage.maxIncarnation, from: "x"),
+                        .alive(name: "h1", address: me, incarnation: GossipMessage.maxIncarnation, meta: [])] {
+            _ = node.onPacket([message], from: peer, now: .milliseconds(1), using: &random)
+            #expect(node.incarnation == GossipMessage.maxIncarnation, "outbid, and stays within the bound")
+        }
+        _ = node.onMetaChanged([2], now: .milliseconds(2))
+        #expect(node.incarnation == GossipMessage.maxIncarnation)
+    }
+
+    @Test func anIncarnationAboveTheBoundDoesNotDecode() {
+        var bytes = GossipPayload.encode([.suspect(name: "h1", incarnation: GossipMessage.maxIncarnation, from: "x")])
+        #expect((try? GossipPayload.decode(bytes)) != nil)
+        bytes = GossipPayload.encode([.suspect(name: "h1", incarnation: .max, from: "x")])
+        #expect(throws: WireError.gossipIncarnationOutOfRange) { try GossipPayload.decode(bytes) }
+    }
+
+    @Test func membersAreCappedAndTheOldestDepartedMakeRoom() {
+        var settings = MembershipSettings.lan
+        settings.maxMembers = 10
+        var node = instance(settings)
+        var random = SplitMix64(state: 2)
+        func record(_ index: Int, _ status: MemberRecord.Status) -> MemberRecord {
+            MemberRecord(name: "m\(index)", address: GossipAddress(ip: .v4(IPv4Address(rawValue: 0xC633_6400 + UInt32(index))), port: 7946),
+                         incarnation: 1, status: status, meta: [])
+        }
+        _ = node.onPacket([.pushPull(isReply: true, members: (0..<4).map { record($0, .dead) })], from: peer, now: .seconds(1),
+                          using: &random)
+        _ = node.onPacket([.pushPull(isReply: true, members: (4..<100).map { record($0, .alive) })], from: peer, now: .seconds(2),
+                          using: &random)
+        #expect(node.members.count == 10)
+        let living = node.members.values.allSatisfy { $0.isCandidate }
+        #expect(living, "the departed made room for the living")
+        #expect(node.refusedMembers == 86, "96 offered alive, 10 kept")
+    }
+
+    @Test func aLargeFullStateGoesAsSeveralMessagesWithinTheBudget() throws {
+        var settings = MembershipSettings.lan
+        settings.fullStateBytes = 2048
+        var node = instance(settings)
+        var random = SplitMix64(state: 3)
+        let records = (0..<300).map { index in
+            MemberRecord(name: "member-\(index)", address: GossipAddress(ip: .v4(IPv4Address(rawValue: 0x0A00_0000 + UInt32(index))), port: 7946),
+                         incarnation: 1, status: .alive, meta: Array(repeating: 7, count: 40))
+        }
+        _ = node.onPacket([.pushPull(isReply: true, members: records)], from: peer, now: .seconds(1), using: &random)
+        let actions = node.fullState(to: peer, isReply: false)
+        #expect(actions.count > 1)
+        var names: Set<String> = []
+        for (index, action) in actions.enumerated() {
+            guard case .send(let messages, _) = action, case .pushPull(let isReply, let members) = messages[0] else {
+                Issue.record("not a push-pull")
+                continue
+            }
+            #expect(GossipPayload.encode(messages).count <= 2048)
+            #expect(isReply == (index > 0), "only the first one asks for an answer")
+            names.formUnion(members.map(\.name))
+        }
+        #expect(names.count == 301, "every member and this node, once")
+    }
+
+    @Test func aStrangerAskingForTheFullStateGetsAPingFirst() throws {
+        var node = instance()
+        var random = SplitMix64(state: 4)
+        let stranger = GossipAddress(ip: IPAddress("203.0.113.66")!, port: 7946)
+        let request: [GossipMessage] = [.pushPull(isReply: false, members: [
+            MemberRecord(name: "h9", address: stranger, incarnation: 0, status: .alive, meta: [])])]
+        let answer = node.onPacket(request, from: stranger, now: .seconds(1), using: &random).filter {
+            if case .send = $0 { true } else { false }
+        }
+        guard case .send(let sent, let destination)? = answer.first, case .ping(let seq, "h9", "h1")? = sent.first else {
+            Issue.record("expected a ping to the stranger, got \(answer)")
+            return
+        }
+        #expect(answer.count == 1 && destination == stranger, "the ping is all it gets")
+        #expect(GossipPayload.encode(sent).count <= GossipPayload.encode(request).count, "no bigger than the request")
+        // Its ack from that address proves it: now the full state follows.
+        let after = node.onPacket([.ack(seq: seq, source: "h9")], from: stranger, now: .seconds(1) + .milliseconds(2), using: &random)
+        #expect(after.contains { if case .send(let messages, stranger) = $0, case .pushPull(true, _) = messages[0] { true } else { false } })
+        // An ack from anywhere else proves nothing.
+        var other = instance()
+        _ = other.onPacket(request, from: stranger, now: .seconds(1), using: &random)
+        let forged = other.onPacket([.ack(seq: seq, source: "h9")], from: peer, now: .seconds(1), using: &random)
+        #expect(!forged.contains { if case .send(let messages, _) = $0, case .pushPull = messages[0] { true } else { false } })
+    }
+
+    @Test func theBroadcastQueueTakesEachUpdateOncePerPacketAndKeepsOnlyTheNewest() {
+        var queue = BroadcastQueue()
+        for round in 0..<3 {
+            for index in 0..<5000 {
+                queue.enqueue(.alive(name: "m\(index)", address: GossipAddress(ip: .v4(IPv4Address(rawValue: UInt32(index))), port: 1),
+                                     incarnation: UInt64(round), meta: []))
+            }
+        }
+        #expect(queue.count == 5000, "a newer update replaces the queued one")
+        let taken = queue.take(budget: 1200, limit: 4)
+        #expect(taken.reduce(0) { $0 + $1.encodedSize } <= 1200)
+        #expect(Set(taken.compactMap(\.subject)).count == taken.count, "no update twice in one packet")
+        #expect(taken.allSatisfy { if case .alive(_, _, 2, _) = $0 { true } else { false } }, "only the newest news")
+        // Every update goes out `limit` times, then leaves the queue.
+        var sent = taken.count
+        while !queue.isEmpty { sent += queue.take(budget: 1200, limit: 4).count }
+        #expect(sent == 5000 * 4)
+    }
+}
