@@ -33,10 +33,13 @@ let package = Package(
         .target(name: "HeraldWire", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "HeraldMembership", dependencies: ["HeraldWire"]),
         .target(name: "HeraldCore", dependencies: ["HeraldWire", "HeraldMembership", .product(name: "Crypto", package: "swift-crypto")]),
+        // What heraldctl shares with heraldd: the control protocol, its reports and client,
+        // and loading a config against this host. No pcap, systemd or service lifecycle.
+        .target(name: "HeraldControl", dependencies: ["CLinux", "HeraldCore", "HeraldWire", "HeraldKube"]),
         .target(
             name: "HeraldDaemon",
             dependencies: [
-                "HeraldWire", "HeraldCore", "HeraldMembership", "HeraldKube", "CPcap", "CSystemd", "CLinux",
+                "HeraldWire", "HeraldCore", "HeraldMembership", "HeraldKube", "HeraldControl", "CPcap", "CSystemd", "CLinux",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -45,19 +48,19 @@ let package = Package(
             name: "HeraldKube",
             dependencies: ["CCurl", "CYAML", "HeraldCore", "HeraldWire", .product(name: "Crypto", package: "swift-crypto")]
         ),
-        .executableTarget(name: "heraldd", dependencies: ["HeraldDaemon", "HeraldCore"]),
+        .executableTarget(name: "heraldd", dependencies: ["HeraldDaemon", "HeraldControl", "HeraldCore"]),
         .executableTarget(
             name: "heraldctl",
             dependencies: [
-                "HeraldDaemon", "HeraldCore",
+                "HeraldControl", "HeraldCore", "HeraldWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .target(name: "HeraldTestKit", dependencies: ["HeraldWire"], path: "Tests/HeraldTestKit"),
+        .target(name: "HeraldTestKit", dependencies: ["HeraldWire", "HeraldMembership"], path: "Tests/HeraldTestKit"),
         .testTarget(name: "HeraldWireTests", dependencies: ["HeraldWire", "HeraldTestKit"]),
         .testTarget(name: "HeraldMembershipTests", dependencies: ["HeraldMembership", "HeraldWire", "HeraldTestKit"]),
-        .testTarget(name: "HeraldCoreTests", dependencies: ["HeraldCore", "HeraldWire", "HeraldMembership"]),
-        .testTarget(name: "HeraldDaemonTests", dependencies: ["HeraldDaemon", "HeraldCore", "HeraldTestKit"]),
-        .testTarget(name: "HeraldKubeTests", dependencies: ["HeraldKube", "HeraldDaemon", "HeraldCore", "HeraldWire", "HeraldTestKit"]),
+        .testTarget(name: "HeraldCoreTests", dependencies: ["HeraldCore", "HeraldWire", "HeraldMembership", "HeraldTestKit"]),
+        .testTarget(name: "HeraldDaemonTests", dependencies: ["HeraldDaemon", "HeraldControl", "HeraldCore", "HeraldTestKit"]),
+        .testTarget(name: "HeraldKubeTests", dependencies: ["HeraldKube", "HeraldControl", "HeraldDaemon", "HeraldCore", "HeraldWire", "HeraldTestKit"]),
     ] + fuzzTargets
 )

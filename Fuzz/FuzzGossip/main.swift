@@ -28,7 +28,7 @@ func run(_ bytes: [UInt8]) {
     var random = SplitMix(state: UInt64(bytes.count))
     for name in ["h2", "h3"] {
         let peer = GossipAddress(ip: IPAddress("198.51.100.\(name == "h2" ? 12 : 13)")!, port: 7946)
-        _ = instance.onPacket([.alive(name: name, address: peer, incarnation: 1, meta: [])], from: peer, now: .zero, using: &random)
+        _ = instance.onPacket([.alive(name: name, address: peer, incarnation: 1, meta: [])], from: peer, now: .zero)
     }
     var replays = ReplayGuard(capacity: 8)
     // The first byte picks how the rest arrives: as a sealed packet or as a bare payload.
@@ -43,8 +43,7 @@ func run(_ bytes: [UInt8]) {
         payload = packet
     }
     guard let messages = try? GossipPayload.decode(payload) else { return }
-    var actions = instance.onPacket(messages, from: GossipAddress(ip: IPAddress("198.51.100.99")!, port: 7946), now: .milliseconds(10),
-                                    using: &random)
+    var actions = instance.onPacket(messages, from: GossipAddress(ip: IPAddress("198.51.100.99")!, port: 7946), now: .milliseconds(10))
     for step in 1...20 { actions += instance.onTick(now: .milliseconds(10 + 50 * step), using: &random) }
     for case .send(let sent, _) in actions {
         let encoded = GossipPayload.encode(sent)

@@ -1,9 +1,12 @@
 // GNU extensions of glibc that Swift's Glibc module does not import (they are declared
-// only under _GNU_SOURCE): accepting a connection close-on-exec in one step, and closing
-// every inherited descriptor in a spawned child. Declared with opaque types so this
+// only under _GNU_SOURCE): accepting a connection close-on-exec in one step, closing
+// every inherited descriptor in a spawned child, and naming a thread (what top -H and
+// /proc/PID/task/*/comm show). Declared with opaque types so this
 // module includes no system header (which would then belong to it rather than to Glibc).
 struct sockaddr;
 
 int accept4(int fd, struct sockaddr *address, unsigned int *length, int flags);
 /// `actions` is a posix_spawn_file_actions_t *.
 int posix_spawn_file_actions_addclosefrom_np(void *actions, int from);
+/// `thread` is a pthread_t.
+int pthread_setname_np(unsigned long thread, const char *name);

@@ -1,48 +1,43 @@
 import Glibc
+import HeraldControl
 import HeraldCore
 import HeraldWire
 import Logging
 import ServiceLifecycle
 import Synchronization
 
-/// Runs the `check` of every VIP this node may announce, each on a thread of its own
-/// (a probe blocks for up to its timeout), and reports the set of passing checks when it
-/// changes. A node is eligible for a checked VIP only while its check passes.
-public final class HealthCheckService: Service, Sendable {
-    /// One running check: its thread stops when `stop` is set and the wake signal fires.
+/// Runs the `check` of every VIP this node may announce, each on a thread of its own (a
+/// probe blocks for up to its timeout), and posts every result to the node service, whose
+/// machine applies rise and fall: whether a check passes is decided there, with or without
+/// gossip.
+final class HealthCheckService: Service, Sendable {
+    /// One running check: its thread stops when `loop` is stopped.
     private final class Runner: Sendable {
         let vip: String
         let address: IPAddress
         let check: HealthCheck
-        let stop = Mutex(false)
-        let wake = WakeSignal()
-        let thread: Mutex<DedicatedThread?> = Mutex(nil)
+        let loop: ThreadLoop
 
         init(vip: String, address: IPAddress, check: HealthCheck) {
             self.vip = vip
             self.address = address
             self.check = check
-        }
-
-        var stopping: Bool { stop.withLock { $0 } }
-
-        func finish() {
-            stop.withLock { $0 = true }
-            wake.signal()
+            loop = ThreadLoop("check-\(vip)")
         }
     }
 
-    let logger: Logger
-    let onChange: @Sendable (Set<String>) -> Void
-    private let passing = Mutex<Set<String>>([])
+    private let node: NodeInbox
     private let runners = Mutex<[String: Runner]>([:])
-    private let retired = Mutex<[Runner]>([])
-    private let started = Mutex(false)
+    /// Runners to start: the first ones, then those a reload adds.
+    private let started: AsyncStream<Runner>
+    private let starter: AsyncStream<Runner>.Continuation
 
-    public init(vips: [VIPConfig], logger: Logger, onChange: @escaping @Sendable (Set<String>) -> Void) {
-        self.logger = logger
-        self.onChange = onChange
-        runners.withLock { $0 = Self.runners(for: vips) }
+    init(vips: [VIPConfig], node: NodeInbox) {
+        self.node = node
+        (started, starter) = AsyncStream.makeStream()
+        let initial = Self.runners(for: vips)
+        runners.withLock { $0 = initial }
+        for runner in initial.values.sorted(by: { $0.vip < $1.vip }) { starter.yield(runner) }
     }
 
     private static func runners(for vips: [VIPConfig]) -> [String: Runner] {
@@ -50,13 +45,8 @@ public final class HealthCheckService: Service, Sendable {
                    uniquingKeysWith: { first, _ in first })
     }
 
-    public var passingChecks: Set<String> { passing.withLock { $0 } }
-
-    var isEmpty: Bool { runners.withLock { $0.isEmpty } }
-
-    /// Applies a reloaded config: checks that did not change keep running with their
-    /// state (a passing check stays passing), changed and new ones start afresh, removed
-    /// ones stop and no longer count as passing.
+    /// Applies a reloaded config: checks that did not change keep running, changed and new
+    /// ones start afresh, removed ones stop.
     func update(vips: [VIPConfig]) {
         let wanted = Self.runners(for: vips)
         let (added, removed) = runners.withLock { current -> ([Runner], [Runner]) in
@@ -72,66 +62,44 @@ public final class HealthCheckService: Service, Sendable {
             }
             return (added, removed)
         }
-        for runner in removed { runner.finish() }
-        retired.withLock { $0 += removed }
-        if !removed.isEmpty {
-            let now = passing.withLock { set -> Set<String> in
-                for runner in removed { set.remove(runner.vip) }
-                return set
+        for runner in removed { runner.loop.stop() }
+        for runner in added { starter.yield(runner) }
+    }
+
+    func run() async throws {
+        // Each runner stops on the graceful shutdown (a probe in flight is abandoned within
+        // 100 ms, and a command's process group killed), and the group waits for all.
+        await withDiscardingTaskGroup { group in
+            for await runner in started.cancelOnGracefulShutdown() {
+                group.addTask { [self] in await runner.loop.run { self.probeLoop(runner) } }
             }
-            onChange(now)
-        }
-        if started.withLock({ $0 }) { added.forEach(start) }
-    }
-
-    private func start(_ runner: Runner) {
-        runner.thread.withLock { $0 = DedicatedThread(name: "check-\(runner.vip)") { [self] in loop(runner) } }
-    }
-
-    public func run() async throws {
-        let initial = runners.withLock { Array($0.values) }
-        started.withLock { $0 = true }
-        initial.forEach(start)
-        await untilShutdown()
-        let all = runners.withLock { Array($0.values) } + retired.withLock { $0 }
-        for runner in all { runner.finish() }
-        for runner in all { runner.thread.withLock { $0 }?.join() }
-    }
-
-    private func loop(_ runner: Runner) {
-        let (vip, check) = (runner.vip, runner.check)
-        var state = CheckState()
-        while !runner.stopping {
-            let ok = Self.probe(check.probe, timeout: check.timeout, environment: [
-                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HERALD_VIP=\(runner.address)",
-                "HERALD_VIP_NAME=\(vip)"])
-            if runner.stopping { return }
-            if state.record(ok, rise: check.rise, fall: check.fall) {
-                let now = passing.withLock { set -> Set<String> in
-                    if state.passing { set.insert(vip) } else { set.remove(vip) }
-                    return set
-                }
-                logger.log(level: state.passing ? .info : .warning, "health check \(state.passing ? "passing" : "failing")",
-                           metadata: ["vip": "\(runner.address)", "vip_name": "\(vip)", "check": "\(check.probe)"])
-                onChange(now)
-            }
-            var fds = [pollfd(fd: runner.wake.fd, events: Int16(POLLIN), revents: 0)]
-            _ = poll(&fds, 1, Int32(check.interval.milliseconds))
         }
     }
 
-    static func probe(_ probe: HealthCheck.Probe, timeout: Duration, environment: [String]) -> Bool {
+    private func probeLoop(_ runner: Runner) {
+        let environment = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HERALD_VIP=\(runner.address)",
+                           "HERALD_VIP_NAME=\(runner.vip)"]
+        while !runner.loop.isStopping {
+            let ok = Self.probe(runner.check.probe, timeout: runner.check.timeout, environment: environment) { runner.loop.isStopping }
+            if runner.loop.isStopping { return }
+            node.post(.check(runner.vip, passed: ok))
+            runner.loop.wake.wait(milliseconds: Int32(runner.check.interval.milliseconds))
+        }
+    }
+
+    static func probe(_ probe: HealthCheck.Probe, timeout: Duration, environment: [String],
+                      stopping: () -> Bool = { false }) -> Bool {
         switch probe {
         case .tcp(let target):
             guard let address = UDPSocket.resolve(target) else { return false }
-            return connects(to: address, timeout: timeout)
+            return connects(to: address, timeout: timeout, stopping: stopping)
         case .command(let command):
-            return runs(command, timeout: timeout, environment: environment)
+            return runs(command, timeout: timeout, environment: environment, stopping: stopping)
         }
     }
 
-    /// A TCP connect that completes within `timeout`.
-    static func connects(to address: GossipAddress, timeout: Duration) -> Bool {
+    /// A TCP connect that completes within `timeout` (abandoned when `stopping()`).
+    static func connects(to address: GossipAddress, timeout: Duration, stopping: () -> Bool = { false }) -> Bool {
         let fd = socket(address.ip.isIPv4 ? AF_INET : AF_INET6,
                         Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return false }
@@ -141,8 +109,13 @@ public final class HealthCheckService: Service, Sendable {
         let result = withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, length) } }
         if result == 0 { return true }
         guard errno == EINPROGRESS else { return false }
+        let deadline = ContinuousClock.now + timeout
         var fds = [pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)]
-        guard poll(&fds, 1, Int32(timeout.milliseconds)) == 1 else { return false }
+        while true {
+            let left = ContinuousClock.now.duration(to: deadline)
+            guard left > .zero, !stopping() else { return false }
+            if poll(&fds, 1, Int32(min(left, .milliseconds(100)).milliseconds + 1)) == 1 { break }
+        }
         var error: Int32 = 0
         var size = socklen_t(MemoryLayout<Int32>.size)
         getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &size)
@@ -154,13 +127,13 @@ public final class HealthCheckService: Service, Sendable {
     /// up against TasksMax), with `environment` only (PATH and the VIP it checks), and
     /// without the capabilities heraldd was given (setpriv drops the inherited and ambient
     /// sets before sh starts, so a check cannot send raw frames).
-    static func runs(_ command: String, timeout: Duration, environment: [String]) -> Bool {
+    static func runs(_ command: String, timeout: Duration, environment: [String], stopping: () -> Bool = { false }) -> Bool {
         guard let pid = System.spawn([setpriv, "--inh-caps=-all", "--ambient-caps=-all", "--", "/bin/sh", "-c", command],
                                      environment: environment) else { return false }
         defer { kill(-pid, SIGKILL) }
         let deadline = ContinuousClock.now + timeout
         var status: Int32 = 0
-        while ContinuousClock.now < deadline {
+        while ContinuousClock.now < deadline && !stopping() {
             if waitpid(pid, &status, WNOHANG) == pid { return (status & 0x7F) == 0 && ((status >> 8) & 0xFF) == 0 }
             usleep(10_000)
         }

@@ -1,5 +1,6 @@
 import FoundationEssentials
 import Glibc
+import HeraldControl
 import HeraldCore
 import HeraldKube
 import HeraldMembership
@@ -9,11 +10,11 @@ import ServiceLifecycle
 import Synchronization
 
 /// Serves `type: LoadBalancer` Services. Three `Watcher`s keep Services, Nodes and
-/// EndpointSlices current; one node at a time (the allocator, elected from the view)
-/// gives Services pool addresses and writes them to `status.loadBalancer`; every node
-/// works out which Service addresses it announces (`announcements`), which `Ownership`
-/// folds in with the standalone VIPs. If the API server goes away, the last known state
-/// keeps being announced.
+/// EndpointSlices current and every change goes to the node service as plain facts
+/// (`KubernetesFacts`), where the node machine elects who announces each address; one node
+/// at a time (the allocator, as the machine says) gives Services pool addresses and writes
+/// them to `status.loadBalancer`. If the API server goes away, the last known state keeps
+/// being announced.
 final class KubernetesService: Service, Sendable {
     struct Snapshot: Sendable {
         var services: [String: KubeService] = [:]
@@ -22,39 +23,14 @@ final class KubernetesService: Service, Sendable {
         var listed: Set<String> = []
     }
 
-    /// What `Ownership` needs: Service addresses as VIPs (for links and probing) and who
-    /// owns each; in adjacent mode also the node each address's traffic goes to.
-    struct Announcements: Sendable {
-        var vips: [VIPConfig] = []
-        var owners: [IPAddress: String] = [:]
-        /// Adjacent mode: the target node of every Service address that has one.
-        var targets: [IPAddress: Target] = [:]
-        /// Adjacent mode: every node's link address, with the node's name.
-        var nodeAddresses: [IPAddress: String] = [:]
-        /// Adjacent mode: addresses of nodes some adjacent host reports unreachable, watched
-        /// by every host so the report outlives the host that made it.
-        var suspects: Set<IPAddress> = []
-    }
-
-    struct Target: Equatable, Sendable {
-        var node: String
-        /// The node's address resolved on the link for its MAC.
-        var address: IPAddress
-    }
-
     let settings: KubernetesSettings
     let runtime: Runtime
     let logger: Logger
     private let credentials: KubeCredentials
     private let state = Mutex(Snapshot())
-    private let wake = WakeSignal()
-    private let stopping = Atomic<Bool>(false)
-    /// Told when announcements may have changed (a Service, Node or slice changed).
-    private let onChange: @Sendable (KubernetesService) -> Void
-    /// Whether this node allocates now (the first alive member by name).
-    private let isAllocator: @Sendable () -> Bool
-    /// The members as this node sees them (itself first), for `nodeAssigned` Events.
-    private let members: @Sendable () -> [Member]
+    private let loop = ThreadLoop("kube-allocator")
+    private let node: NodeInbox
+    private let decided: NodeState
     private let readiness: Readiness
     private let events = Mutex<[String: String]>([:])
     /// Failed API requests by what they were for (services, nodes, endpointslices, status, events).
@@ -64,16 +40,14 @@ final class KubernetesService: Service, Sendable {
 
     private func countError(_ what: String) { errorCounts.withLock { $0[what, default: 0] += 1 } }
 
-    init(settings: KubernetesSettings, runtime: Runtime, readiness: Readiness, logger: Logger,
-         isAllocator: @escaping @Sendable () -> Bool, members: @escaping @Sendable () -> [Member],
-         onChange: @escaping @Sendable (KubernetesService) -> Void) throws(SystemError) {
+    init(settings: KubernetesSettings, runtime: Runtime, node: NodeInbox, decided: NodeState, readiness: Readiness,
+         logger: Logger) throws(SystemError) {
         self.settings = settings
         self.runtime = runtime
+        self.node = node
+        self.decided = decided
         self.readiness = readiness
         self.logger = logger
-        self.isAllocator = isAllocator
-        self.members = members
-        self.onChange = onChange
         do {
             credentials = try settings.kubeconfig.map { path throws(KubeConfigError) in try KubeConfigLoader.load(path: path) }
                 ?? KubeConfigLoader.inCluster(environment: ["KUBERNETES_SERVICE_HOST": System.environment("KUBERNETES_SERVICE_HOST"),
@@ -88,7 +62,7 @@ final class KubernetesService: Service, Sendable {
 
     /// Announcers or targets changed (a member failed, a node stopped answering): post
     /// the Events that say so.
-    func announcersChanged() { wake.signal() }
+    func announcersChanged() { loop.wake.signal() }
 
     func run() async throws {
         let services = try watcher(KubeService.self, "/api/v1/services", kind: "services") {
@@ -100,26 +74,31 @@ final class KubernetesService: Service, Sendable {
         let slices = try watcher(EndpointSlice.self, "/apis/discovery.k8s.io/v1/endpointslices", kind: "endpointslices") {
             Self.apply($1, to: &$0.slices) { "\($0.metadata.namespace ?? "")/\($0.metadata.name)" }
         }
-        let watchers: [@Sendable () -> Void] = [services.stop, nodes.stop, slices.stop]
-        let threads = [DedicatedThread(name: "kube-services") { services.run() },
-                       DedicatedThread(name: "kube-nodes") { nodes.run() },
-                       DedicatedThread(name: "kube-slices") { slices.run() },
-                       DedicatedThread(name: "kube-allocator") { [self] in reconcileLoop() }]
         logger.info("watching Services, Nodes and EndpointSlices", metadata: ["server": "\(credentials.server)"])
-        // READY waits for the first lists, but not forever: with the API down at boot the
-        // VIPs still start, and Services follow once it answers.
-        Task {
-            for _ in 0..<100 where state.withLock({ $0.listed.count }) < 3 { try? await Task.sleep(for: .milliseconds(100)) }
-            if state.withLock({ $0.listed.count }) < 3 {
-                logger.warning("the API server has not answered the first lists in 10 s; starting without Services")
+        await withDiscardingTaskGroup { group in
+            for (name, watcher) in [("kube-services", services.run), ("kube-nodes", nodes.run), ("kube-slices", slices.run)] {
+                group.addTask { await ThreadLoop(name).run { watcher() } }
             }
-            await readiness.markReady("kubernetes")
+            group.addTask { [self] in await loop.run { self.reconcileLoop() } }
+            // READY waits for the first lists, but not forever: with the API down at boot the
+            // VIPs still start, and Services follow once it answers.
+            group.addTask { [self] in
+                for _ in 0..<100 where state.withLock({ $0.listed.count }) < 3 && !Task.isShuttingDownGracefully {
+                    try? await Task.sleep(for: .milliseconds(100))
+                }
+                if state.withLock({ $0.listed.count }) < 3 {
+                    logger.warning("the API server has not answered the first lists in 10 s; starting without Services")
+                }
+                await readiness.markReady("kubernetes")
+            }
+            // A watcher blocks in its HTTP request: stopping it aborts that within a second.
+            group.addTask {
+                await untilShutdown()
+                services.stop()
+                nodes.stop()
+                slices.stop()
+            }
         }
-        await untilShutdown()
-        stopping.store(true, ordering: .relaxed)
-        watchers.forEach { $0() }
-        wake.signal()
-        threads.forEach { $0.join() }
     }
 
     /// A watcher whose updates `store` applies to the snapshot; every update wakes the
@@ -130,12 +109,13 @@ final class KubernetesService: Service, Sendable {
     ) throws(SystemError) -> Watcher<Object> {
         do {
             return try Watcher<Object>(credentials: credentials, path: path, onUpdate: { [self] update in
-                state.withLock { state in
+                let snapshot = state.withLock { state -> Snapshot in
                     store(&state, update)
                     if case .replaced = update { state.listed.insert(kind) }
+                    return state
                 }
-                wake.signal()
-                onChange(self)
+                loop.wake.signal()
+                node.post(.kubernetes(facts(snapshot)))
             }, onError: { [self] error, retry in
                 countError(kind)
                 logger.warning("kubernetes \(kind): \(error); retrying in \(retry)")
@@ -158,105 +138,26 @@ final class KubernetesService: Service, Sendable {
         }
     }
 
-    // MARK: Announcing (every node)
+    // MARK: Facts for the node machine
 
-    /// Service addresses (from their status) as VIPs, and the owner of each among
-    /// `members`. In adjacent mode the owner is an adjacent host (members are not nodes),
-    /// and an address is announced only while some node can take its traffic.
-    func announcements(members: [Member]) -> Announcements {
-        let snapshot = snapshot
-        let config = runtime.loaded.config
-        let allocator = Allocator(pools: config.pools)
-        let nodes = Self.nodeFacts(snapshot)
-        let unreachable = config.node.mode == .adjacent ? Self.unreachable(members) : nil
-        var result = Announcements()
-        for service in snapshot.services.values.sorted(by: { $0.key < $1.key })
-        where service.isServed(loadBalancerClass: settings.loadBalancerClass) {
-            guard let election = election(of: service, snapshot, allocator: allocator, nodes: nodes, members: members,
-                                          unreachable: unreachable) else { continue }
-            var owner = election.owners.first { $0.ineligibility == nil }?.name
-            if let targets = election.targets {
-                if let target = targets.first(where: { $0.ineligibility == nil }), let address = target.address {
-                    for serviceAddress in election.addresses { result.targets[serviceAddress] = Target(node: target.name, address: address) }
-                } else {
-                    owner = nil
-                }
-            }
-            for address in election.addresses {
-                result.vips.append(VIPConfig(name: service.key, address: address, interfaces: election.pool.interfaces,
-                                             location: election.pool.location))
-                if let owner { result.owners[address] = owner }
-            }
-        }
-        if let unreachable {
-            for (name, facts) in nodes {
-                for address in facts.internalIPs { result.nodeAddresses[address] = name }
-                if unreachable[name] != nil, let address = facts.internalIPs.first { result.suspects.insert(address) }
-            }
-        }
-        return result
+    /// The Services this node serves and what the Nodes say, as plain values.
+    func facts(_ snapshot: Snapshot) -> KubernetesFacts {
+        KubernetesFacts(
+            services: snapshot.services.values.filter { $0.isServed(loadBalancerClass: settings.loadBalancerClass) }.map { service in
+                ServiceFacts(key: service.key, addresses: service.ingressAddresses,
+                             localTraffic: service.spec?.externalTrafficPolicy == "Local",
+                             readyEndpointNodes: Self.readyEndpointNodes(service, snapshot))
+            },
+            nodes: snapshot.nodes.mapValues { node in
+                let conditions = node.status?.conditions ?? []
+                return KubeNodeFacts(labels: node.metadata.labels ?? [:],
+                                     networkUnavailable: conditions.contains { $0.type == "NetworkUnavailable" && $0.status == "True" },
+                                     ready: conditions.contains { $0.type == "Ready" && $0.status == "True" },
+                                     internalIPs: (node.status?.addresses ?? []).filter { $0.type == "InternalIP" }.compactMap { IPAddress($0.address) })
+            })
     }
 
-    /// One Service's election: its pool addresses, the announcers in order and, in
-    /// adjacent mode (`unreachable` given), the target nodes in order.
-    struct ServiceElection {
-        var addresses: [IPAddress]
-        var pool: PoolConfig
-        var owners: [Election.Ranked]
-        var targets: [TargetElection.Ranked]?
-    }
-
-    private func election(of service: KubeService, _ snapshot: Snapshot, allocator: Allocator, nodes: [String: KubeNodeFacts],
-                          members: [Member], unreachable: [String: [String]]?) -> ServiceElection? {
-        let addresses = service.ingressAddresses.filter { allocator.pool(of: $0) != nil }
-        guard let first = addresses.first, let pool = allocator.pool(of: first) else { return nil }
-        let endpointNodes = service.spec?.externalTrafficPolicy == "Local" ? readyEndpointNodes(service, snapshot) : nil
-        guard let unreachable else {
-            return ServiceElection(addresses: addresses, pool: pool, owners: Election.rank(
-                service: service.key, addresses: addresses, pool: pool, members: members, nodes: nodes, endpointNodes: endpointNodes))
-        }
-        return ServiceElection(
-            addresses: addresses, pool: pool,
-            owners: Election.rank(service: service.key, addresses: addresses, pool: pool, members: members, nodes: nil, endpointNodes: nil),
-            targets: TargetElection.rank(addresses: addresses, pool: pool, nodes: nodes, endpointNodes: endpointNodes,
-                                         unreachable: unreachable))
-    }
-
-    /// What the election needs to know of each Node.
-    static func nodeFacts(_ snapshot: Snapshot) -> [String: KubeNodeFacts] {
-        snapshot.nodes.mapValues { node in
-            let conditions = node.status?.conditions ?? []
-            return KubeNodeFacts(labels: node.metadata.labels ?? [:],
-                                 networkUnavailable: conditions.contains { $0.type == "NetworkUnavailable" && $0.status == "True" },
-                                 ready: conditions.contains { $0.type == "Ready" && $0.status == "True" },
-                                 internalIPs: (node.status?.addresses ?? []).filter { $0.type == "InternalIP" }.compactMap { IPAddress($0.address) })
-        }
-    }
-
-    /// The election for the Service holding `text` as an address, or named
-    /// `namespace/name`, for `heraldctl explain`; `address` is the one asked about (the
-    /// Service's first when asked by name).
-    func ranking(for text: String, members: [Member]) -> (service: String, address: IPAddress, election: ServiceElection)? {
-        let snapshot = snapshot
-        let config = runtime.loaded.config
-        let address = IPAddress(text)
-        guard let service = snapshot.services.values.sorted(by: { $0.key < $1.key }).first(where: { service in
-            service.isServed(loadBalancerClass: settings.loadBalancerClass)
-                && (service.key == text || address.map { service.ingressAddresses.contains($0) } ?? false)
-        }), let election = election(of: service, snapshot, allocator: Allocator(pools: config.pools), nodes: Self.nodeFacts(snapshot),
-                                    members: members, unreachable: config.node.mode == .adjacent ? Self.unreachable(members) : nil)
-        else { return nil }
-        return (service.key, address ?? election.addresses[0], election)
-    }
-
-    /// Nodes that alive members report unreachable, with who reports each.
-    static func unreachable(_ members: [Member]) -> [String: [String]] {
-        TargetElection.unreachable(reportedIn: members.filter(\.isCandidate).compactMap { member in
-            NodeMeta.decode(member.meta).map { (member.name, $0) }
-        })
-    }
-
-    private func readyEndpointNodes(_ service: KubeService, _ snapshot: Snapshot) -> Set<String> {
+    private static func readyEndpointNodes(_ service: KubeService, _ snapshot: Snapshot) -> Set<String> {
         var names: Set<String> = []
         for slice in snapshot.slices.values
         where slice.metadata.namespace == service.metadata.namespace
@@ -280,21 +181,21 @@ final class KubernetesService: Service, Sendable {
         }
         // Reconciles on every change; after a failed write, again every 2 s until it succeeds.
         var retryAt: ContinuousClock.Instant?
-        while !stopping.load(ordering: .relaxed) {
-            var fds = [pollfd(fd: wake.fd, events: Int16(POLLIN), revents: 0)]
+        while !loop.isStopping {
+            var fds = [pollfd(fd: loop.wake.fd, events: Int16(POLLIN), revents: 0)]
             _ = poll(&fds, 1, Heartbeat.maximumWait)
             let woken = fds[0].revents != 0
             if woken {
                 // Let a burst of changes (kubectl apply of many objects, a relist) settle
                 // into one reconcile.
                 usleep(20_000)
-                wake.drain()
+                loop.wake.drain()
             }
             guard woken || retryAt.map({ ContinuousClock.now >= $0 }) ?? false else { continue }
             retryAt = nil
-            guard !stopping.load(ordering: .relaxed), state.withLock({ $0.listed.contains("services") }) else { continue }
+            guard !loop.isStopping, state.withLock({ $0.listed.contains("services") }) else { continue }
             var ok = announceAssignments(http)
-            if isAllocator() { ok = reconcile(http) && ok }
+            if decided.current.isAllocator { ok = reconcile(http) && ok }
             if !ok { retryAt = .now + .seconds(2) }
         }
     }
@@ -350,9 +251,9 @@ final class KubernetesService: Service, Sendable {
     /// Posts `nodeAssigned` on each Service this node has started announcing (once per
     /// change of announcer, from the new announcer, as MetalLB's speakers do).
     private func announceAssignments(_ http: KubeHTTP) -> Bool {
-        let view = members()
-        guard let me = view.first?.name else { return true }
-        let announcements = announcements(members: view)
+        let machine = decided.current
+        let me = machine.loaded.nodeName
+        let announcements = machine.announcements
         var ok = true
         for service in snapshot.services.values where service.isServed(loadBalancerClass: settings.loadBalancerClass) {
             guard let first = service.ingressAddresses.first, announcements.owners[first] == me else {
@@ -406,20 +307,10 @@ final class KubernetesService: Service, Sendable {
         let key = "\(service.key)#\(reason)"
         guard events.withLock({ $0[key] != message }) else { return true }
         let namespace = service.metadata.namespace ?? "default"
-        let now = Self.timestamp()
-        let body = JSONWriter.Value.object([
-            "apiVersion": .string("v1"), "kind": .string("Event"),
-            "metadata": .object(["generateName": .string("\(service.metadata.name)."), "namespace": .string(namespace)]),
-            "involvedObject": .object(["apiVersion": .string("v1"), "kind": .string("Service"),
-                                       "name": .string(service.metadata.name), "namespace": .string(namespace),
-                                       "uid": .string(service.metadata.uid ?? ""),
-                                       "resourceVersion": .string(service.metadata.resourceVersion ?? "")]),
-            "reason": .string(reason), "message": .string(message), "type": .string(type), "count": .number(1),
-            "firstTimestamp": .string(now), "lastTimestamp": .string(now),
-            "source": .object(["component": .string("herald"), "host": .string(runtime.loaded.nodeName)]),
-        ])
+        let body = KubeEvent(about: service, reason: reason, type: type, message: message, timestamp: Self.timestamp(),
+                             host: runtime.loaded.nodeName)
         do {
-            _ = try http.request("POST", "/api/v1/namespaces/\(namespace)/events", body: JSONWriter.encode(body))
+            _ = try http.request("POST", "/api/v1/namespaces/\(namespace)/events", body: Array(try JSONEncoder().encode(body)))
             events.withLock { $0[key] = message }
             return true
         } catch {

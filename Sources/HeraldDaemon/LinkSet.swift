@@ -1,4 +1,5 @@
 import HeraldCore
+import HeraldControl
 import HeraldWire
 import Logging
 import ServiceLifecycle

@@ -1,5 +1,6 @@
 import CSystemd
 import Glibc
+import HeraldControl
 import Logging
 
 /// Logs to the systemd journal with native fields when stderr is connected to it (systemd

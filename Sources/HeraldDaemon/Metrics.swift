@@ -1,4 +1,5 @@
 import HeraldCore
+import HeraldControl
 import HeraldMembership
 import HeraldWire
 
@@ -11,11 +12,12 @@ import HeraldWire
 extension Reports {
     var metrics: String {
         let loaded = loaded
-        let links = links
-        let counters = links.map { ($0.interface.name, $0.counters) }
+        let machine = node.current
+        let links = links.map { ($0.interface.name, $0.state) }
+        let counters = links.map { ($0.0, $0.1.tally.text) }
         var out = MetricsText()
 
-        func perAddress(_ name: String, _ help: String, _ values: (LinkCounters) -> [String: UInt64]) {
+        func perAddress(_ name: String, _ help: String, _ values: (LinkCounters<String, String>) -> [String: UInt64]) {
             out.family(name, .untyped, help)
             var total: [String: UInt64] = [:]
             for (_, linkCounters) in counters { total.merge(values(linkCounters), uniquingKeysWith: +) }
@@ -26,8 +28,8 @@ extension Reports {
         perAddress("metallb_layer2_gratuitous_sent", "Counter: gratuitous ARP and unsolicited neighbor advertisements sent (MetalLB name).") { $0.gratuitousSent }
 
         out.family("metallb_speaker_announced", .gauge, "1 for each address this node announces; service is the VIP name for standalone VIPs (MetalLB name).")
-        let announced = Set(links.flatMap(\.serving))
-        let services = kubernetes?.announcements(members: view) ?? .init()
+        let announced = Set(links.flatMap(\.1.serving))
+        let services = machine.announcements
         for vip in loaded.config.vips + services.vips where announced.contains(vip.address) {
             out.sample("metallb_speaker_announced", ["ip": vip.address.description, "node": loaded.nodeName,
                                                      "protocol": "layer2", "service": vip.name], 1)
@@ -58,7 +60,7 @@ extension Reports {
         out.family("herald_capture_kernel_drops_total", .counter, "Frames the kernel dropped before heraldd read them (capture buffer full).")
         out.family("herald_send_failures_total", .counter, "Frames heraldd failed to send.")
         for (interface, linkCounters) in counters {
-            if let link = links.first(where: { $0.interface.name == interface }) {
+            if let link = links.first(where: { $0.0 == interface })?.1 {
                 for (ip, mac) in link.conflicts.sorted(by: { $0.key < $1.key }) {
                     out.sample("herald_vip_conflict", ["interface": interface, "ip": ip.description, "foreign_mac": mac.description], 1)
                 }
@@ -84,8 +86,7 @@ extension Reports {
         out.family("herald_adjacent_target_probes_sent_total", .counter, "ARP/NDP probes sent to resolve and watch target nodes.")
         if loaded.config.node.mode == .adjacent {
             let names = Dictionary(services.vips.map { ($0.address, $0.name) }, uniquingKeysWith: { first, _ in first })
-            for link in links {
-                let interface = link.interface.name
+            for (interface, link) in links {
                 for (ip, mac) in link.answerMACs.sorted(by: { $0.key < $1.key }) {
                     out.sample("herald_adjacent_target", ["interface": interface, "ip": ip.description, "service": names[ip] ?? "",
                                                           "node": services.targets[ip]?.node ?? "", "mac": mac.description], 1)
@@ -122,23 +123,22 @@ extension Reports {
         out.family("herald_failovers_total", .counter, "Times the owner of a VIP moved from one node to another, as seen by this node.")
         out.family("herald_takeovers_total", .counter, "VIPs this node started announcing, its first ones included.")
         if let gossip {
-            let view = ownership?.current.view ?? gossip.view.members
+            let view = view
             for status in [MemberRecord.Status.alive, .suspect, .dead, .left] {
                 out.sample("herald_members", ["state": "\(status)"], UInt64(view.filter { $0.status == status }.count))
             }
             let stats = gossip.stats
             out.sample("herald_gossip_suspicions_total", [:], stats.suspicions)
             out.histogram("herald_gossip_probe_rtt_seconds", [], stats.roundTrips)
-            for (reason, value) in gossip.rejected.sorted(by: { $0.key < $1.key }) {
+            for (reason, value) in stats.rejected.sorted(by: { $0.key < $1.key }) {
                 out.sample("herald_gossip_packets_rejected_total", ["reason": reason], value)
             }
-            out.sample("herald_gossip_holding_down", [:], gossip.view.holdingDown ? UInt64(1) : 0)
-            let state = ownership?.current
+            out.sample("herald_gossip_holding_down", [:], machine.holdingDownUntil != nil ? UInt64(1) : 0)
             for vip in loaded.config.vips {
                 out.sample("herald_failovers_total", ["ip": vip.address.description, "vip": vip.name],
-                           state?.failovers[vip.address] ?? 0)
+                           machine.failovers[vip.address] ?? 0)
             }
-            out.sample("herald_takeovers_total", [:], UInt64(state?.takeovers ?? 0))
+            out.sample("herald_takeovers_total", [:], UInt64(machine.takeovers))
         }
         return out.text
     }

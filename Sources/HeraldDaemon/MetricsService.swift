@@ -1,4 +1,5 @@
 import Glibc
+import HeraldControl
 import HeraldCore
 import HeraldWire
 import Logging
@@ -12,8 +13,7 @@ import Synchronization
 final class MetricsService: Service, Sendable {
     let listen: HostPort
     private let fd: Int32
-    private let wake = WakeSignal()
-    private let stopping = Mutex(false)
+    private let loop = ThreadLoop("metrics")
     private let render: @Sendable () -> String
     private let logger: Logger
     let heartbeat = Heartbeat("metrics")
@@ -44,12 +44,8 @@ final class MetricsService: Service, Sendable {
     func run() async throws {
         let server = RequestServer(listening: fd, settings: .init(requestLimit: 8192), heartbeat: heartbeat,
                                    isComplete: HTTPRequestLine.isComplete, respond: { [self] in respond(to: $0) })
-        let thread = DedicatedThread(name: "metrics") { [self] in server.serve(wake: wake) { stopping.withLock { $0 } } }
         logger.info("metrics on http://\(listen)/metrics")
-        await untilShutdown()
-        stopping.withLock { $0 = true }
-        wake.signal()
-        thread.join()
+        await loop.run { [loop] in server.serve(loop) }
         close(fd)
     }
 

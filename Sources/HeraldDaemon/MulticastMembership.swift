@@ -1,4 +1,5 @@
 import Glibc
+import HeraldControl
 import HeraldWire
 
 /// Joins the solicited-node multicast group of each owned IPv6 VIP on one interface. A
@@ -16,12 +17,9 @@ final class MulticastMembership {
         guard socketFD >= 0 else { throw SystemError("socket(AF_INET6) for multicast joins", errno: errno) }
     }
 
-    /// Joins and leaves groups so that exactly the groups for `addresses` are joined.
-    /// Returns the errors of joins that failed, to be logged; those groups are retried on
-    /// the next update.
-    func update(for addresses: Set<IPAddress>) -> [String] {
-        var wanted: Set<IPv6Address> = []
-        for case .v6(let address) in addresses { wanted.insert(address.solicitedNodeMulticast) }
+    /// Joins and leaves groups so that exactly `wanted` are joined. Returns the errors of
+    /// joins that failed, to be logged; those groups are retried on the next update.
+    func update(_ wanted: Set<IPv6Address>) -> [String] {
         var errors: [String] = []
         for group in groups.subtracting(wanted) where setMembership(group, IPV6_DROP_MEMBERSHIP) {
             groups.remove(group)

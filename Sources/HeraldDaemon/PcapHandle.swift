@@ -1,5 +1,6 @@
 import CPcap
 import Glibc
+import HeraldControl
 
 /// One libpcap capture on one interface, set up the way the responder needs it:
 /// immediate mode (no block timeout delaying replies), inbound only (our own injected

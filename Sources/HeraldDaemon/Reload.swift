@@ -1,4 +1,5 @@
 import HeraldCore
+import HeraldControl
 import Logging
 import ServiceLifecycle
 import UnixSignals

@@ -1,15 +1,16 @@
 import Glibc
+import HeraldControl
 import HeraldCore
 import HeraldMembership
 import HeraldWire
 
-/// Builds the control socket's answers from the running services.
+/// Builds the control socket's answers (and the metrics) from the running services:
+/// what the node machine decided, what each link answers, what gossip knows.
 struct Reports: Sendable {
     let runtime: Runtime
-    let eligibility: Eligibility
+    let node: NodeState
     let linkSet: LinkSet
     let gossip: GossipService?
-    let ownership: Ownership?
     let kubernetes: KubernetesService?
     let started = ContinuousClock.now
 
@@ -18,78 +19,79 @@ struct Reports: Sendable {
 
     func answer(_ request: ControlRequest) -> [UInt8] {
         switch request {
-        case .status: JSONWriter.encode(status.json)
-        case .members: JSONWriter.encode(members.json)
-        case .explain(let text): explain(text).map { JSONWriter.encode($0.json) }
-            ?? JSONWriter.encode(ControlErrorReply(error: "\(text) is neither a configured VIP nor a Service address").json)
+        case .status: controlReply(status)
+        case .members: controlReply(members)
+        case .explain(let text): explain(text).map(controlReply)
+            ?? controlReply(ControlErrorReply(error: "\(text) is neither a configured VIP nor a Service address"))
         }
     }
 
-    /// The members known now, this node first; without gossip, just this node.
+    /// The members known now, this node first (with gossip: as gossip sees them; without,
+    /// just this node).
     var view: [Member] {
-        ownership?.current.view ?? gossip?.view.members ?? [Member(
-            name: loaded.nodeName, address: GossipAddress(ip: .v4(.any), port: 0), incarnation: 0, status: .alive,
-            meta: eligibility.meta.encode(), statusSince: .zero, roundTrip: nil)]
+        let machine = node.current
+        guard let gossip else { return machine.view }
+        let members = gossip.stats.members
+        return members.isEmpty ? machine.view : [machine.selfMember] + members.dropFirst()
     }
 
     var status: StatusReport {
         let loaded = loaded
-        let links = links
+        let machine = node.current
+        let links = links.map { ($0, $0.state) }
         let conflicts = links.reduce(into: [IPAddress: (String, String)]()) { result, link in
-            for (address, mac) in link.conflicts { result[address] = (link.interface.name, mac.description) }
+            for (address, mac) in link.1.conflicts { result[address] = (link.0.interface.name, mac.description) }
         }
-        let state = ownership?.current
-        let view = view
-        let services = kubernetes?.announcements(members: view) ?? .init()
-        let owned = state?.owned ?? LinkPlan.standaloneOwnership(config: loaded.config, nodeName: loaded.nodeName)
-            .union(services.owners.filter { $0.value == loaded.nodeName }.keys)
         let answerMACs = links.reduce(into: [IPAddress: MACAddress]()) { result, link in
-            result.merge(link.answerMACs) { first, _ in first }
+            result.merge(link.1.answerMACs) { first, _ in first }
         }
         let watched = links.reduce(into: [IPAddress: NodeReach]()) { result, link in
-            result.merge(link.nodes) { first, _ in first }
+            result.merge(link.1.nodes) { first, _ in first }
         }
+        let view = view
+        let services = machine.announcements
         let gossipReport = gossip.map { gossip -> GossipReport in
-            let view = gossip.view
-            let others = view.members.dropFirst()
+            let stats = gossip.stats
+            let others = stats.members.dropFirst()
             return GossipReport(address: gossip.address.description, profile: loaded.config.gossip?.profile.rawValue ?? "",
                                 encrypted: gossip.seal.isEncrypted,
                                 alive: others.filter { $0.status == .alive }.count + 1,
                                 suspect: others.filter { $0.status == .suspect }.count,
                                 dead: others.filter { $0.status == .dead || $0.status == .left }.count,
-                                awareness: view.awareness, holdingDown: view.holdingDown, settled: state?.settled ?? false,
-                                takeovers: state?.takeovers ?? 0, rejected: gossip.rejected)
+                                awareness: stats.awareness, holdingDown: machine.holdingDownUntil != nil, settled: machine.settled,
+                                takeovers: machine.takeovers, rejected: stats.rejected)
         }
         return StatusReport(
             node: loaded.nodeName, version: HeraldVersion.current, pid: getpid(),
             uptimeSeconds: Int(started.duration(to: .now).components.seconds), configFiles: loaded.files,
-            links: links.map { link in
+            links: links.map { link, state in
                 LinkReport(name: link.interface.name, mac: link.mac.description,
-                           answering: link.serving.sorted().map(\.description), counters: link.counters)
+                           answering: state.serving.sorted().map(\.description), counters: state.tally.text)
             },
             vips: loaded.config.vips.map { vip in
-                let owner = state.map { $0.owners[vip.address] } ?? (owned.contains(vip.address) ? loaded.nodeName : nil)
+                let owner = machine.owners[vip.address]
                 let ranked = Election.rank(vip, members: view).first { $0.name == loaded.nodeName }
                 if let (interface, mac) = conflicts[vip.address] {
                     return VIPReport(name: vip.name, address: vip.address.description, role: .conflict, owner: owner,
                                      interfaces: [interface], foreignMAC: mac)
                 }
-                let role: VIPReport.Role = owned.contains(vip.address) ? .announcing
+                let owned = machine.owned.contains(vip.address)
+                let role: VIPReport.Role = owned ? .announcing
                     : ranked?.ineligibility != nil ? .notEligible
                     : owner != nil ? .standby : .unowned
                 return VIPReport(name: vip.name, address: vip.address.description, role: role, owner: owner,
-                                 interfaces: owned.contains(vip.address) ? ranked?.interfaces ?? [] : [])
+                                 interfaces: owned ? ranked?.interfaces ?? [] : [])
             } + services.vips.map { vip in
                 // Service addresses: the name is the Service's namespace/name.
-                let owner = state.map { $0.owners[vip.address] } ?? services.owners[vip.address]
+                let owner = machine.owners[vip.address]
                 let target = services.targets[vip.address]
                 let targetMAC = answerMACs[vip.address] ?? target.flatMap { watched[$0.address]?.mac }
                 let conflict = conflicts[vip.address]
                 return VIPReport(name: vip.name, address: vip.address.description,
-                                 role: conflict != nil ? .conflict : owned.contains(vip.address) ? .announcing
+                                 role: conflict != nil ? .conflict : machine.owned.contains(vip.address) ? .announcing
                                      : owner != nil ? .standby : .unowned,
                                  owner: owner,
-                                 interfaces: conflict.map { [$0.0] } ?? links.filter { $0.serving.contains(vip.address) }.map(\.interface.name),
+                                 interfaces: conflict.map { [$0.0] } ?? links.filter { $0.1.serving.contains(vip.address) }.map(\.0.interface.name),
                                  foreignMAC: conflict?.1, targetNode: target?.node, targetMAC: targetMAC?.description)
             },
             gossip: gossipReport)
@@ -117,13 +119,15 @@ struct Reports: Sendable {
     /// `explain` for a Service address (or `namespace/name`): its announcers, and in
     /// adjacent mode its target nodes.
     private func explainService(_ text: String) -> ExplainReport? {
-        let view = view
-        guard let (service, address, election) = kubernetes?.ranking(for: text, members: view) else { return nil }
+        guard let facts = node.current.kubernetes,
+              let (address, election) = ServiceAnnouncements.ranking(for: text, facts, config: loaded.config, members: view)
+        else { return nil }
         let target = election.targets?.first { $0.ineligibility == nil }
-        let mac = links.lazy.compactMap { $0.answerMACs[address] }.first
-            ?? target?.address.flatMap { node in links.lazy.compactMap { $0.nodes[node]?.mac }.first }
+        let states = links.map(\.state)
+        let mac = states.lazy.compactMap { $0.answerMACs[address] }.first
+            ?? target?.address.flatMap { node in states.lazy.compactMap { $0.nodes[node]?.mac }.first }
         return ExplainReport(
-            vip: service, address: address.description, owner: election.owners.first { $0.ineligibility == nil }?.name,
+            vip: election.service, address: address.description, owner: election.owners.first { $0.ineligibility == nil }?.name,
             candidates: election.owners.map(ExplainReport.Candidate.init), target: target?.name,
             targetMAC: target == nil ? nil : mac?.description, targets: election.targets?.map(ExplainReport.Candidate.init))
     }

@@ -43,12 +43,12 @@ final class RequestServer: @unchecked Sendable {
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
     }
 
-    /// Serves until `stopping()` says so after `wake` fires.
-    func serve(wake: WakeSignal, stopping: () -> Bool) {
+    /// Serves until `loop` is stopped.
+    func serve(_ loop: ThreadLoop) {
         var clients: [Client] = []
         defer { for client in clients { close(client.fd) } }
         var buffer = [UInt8](repeating: 0, count: 4096)
-        while !stopping() {
+        while !loop.isStopping {
             heartbeat?.beat()
             let now = ContinuousClock.now
             clients.removeAll { client in
@@ -57,12 +57,12 @@ final class RequestServer: @unchecked Sendable {
                 return true
             }
             var fds = [pollfd(fd: clients.count < settings.maxClients ? listenFD : -1, events: Int16(POLLIN), revents: 0),
-                       pollfd(fd: wake.fd, events: Int16(POLLIN), revents: 0)]
+                       pollfd(fd: loop.wake.fd, events: Int16(POLLIN), revents: 0)]
             fds += clients.map { pollfd(fd: $0.fd, events: Int16($0.reply == nil ? POLLIN : POLLOUT), revents: 0) }
             let nearest = clients.map(\.deadline).min().map { ContinuousClock.now.duration(to: $0) } ?? .seconds(1)
             let timeout = Int32(max(0, min(nearest, .seconds(1)).milliseconds + 1))
             guard poll(&fds, nfds_t(fds.count), timeout) >= 0 || errno == EINTR else { return }
-            if fds[1].revents != 0 { wake.drain() }
+            if fds[1].revents != 0 { loop.wake.drain() }
             for (index, pfd) in fds.enumerated().dropFirst(2) where pfd.revents != 0 {
                 step(&clients[index - 2], revents: pfd.revents, buffer: &buffer)
             }

@@ -1,4 +1,5 @@
 import Glibc
+import HeraldControl
 import Logging
 
 /// The epoch of this run, stamped on every gossip packet (`GossipSeal.Stamp`): peers

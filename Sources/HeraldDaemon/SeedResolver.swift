@@ -17,8 +17,7 @@ final class SeedResolver: Sendable {
 
     private let seeds: [HostPort]
     private let state: Mutex<Result>
-    private let stopping = Mutex(false)
-    private let pause = WakeSignal()
+    private let loop = ThreadLoop("resolve")
     private let onChange: @Sendable () -> Void
 
     init(seeds: [HostPort], onChange: @escaping @Sendable () -> Void) {
@@ -28,19 +27,18 @@ final class SeedResolver: Sendable {
         let names = seeds.filter { IPAddress($0.host) == nil }
         state = Mutex(Result(addresses: numeric, unresolved: names.map(\.description), version: 1))
         guard !names.isEmpty else { return }
-        let thread = DedicatedThread(name: "resolve") { [self] in resolveLoop() }
-        thread.detach()
+        // Not awaited: the gossip service stops it, and a lookup in flight ends on its own.
+        Thread.start(name: loop.name) { [self] in resolveLoop() }
     }
 
     var current: Result { state.withLock { $0 } }
 
     func stop() {
-        stopping.withLock { $0 = true }
-        pause.signal()
+        loop.stop()
     }
 
     private func resolveLoop() {
-        while !stopping.withLock({ $0 }) {
+        while !loop.isStopping {
             var addresses: [GossipAddress] = []
             var unresolved: [String] = []
             for seed in seeds {
@@ -53,7 +51,7 @@ final class SeedResolver: Sendable {
             }
             if changed { onChange() }
             if unresolved.isEmpty { return }
-            pause.wait(milliseconds: 5000)
+            loop.wake.wait(milliseconds: 5000)
         }
     }
 }

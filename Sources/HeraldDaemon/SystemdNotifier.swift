@@ -29,7 +29,7 @@ public struct SystemdNotifier: Service {
 
     public func run() async throws {
         // A stop before the daemon was ready ends the wait (and sends no READY=1).
-        _ = try? await cancelWhenGracefulShutdown { await readiness.waitUntilReady() }
+        await cancelWhenGracefulShutdown { await readiness.waitUntilReady() }
         guard !Task.isCancelled, !Task.isShuttingDownGracefully else {
             Self.notify("STOPPING=1")
             return

@@ -1,4 +1,5 @@
 import Glibc
+import HeraldControl
 import HeraldCore
 import HeraldWire
 

@@ -156,6 +156,54 @@ public struct EndpointSlice: KubeObject, Equatable {
 }
 
 /// The API's error body (`kind: Status`).
+/// A core/v1 Event about a Service (what `kubectl describe service` shows), as posted.
+public struct KubeEvent: Encodable, Equatable, Sendable {
+    public struct Meta: Encodable, Equatable, Sendable {
+        public var generateName: String
+        public var namespace: String
+    }
+
+    public struct InvolvedObject: Encodable, Equatable, Sendable {
+        public var apiVersion = "v1"
+        public var kind = "Service"
+        public var name: String
+        public var namespace: String
+        public var uid: String
+        public var resourceVersion: String
+    }
+
+    public struct Source: Encodable, Equatable, Sendable {
+        public var component = "herald"
+        public var host: String
+    }
+
+    public var apiVersion = "v1"
+    public var kind = "Event"
+    public var metadata: Meta
+    public var involvedObject: InvolvedObject
+    public var reason: String
+    public var message: String
+    public var type: String
+    public var count = 1
+    public var firstTimestamp: String
+    public var lastTimestamp: String
+    public var source: Source
+
+    /// An event on `service`, stamped `timestamp` (RFC 3339, UTC), from `host`.
+    public init(about service: KubeService, reason: String, type: String, message: String, timestamp: String, host: String) {
+        let namespace = service.metadata.namespace ?? "default"
+        metadata = Meta(generateName: "\(service.metadata.name).", namespace: namespace)
+        involvedObject = InvolvedObject(name: service.metadata.name, namespace: namespace, uid: service.metadata.uid ?? "",
+                                        resourceVersion: service.metadata.resourceVersion ?? "")
+        self.reason = reason
+        self.message = message
+        self.type = type
+        firstTimestamp = timestamp
+        lastTimestamp = timestamp
+        source = Source(host: host)
+    }
+}
+
 public struct KubeStatus: Codable, Equatable, Sendable {
     public var message: String?
     public var reason: String?

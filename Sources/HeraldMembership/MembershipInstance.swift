@@ -155,7 +155,7 @@ public struct MembershipInstance: Sendable {
     /// Announces new metadata (this node's eligibility) with a higher incarnation: gossiped
     /// as usual, and sent straight to (up to 16) alive members, since eligibility decides
     /// who answers for a VIP and piggybacking alone takes a probe interval or more.
-    public mutating func onMetaChanged(_ newMeta: [UInt8], now: Duration) -> [MembershipAction] {
+    public mutating func onMetaChanged(_ newMeta: [UInt8]) -> [MembershipAction] {
         guard newMeta != meta, !hasLeft else { return [] }
         meta = newMeta
         incarnation = Self.outbid(incarnation)
@@ -165,7 +165,7 @@ public struct MembershipInstance: Sendable {
 
     /// Leaves gracefully: tells every alive member directly, so they move VIPs at once
     /// instead of after a suspicion timeout.
-    public mutating func onLeave(now: Duration) -> [MembershipAction] {
+    public mutating func onLeave() -> [MembershipAction] {
         guard !hasLeft else { return [] }
         hasLeft = true
         let message = GossipMessage.dead(name: name, incarnation: incarnation, from: name)
@@ -256,8 +256,7 @@ public struct MembershipInstance: Sendable {
         return actions
     }
 
-    public mutating func onPacket(_ messages: [GossipMessage], from sender: GossipAddress, now: Duration,
-                                  using rng: inout some RandomNumberGenerator) -> [MembershipAction] {
+    public mutating func onPacket(_ messages: [GossipMessage], from sender: GossipAddress, now: Duration) -> [MembershipAction] {
         guard !hasLeft else { return [] }
         var actions: [MembershipAction] = []
         let requestSize = messages.reduce(1) { $0 + $1.encodedSize }

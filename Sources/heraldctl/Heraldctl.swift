@@ -1,7 +1,7 @@
 import ArgumentParser
 import FoundationEssentials
 import HeraldCore
-import HeraldDaemon
+import HeraldControl
 import HeraldWire
 import Glibc
 
@@ -69,7 +69,7 @@ struct Check: ParsableCommand {
             print("\(file): OK (\(loaded.config.pools.count) pool(s), \(loaded.config.vips.count) VIP(s), node \(loaded.nodeName))")
         case .failure(let errors):
             for error in errors.errors { Console.error("\(error)") }
-            throw ExitCode(Daemon.exitConfigError)
+            throw ExitCode(ConfigLoader.exitStatus)
         }
     }
 }
@@ -200,28 +200,16 @@ struct Keygen: ParsableCommand {
         if !kept.isEmpty && !kept.hasSuffix("\n") { kept += "\n" }
         let text = secondary ? kept + line + "\n" : line + "\n" + kept
         // heraldd runs as "herald" and must read the file: as root, hand it over.
-        let owner = getuid() == 0 ? getpwnam("herald").map { ($0.pointee.pw_uid, $0.pointee.pw_gid) } : nil
-        try Self.replace(file, with: text, owner: owner)
+        let owner = getuid() == 0 ? getpwnam("herald").map { (uid: $0.pointee.pw_uid, gid: $0.pointee.pw_gid) } : nil
+        // A new file next to it, flushed, renamed over it: heraldd reloading never sees half a key.
+        do {
+            try System.writeFileAtomically(file, text, mode: 0o600, owner: owner)
+        } catch {
+            throw ValidationError("\(error)")
+        }
         let ownerText = owner == nil ? "" : ", owner herald"
         print(secondary ? "added a new secondary key to \(file); copy it to every node and reload, then move it first (see docs/operations.md)"
               : add ? "added a new primary key to \(file); copy it to every node, then remove the old key line"
               : "wrote a new gossip key to \(file) (mode 0600\(ownerText)); copy it to every node")
-    }
-
-    /// Writes `text` to a new file next to `path` (mode 0600, `owner` if given), flushes
-    /// it and renames it over `path`: a reader (heraldd reloading) never sees half a key.
-    static func replace(_ path: String, with text: String, owner: (uid_t, gid_t)?) throws {
-        let temporary = "\(path).tmp.\(getpid())"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw ValidationError("cannot write \(temporary): \(String(cString: strerror(errno)))") }
-        let bytes = Array(text.utf8)
-        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        let ok = written == bytes.count && fchmod(fd, 0o600) == 0 && (owner.map { fchown(fd, $0.0, $0.1) == 0 } ?? true) && fsync(fd) == 0
-        let code = errno
-        close(fd)
-        guard ok, rename(temporary, path) == 0 else {
-            unlink(temporary)
-            throw ValidationError("cannot write \(path): \(String(cString: strerror(ok ? errno : code)))")
-        }
     }
 }

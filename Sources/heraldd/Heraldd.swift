@@ -1,3 +1,4 @@
+import HeraldControl
 import HeraldCore
 import HeraldDaemon
 
@@ -82,7 +83,7 @@ enum Heraldd {
         case .failure(let errors):
             for error in errors.errors { Console.error("\(error)") }
             if !flags.check { logger.critical("invalid config; not starting", metadata: ["errors": "\(errors.errors.count)"]) }
-            Daemon.exit(Daemon.exitConfigError)
+            Daemon.exit(ConfigLoader.exitStatus)
         }
         if flags.check {
             print("\(flags.config): OK (\(loaded.config.pools.count) pool(s), \(loaded.config.vips.count) VIP(s), node \(loaded.nodeName))")

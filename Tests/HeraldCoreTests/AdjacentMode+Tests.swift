@@ -44,7 +44,7 @@ import Testing
         var target = firstTarget(addresses: [service], pool: pool(), nodes: facts, endpointNodes: nil, unreachable: [:])
         #expect(target != nil && target?.name != first)
         #expect(TargetElection.rank(addresses: [service], pool: pool(), nodes: facts, endpointNodes: nil, unreachable: [:])
-            .first { $0.name == first }?.ineligibility == .notReady)
+            .first { $0.name == first }?.ineligibility == .kubernetes(.notReady))
 
         facts = nodes
         facts[first]?.labels[KubeNodeFacts.excludeLabel] = ""

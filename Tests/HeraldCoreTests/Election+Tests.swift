@@ -103,18 +103,18 @@ import Testing
         let ranked = Election.rank(service: "default/web", addresses: addresses, pool: pool(nodes: ["zone=a"]), members: members,
                                    nodes: nodes, endpointNodes: ["n4", "n5", "n8"])
         let reasons = Dictionary(uniqueKeysWithValues: ranked.map { ($0.name, $0.ineligibility) })
-        #expect(reasons["n1"] == .excludedByLabel)
-        #expect(reasons["n2"] == .networkUnavailable)
-        #expect(reasons["n3"] == .excludedByPool)
+        #expect(reasons["n1"] == .kubernetes(.excludedByLabel))
+        #expect(reasons["n2"] == .kubernetes(.networkUnavailable))
+        #expect(reasons["n3"] == .kubernetes(.excludedByPool))
         #expect(reasons["n4"] == .noInterfaceOnSubnet)  // no IPv6 subnet for the second address
-        #expect(reasons["n6"] == .noInterfaceOnSubnet)
+        #expect(reasons["n6"] == .kubernetes(.noReadyEndpoint))  // what Kubernetes says comes first
         #expect(reasons["n7"] == .notAKubernetesNode)
         #expect(reasons["n8"] == .some(nil))
         // Single-stack, every Local endpoint node on zone a is eligible, in hash order.
         let single = Election.rank(service: "default/web", addresses: [addresses[0]], pool: pool(nodes: ["zone=a"]),
                                    members: members, nodes: nodes, endpointNodes: ["n4", "n5", "n8"])
         #expect(Set(single.filter { $0.ineligibility == nil }.map(\.name)) == ["n4", "n5", "n8"])
-        #expect(single.first { $0.name == "n6" }?.ineligibility == .noReadyEndpoint)
+        #expect(single.first { $0.name == "n6" }?.ineligibility == .kubernetes(.noReadyEndpoint))
         // The order is MetalLB's hash on the first address, as for a VIP.
         let vipOrder = Election.rank(VIPConfig(name: "x", address: addresses[0], location: SourceLocation(file: "t", line: 1)),
                                      members: members).map(\.name)

@@ -1,5 +1,6 @@
 import FoundationEssentials
 import Glibc
+import HeraldControl
 @testable import HeraldDaemon
 import HeraldKube
 import HeraldTestKit

@@ -15,14 +15,13 @@ import Testing
 
     @Test func aClaimAtTheHighestIncarnationIsOutbidWithoutOverflow() {
         var node = instance()
-        var random = SplitMix64(state: 1)
         for message in [GossipMessage.suspect(name: "h1", incarnation: GossipMessage.maxIncarnation, from: "x"),
                         .dead(name: "h1", incarnation: GossipMessage.maxIncarnation, from: "x"),
                         .alive(name: "h1", address: me, incarnation: GossipMessage.maxIncarnation, meta: [])] {
-            _ = node.onPacket([message], from: peer, now: .milliseconds(1), using: &random)
+            _ = node.onPacket([message], from: peer, now: .milliseconds(1))
             #expect(node.incarnation == GossipMessage.maxIncarnation, "outbid, and stays within the bound")
         }
-        _ = node.onMetaChanged([2], now: .milliseconds(2))
+        _ = node.onMetaChanged([2])
         #expect(node.incarnation == GossipMessage.maxIncarnation)
     }
 
@@ -37,15 +36,12 @@ import Testing
         var settings = MembershipSettings.lan
         settings.maxMembers = 10
         var node = instance(settings)
-        var random = SplitMix64(state: 2)
         func record(_ index: Int, _ status: MemberRecord.Status) -> MemberRecord {
             MemberRecord(name: "m\(index)", address: GossipAddress(ip: .v4(IPv4Address(rawValue: 0xC633_6400 + UInt32(index))), port: 7946),
                          incarnation: 1, status: status, meta: [])
         }
-        _ = node.onPacket([.pushPull(isReply: true, members: (0..<4).map { record($0, .dead) })], from: peer, now: .seconds(1),
-                          using: &random)
-        _ = node.onPacket([.pushPull(isReply: true, members: (4..<100).map { record($0, .alive) })], from: peer, now: .seconds(2),
-                          using: &random)
+        _ = node.onPacket([.pushPull(isReply: true, members: (0..<4).map { record($0, .dead) })], from: peer, now: .seconds(1))
+        _ = node.onPacket([.pushPull(isReply: true, members: (4..<100).map { record($0, .alive) })], from: peer, now: .seconds(2))
         #expect(node.members.count == 10)
         let living = node.members.values.allSatisfy { $0.isCandidate }
         #expect(living, "the departed made room for the living")
@@ -56,12 +52,11 @@ import Testing
         var settings = MembershipSettings.lan
         settings.fullStateBytes = 2048
         var node = instance(settings)
-        var random = SplitMix64(state: 3)
         let records = (0..<300).map { index in
             MemberRecord(name: "member-\(index)", address: GossipAddress(ip: .v4(IPv4Address(rawValue: 0x0A00_0000 + UInt32(index))), port: 7946),
                          incarnation: 1, status: .alive, meta: Array(repeating: 7, count: 40))
         }
-        _ = node.onPacket([.pushPull(isReply: true, members: records)], from: peer, now: .seconds(1), using: &random)
+        _ = node.onPacket([.pushPull(isReply: true, members: records)], from: peer, now: .seconds(1))
         let actions = node.fullState(to: peer, isReply: false)
         #expect(actions.count > 1)
         var names: Set<String> = []
@@ -79,11 +74,10 @@ import Testing
 
     @Test func aStrangerAskingForTheFullStateGetsAPingFirst() throws {
         var node = instance()
-        var random = SplitMix64(state: 4)
         let stranger = GossipAddress(ip: IPAddress("203.0.113.66")!, port: 7946)
         let request: [GossipMessage] = [.pushPull(isReply: false, members: [
             MemberRecord(name: "h9", address: stranger, incarnation: 0, status: .alive, meta: [])])]
-        let answer = node.onPacket(request, from: stranger, now: .seconds(1), using: &random).filter {
+        let answer = node.onPacket(request, from: stranger, now: .seconds(1)).filter {
             if case .send = $0 { true } else { false }
         }
         guard case .send(let sent, let destination)? = answer.first, case .ping(let seq, "h9", "h1")? = sent.first else {
@@ -93,12 +87,12 @@ import Testing
         #expect(answer.count == 1 && destination == stranger, "the ping is all it gets")
         #expect(GossipPayload.encode(sent).count <= GossipPayload.encode(request).count, "no bigger than the request")
         // Its ack from that address proves it: now the full state follows.
-        let after = node.onPacket([.ack(seq: seq, source: "h9")], from: stranger, now: .seconds(1) + .milliseconds(2), using: &random)
+        let after = node.onPacket([.ack(seq: seq, source: "h9")], from: stranger, now: .seconds(1) + .milliseconds(2))
         #expect(after.contains { if case .send(let messages, stranger) = $0, case .pushPull(true, _) = messages[0] { true } else { false } })
         // An ack from anywhere else proves nothing.
         var other = instance()
-        _ = other.onPacket(request, from: stranger, now: .seconds(1), using: &random)
-        let forged = other.onPacket([.ack(seq: seq, source: "h9")], from: peer, now: .seconds(1), using: &random)
+        _ = other.onPacket(request, from: stranger, now: .seconds(1))
+        let forged = other.onPacket([.ack(seq: seq, source: "h9")], from: peer, now: .seconds(1))
         #expect(!forged.contains { if case .send(let messages, _) = $0, case .pushPull = messages[0] { true } else { false } })
     }
 

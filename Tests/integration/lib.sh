@@ -155,7 +155,8 @@ only_mac() {
 # rolling_restart VIP ROUNDS HOST...: a client (c) asks for VIP every 10 ms (arpblast asks)
 # while each HOST in turn is stopped with SIGTERM (exit status 0 required), started again
 # and awaited until every host sees all of them alive; ROUNDS times over. Prints the
-# client's summary line: "asks=N answered=N unanswered=N slowest_ms=... macs=...".
+# client's summary line: "asks=N answered=N unanswered=N slowest_ms=... macs=...". Run it
+# in the shell that started the hosts (not in a $(...) subshell): it waits for them.
 rolling_restart() {
     local vip=$1 rounds=$2 round host i
     shift 2

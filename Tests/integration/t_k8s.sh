@@ -129,6 +129,7 @@ pass "after a 410 the watch relists and the new Service got $(external after-410
 # standalone VIP, and becomes ready after the bounded wait.
 lab_host h2 12
 sed "s/token: .*/token: wrong-token/" "$LAB_DIR/pki/herald-token.kubeconfig" >"$LAB_DIR/bad.kubeconfig"
+chmod 600 "$LAB_DIR/bad.kubeconfig"   # credentials others can read are refused at load
 cat >"$LAB_DIR/h2.toml" <<TOML
 [node]
 interfaces = ["eth0"]

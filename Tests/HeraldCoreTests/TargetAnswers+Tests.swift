@@ -1,5 +1,4 @@
 import HeraldCore
-@testable import HeraldDaemon
 import HeraldWire
 import Testing
 

@@ -1,19 +1,21 @@
 import HeraldMembership
-import HeraldTestKit
 import HeraldWire
 
 /// Many membership instances on an in-memory network, in virtual time. Deterministic for
 /// a seed: events are ordered by (time, sequence number), randomness comes from one
-/// generator. Every packet goes through the real codec (encode, then decode).
-struct Simulation {
-    struct Node {
-        var instance: MembershipInstance
-        var running = true
+/// generator. Every packet goes through the real codec (encode, then decode). The node
+/// simulation (HeraldCoreTests) runs a node machine on top of each member.
+public struct Simulation {
+    public struct Node {
+        public var instance: MembershipInstance
+        public var running = true
         var scheduledTick: Duration?
-        var sent = 0
+        public var sent = 0
+
+        public init(instance: MembershipInstance) { self.instance = instance }
     }
 
-    enum EventKind {
+    public enum EventKind {
         case tick(String)
         case deliver([UInt8], from: GossipAddress, to: String)
     }
@@ -24,28 +26,31 @@ struct Simulation {
         var kind: EventKind
     }
 
-    var rng: SplitMix64
-    var now: Duration = .zero
-    var nodes: [String: Node] = [:]
-    var names: [String] = []
+    public var rng: SplitMix64
+    public var now: Duration = .zero
+    public var nodes: [String: Node] = [:]
+    public var names: [String] = []
     var byAddress: [GossipAddress: String] = [:]
     var heap: [Event] = []
     var order: UInt64 = 0
-    var loss = 0.0
-    var delay: ClosedRange<Int64> = 100...600  // microseconds
+    public var loss = 0.0
+    public var delay: ClosedRange<Int64> = 100...600  // microseconds
     /// Nodes in different groups cannot reach each other.
-    var group: [String: Int] = [:]
+    public var group: [String: Int] = [:]
     /// Every status change seen by anyone: (time, observer, member, status).
-    var changes: [(Duration, String, String, MemberRecord.Status)] = []
+    public var changes: [(Duration, String, String, MemberRecord.Status)] = []
 
-    init(size: Int, seed: UInt64, settings: MembershipSettings = .lan) {
+    /// `size` members named node-0…, node-0 the seed everyone joins; `meta` is what each
+    /// gossips about itself (its name by default).
+    public init(size: Int, seed: UInt64, settings: MembershipSettings = .lan,
+                meta: (String) -> [UInt8] = { Array($0.utf8) }) {
         rng = SplitMix64(state: seed)
         for index in 0..<size {
             let name = "node-\(index)"
             let address = GossipAddress(ip: .v4(IPv4Address(10, 0, UInt8(index / 256), UInt8(index % 256))), port: 7946)
             names.append(name)
             byAddress[address] = name
-            nodes[name] = Node(instance: MembershipInstance(name: name, address: address, meta: Array(name.utf8),
+            nodes[name] = Node(instance: MembershipInstance(name: name, address: address, meta: meta(name),
                                                             settings: settings, now: .zero))
         }
         let seed = nodes[names[0]]!.instance.address
@@ -55,9 +60,9 @@ struct Simulation {
         }
     }
 
-    func address(_ name: String) -> GossipAddress { nodes[name]!.instance.address }
+    public func address(_ name: String) -> GossipAddress { nodes[name]!.instance.address }
 
-    mutating func push(_ time: Duration, _ kind: EventKind) {
+    public mutating func push(_ time: Duration, _ kind: EventKind) {
         order += 1
         heap.append(Event(time: time, order: order, kind: kind))
         var child = heap.count - 1
@@ -88,7 +93,7 @@ struct Simulation {
         return top
     }
 
-    mutating func execute(_ actions: [MembershipAction], by name: String) {
+    public mutating func execute(_ actions: [MembershipAction], by name: String) {
         for action in actions {
             switch action {
             case .send(let messages, let destination):
@@ -115,7 +120,7 @@ struct Simulation {
         push(deadline, .tick(name))
     }
 
-    mutating func run(for duration: Duration) {
+    public mutating func run(for duration: Duration) {
         let end = now + duration
         while let event = pop() {
             if event.time > end {
@@ -132,33 +137,40 @@ struct Simulation {
             case .deliver(let bytes, let from, let to):
                 guard nodes[to]!.running else { continue }
                 let messages = try! GossipPayload.decode(bytes)
-                let actions = nodes[to]!.instance.onPacket(messages, from: from, now: now, using: &rng)
+                let actions = nodes[to]!.instance.onPacket(messages, from: from, now: now)
                 execute(actions, by: to)
             }
         }
         now = end
     }
 
-    mutating func crash(_ name: String) {
+    public mutating func crash(_ name: String) {
         nodes[name]!.running = false
         nodes[name]!.scheduledTick = nil
     }
 
-    mutating func leave(_ name: String) {
-        let actions = nodes[name]!.instance.onLeave(now: now)
+    /// Takes a crashed (or stopped) member back: it runs again from the state it had, as a
+    /// process does after SIGCONT. What was sent to it meanwhile is lost.
+    public mutating func resume(_ name: String) {
+        nodes[name]!.running = true
+        scheduleTick(name)
+    }
+
+    public mutating func leave(_ name: String) {
+        let actions = nodes[name]!.instance.onLeave()
         execute(actions, by: name)
         nodes[name]!.running = false
     }
 
     /// The status `observer` holds for `member`.
-    func status(of member: String, at observer: String) -> MemberRecord.Status? {
+    public func status(of member: String, at observer: String) -> MemberRecord.Status? {
         nodes[observer]!.instance.members[member]?.status
     }
 
-    var running: [String] { names.filter { nodes[$0]!.running } }
+    public var running: [String] { names.filter { nodes[$0]!.running } }
 
     /// Whether every running node sees every running node as a candidate, and nobody else.
-    var converged: Bool {
+    public var converged: Bool {
         let alive = running
         return alive.allSatisfy { observer in
             let members = nodes[observer]!.instance.members
@@ -168,7 +180,7 @@ struct Simulation {
     }
 
     /// Runs in steps until `condition` holds; returns the virtual time it took, or nil.
-    mutating func runUntil(_ limit: Duration, step: Duration? = nil, _ condition: (Simulation) -> Bool) -> Duration? {
+    public mutating func runUntil(_ limit: Duration, step: Duration? = nil, _ condition: (Simulation) -> Bool) -> Duration? {
         // Checking costs O(n²) for convergence: check less often in big clusters.
         let step = step ?? (names.count > 50 ? .milliseconds(250) : .milliseconds(10))
         let start = now

@@ -3,17 +3,14 @@ import HeraldCore
 import HeraldKube
 import HeraldWire
 
-/// A config that passed every check, with the facts it was checked against.
-public struct LoadedConfig: Sendable {
-    public var config: HeraldConfig
-    public var nodeName: String
-    public var host: HostFacts
-    public var files: [String]
-}
-
 /// Reads `herald.toml` and `pools.d/*.toml` next to it, and runs the pure decoder and
 /// validator. Also checks what only the file system can tell (key file permissions).
 public enum ConfigLoader {
+    /// Exit status for a config that does not validate (sysexits EX_CONFIG), from heraldd
+    /// and `heraldctl check`; the unit does not restart on it, since restarting cannot fix
+    /// the file.
+    public static let exitStatus: Int32 = 78
+
     public static func load(path: String, host: HostFacts? = nil) -> Result<LoadedConfig, ConfigErrors> {
         let host = host ?? InterfaceDiscovery.hostFacts()
         let main: ConfigFile
@@ -56,7 +53,7 @@ public enum ConfigLoader {
     /// A kubeconfig holds credentials: it must be a regular file nobody but its owner and
     /// group may change and others may not read (root:herald 0640 is the usual), that
     /// parses and names a server and credentials.
-    static func kubeconfigProblem(_ path: String) -> String? {
+    package static func kubeconfigProblem(_ path: String) -> String? {
         var info = stat()
         guard stat(path, &info) == 0 else { return "cannot use kubeconfig \(path): \(System.errorString(errno))" }
         guard info.st_mode & S_IFMT == S_IFREG else { return "\(path) is not a regular file" }
@@ -76,7 +73,7 @@ public enum ConfigLoader {
     }
 
     /// The gossip key must be readable by us and by nobody else.
-    static func keyFileProblem(_ path: String) -> String? {
+    package static func keyFileProblem(_ path: String) -> String? {
         var info = stat()
         guard stat(path, &info) == 0 else { return "cannot use key file \(path): \(System.errorString(errno))" }
         guard info.st_mode & S_IFMT == S_IFREG else { return "\(path) is not a regular file" }

@@ -7,8 +7,8 @@ import HeraldWire
 /// network namespace heraldd runs in; /sys/class/net (which a container may have mounted
 /// from another namespace) is read only for what getifaddrs lacks — whether a device is
 /// virtual or a bridge port — and only when it describes the same device.
-enum InterfaceDiscovery {
-    static func hostFacts() -> HostFacts {
+package enum InterfaceDiscovery {
+    package static func hostFacts() -> HostFacts {
         HostFacts(hostname: System.hostname(), interfaces: interfaces())
     }
 
@@ -19,7 +19,7 @@ enum InterfaceDiscovery {
         var prefixes: [IPPrefix] = []
     }
 
-    static func interfaces() -> [HostInterface] {
+    package static func interfaces() -> [HostInterface] {
         var links: [String: Link] = [:]
         var head: UnsafeMutablePointer<ifaddrs>?
         guard getifaddrs(&head) == 0 else { return [] }
@@ -61,7 +61,7 @@ enum InterfaceDiscovery {
     }
 
     /// Whether `name` is up with carrier, asked of the kernel in this network namespace.
-    static func isRunning(_ name: String) -> Bool {
+    package static func isRunning(_ name: String) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }

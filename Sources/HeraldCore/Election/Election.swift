@@ -18,14 +18,8 @@ public enum Election {
         case unreadableMeta
         /// Kubernetes: no Node of this name.
         case notAKubernetesNode
-        /// Kubernetes: the node carries `node.kubernetes.io/exclude-from-external-load-balancers`.
-        case excludedByLabel
-        /// Kubernetes: the node's `NetworkUnavailable` condition is true.
-        case networkUnavailable
-        /// Kubernetes: the pool's `nodes` list (names or labels) leaves the node out.
-        case excludedByPool
-        /// Kubernetes: `externalTrafficPolicy: Local` and no ready endpoint on the node.
-        case noReadyEndpoint
+        /// Kubernetes says no (a label, a condition, the pool, endpoints).
+        case kubernetes(KubernetesIneligibility)
 
         public var description: String {
             switch self {
@@ -37,10 +31,7 @@ public enum Election {
             case .startingUp: "starting: not ready to answer yet"
             case .unreadableMeta: "metadata from an incompatible version"
             case .notAKubernetesNode: "no Kubernetes Node of this name"
-            case .excludedByLabel: "node has node.kubernetes.io/exclude-from-external-load-balancers"
-            case .networkUnavailable: "node's NetworkUnavailable condition is true"
-            case .excludedByPool: "not in the pool's nodes list"
-            case .noReadyEndpoint: "externalTrafficPolicy Local and no ready endpoint on this node"
+            case .kubernetes(let reason): reason.description
             }
         }
     }
@@ -91,32 +82,12 @@ public enum Election {
     }
 }
 
-/// What Kubernetes says about a node, for electing who announces a Service.
-public struct KubeNodeFacts: Equatable, Sendable {
-    public var labels: [String: String]
-    public var networkUnavailable: Bool
-    /// The `Ready` condition is true.
-    public var ready: Bool
-    /// `status.addresses` of type InternalIP, in the API's order.
-    public var internalIPs: [IPAddress]
-
-    public static let excludeLabel = "node.kubernetes.io/exclude-from-external-load-balancers"
-
-    public init(labels: [String: String] = [:], networkUnavailable: Bool = false, ready: Bool = true,
-                internalIPs: [IPAddress] = []) {
-        self.labels = labels
-        self.networkUnavailable = networkUnavailable
-        self.ready = ready
-        self.internalIPs = internalIPs
-    }
-}
-
 extension Election {
     /// Every member in election order for a Service's addresses: the same hash as a VIP,
     /// on the Service's first address, so all its addresses go to one node, passed over
-    /// for the VIP reasons and for what Kubernetes says — not a Node, excluded by label,
-    /// network unavailable, left out by the pool's `nodes`, or (`endpointNodes` given, for
-    /// `externalTrafficPolicy: Local`) no ready endpoint there. Without `nodes` (adjacent
+    /// for the VIP reasons and for what Kubernetes says (not a Node, or
+    /// `KubeNodeFacts.ineligibility`: `endpointNodes` given for `externalTrafficPolicy:
+    /// Local`). Without `nodes` (adjacent
     /// mode: the members are not Kubernetes nodes, the target node is chosen apart by
     /// `TargetElection`) only the VIP reasons and subnet coverage apply.
     public static func rank(service key: String, addresses: [IPAddress], pool: PoolConfig, members: [Member],
@@ -141,12 +112,9 @@ extension Election {
                 result.ineligibility = .notAKubernetesNode
                 return result
             }
-            result.ineligibility = facts.labels[KubeNodeFacts.excludeLabel] != nil ? .excludedByLabel
-                : facts.networkUnavailable ? .networkUnavailable
-                : !pool.admits(node: ranked.name, labels: facts.labels) ? .excludedByPool
-                : !covered ? .noInterfaceOnSubnet
-                : endpointNodes.map { !$0.contains(ranked.name) } ?? false ? .noReadyEndpoint
-                : nil
+            result.ineligibility = facts.ineligibility(name: ranked.name, pool: pool, endpointNodes: endpointNodes,
+                                                       requireReady: false).map { .kubernetes($0) }
+                ?? (covered ? nil : .noInterfaceOnSubnet)
             return result
         }
     }

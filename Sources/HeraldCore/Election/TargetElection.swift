@@ -10,11 +10,8 @@ import HeraldWire
 public enum TargetElection {
     /// Why a node cannot receive a Service's traffic.
     public enum Ineligibility: Equatable, Sendable, CustomStringConvertible {
-        case notReady
-        case excludedByLabel
-        case networkUnavailable
-        case excludedByPool
-        case noReadyEndpoint
+        /// Kubernetes says no (Ready, a label, a condition, the pool, endpoints).
+        case kubernetes(KubernetesIneligibility)
         /// The Node lists no InternalIP, so its MAC cannot be resolved.
         case noInternalIP
         /// Adjacent hosts probed it on the link and got no answer.
@@ -22,11 +19,7 @@ public enum TargetElection {
 
         public var description: String {
             switch self {
-            case .notReady: "node is not Ready"
-            case .excludedByLabel: "node has \(KubeNodeFacts.excludeLabel)"
-            case .networkUnavailable: "node's NetworkUnavailable condition is true"
-            case .excludedByPool: "not in the pool's nodes list"
-            case .noReadyEndpoint: "externalTrafficPolicy Local and no ready endpoint on this node"
+            case .kubernetes(let reason): reason.description
             case .noInternalIP: "node has no InternalIP address"
             case .unreachable(let reporters): "does not answer on the link (reported by \(reporters.joined(separator: ", ")))"
             }
@@ -48,13 +41,10 @@ public enum TargetElection {
         return nodes.map { name, facts -> (key: [UInt8], ranked: Ranked) in
             let key = Array(SHA256.hash(data: Array("\(name)#\(first)".utf8)))
             let address = linkAddress(facts, for: first)
-            let reason: Ineligibility? = !facts.ready ? .notReady
-                : facts.labels[KubeNodeFacts.excludeLabel] != nil ? .excludedByLabel
-                : facts.networkUnavailable ? .networkUnavailable
-                : !pool.admits(node: name, labels: facts.labels) ? .excludedByPool
-                : endpointNodes.map { !$0.contains(name) } ?? false ? .noReadyEndpoint
-                : address == nil ? .noInternalIP
-                : unreachable[name].map { .unreachable(reportedBy: $0.sorted()) }
+            let reason: Ineligibility? = facts.ineligibility(name: name, pool: pool, endpointNodes: endpointNodes,
+                                                             requireReady: true).map { .kubernetes($0) }
+                ?? (address == nil ? .noInternalIP : nil)
+                ?? unreachable[name].map { .unreachable(reportedBy: $0.sorted()) }
             return (key, Ranked(name: name, address: address, ineligibility: reason))
         }
         .sorted { $0.key.lexicographicallyPrecedes($1.key) }

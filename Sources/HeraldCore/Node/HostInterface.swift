@@ -45,7 +45,7 @@ public struct HostInterface: Hashable, Sendable {
 }
 
 /// The facts about this host that config validation and link planning need.
-public struct HostFacts: Sendable {
+public struct HostFacts: Equatable, Sendable {
     public var hostname: String
     public var interfaces: [HostInterface]
 

@@ -1,0 +1,155 @@
+import HeraldCore
+import HeraldMembership
+import HeraldWire
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// What producers tell the node: posted from any thread (the gossip loop, the Kubernetes
+/// watchers, health-check runners, links, reload), handled in order by `NodeService`.
+/// Producers send facts, never decisions.
+final class NodeInbox: Sendable {
+    enum Event: Sendable {
+        /// Gossip: the other members, when they changed.
+        case view([Member])
+        /// Gossip: the loop turned at this instant (the links' lease runs from it), having
+        /// asked to wake by `due`.
+        case turn(ContinuousClock.Instant, due: ContinuousClock.Instant?)
+        case kubernetes(KubernetesFacts)
+        /// One result of the health check of a VIP (by name).
+        case check(String, passed: Bool)
+        case carrier(String, up: Bool)
+        /// Adjacent mode: the nodes that do not answer on an interface.
+        case unreachable(String, Set<String>)
+        /// Every link has probed its addresses (and the Kubernetes lists came in).
+        case ready
+        /// A reloaded config (its links already opened).
+        case config(LoadedConfig)
+        /// The machine's `nextDeadline` passed.
+        case tick
+    }
+
+    let events: AsyncStream<Event>
+    private let sink: AsyncStream<Event>.Continuation
+
+    init() { (events, sink) = AsyncStream.makeStream() }
+
+    func post(_ event: Event) { sink.yield(event) }
+}
+
+/// The node machine as last decided, readable from any thread (reports, metrics, the
+/// Kubernetes loop); only `NodeService` changes it.
+final class NodeState: Sendable {
+    /// The instant the machine's `now` counts from.
+    let origin: ContinuousClock.Instant
+    private let machine: Mutex<NodeInstance>
+
+    init(_ machine: NodeInstance, origin: ContinuousClock.Instant) {
+        self.origin = origin
+        self.machine = Mutex(machine)
+    }
+
+    var current: NodeInstance { machine.withLock { $0 } }
+
+    fileprivate func update<R>(_ body: (inout NodeInstance) -> R) -> R { machine.withLock { body(&$0) } }
+}
+
+/// The one consumer of everything that may change what this node answers: it drains the
+/// inbox into the node machine (`NodeInstance`) and carries out what the machine decides
+/// — links, gossiped metadata, Kubernetes Events, the journal. One owner, one order: a
+/// slow producer cannot overwrite a newer decision with one built from an older snapshot.
+final class NodeService: Service, Sendable {
+    private let state: NodeState
+    private let inbox: NodeInbox
+    private let links: LinkSet
+    private let gossip: GossipService?
+    private let kubernetes: KubernetesService?
+    private let logger: Logger
+
+    init(state: NodeState, inbox: NodeInbox, links: LinkSet, gossip: GossipService?, kubernetes: KubernetesService?,
+         logger: Logger) {
+        self.state = state
+        self.inbox = inbox
+        self.links = links
+        self.gossip = gossip
+        self.kubernetes = kubernetes
+        self.logger = logger
+    }
+
+    func run() async throws {
+        // The first decision (standalone VIPs, links to probe) before any event comes.
+        apply(state.update { $0.onTick(now: .zero) })
+        var alarm: (at: Duration, task: Task<Void, Never>)?
+        defer { alarm?.task.cancel() }
+        for await event in inbox.events.cancelOnGracefulShutdown() {
+            let now = state.origin.duration(to: .now)
+            let (actions, deadline) = state.update { machine -> ([NodeAction], Duration?) in
+                (Self.handle(event, &machine, now: now, origin: state.origin), machine.nextDeadline)
+            }
+            apply(actions)
+            // A deadline (hold-down, join grace) ends on time even if nothing else happens.
+            if deadline != alarm?.at {
+                alarm?.task.cancel()
+                alarm = deadline.map { deadline in
+                    (deadline, Task { [inbox, origin = state.origin] in
+                        guard (try? await Task.sleep(until: origin + deadline)) != nil else { return }
+                        inbox.post(.tick)
+                    })
+                }
+            }
+        }
+    }
+
+    private static func handle(_ event: NodeInbox.Event, _ machine: inout NodeInstance, now: Duration,
+                               origin: ContinuousClock.Instant) -> [NodeAction] {
+        switch event {
+        case .view(let members): machine.onView(members, now: now)
+        case .turn(let at, let due): machine.onTurn(now: origin.duration(to: at), due: due.map(origin.duration(to:)))
+        case .kubernetes(let facts): machine.onKubernetes(facts, now: now)
+        case .check(let name, let passed): machine.onCheck(name, passed: passed, now: now)
+        case .carrier(let interface, let up): machine.onCarrier(interface, up: up, now: now)
+        case .unreachable(let interface, let nodes): machine.onUnreachable(nodes, on: interface, now: now)
+        case .ready: machine.onReady(now: now)
+        case .config(let loaded): machine.onConfig(loaded, now: now)
+        case .tick: machine.onTick(now: now)
+        }
+    }
+
+    /// Carries out what the machine decided.
+    private func apply(_ actions: [NodeAction]) {
+        guard !actions.isEmpty else { return }
+        let machine = state.current
+        let name = machine.loaded.nodeName
+        for action in actions {
+            switch action {
+            case .assign(let interface, let assignment):
+                links[interface]?.assign(assignment)
+            case .lease(let until):
+                for link in links.all { link.renewLease(until: state.origin + until) }
+            case .meta(let meta):
+                gossip?.updateMeta(meta)
+            case .ownerChanged(let address, let from, let to):
+                if to == name {
+                    logger.notice(from.map { "taking over VIP from \($0)" } ?? "VIP elected to this node",
+                                  metadata: ["vip": "\(address)", "node": "\(name)"])
+                } else {
+                    logger.notice(to.map { "handing VIP over to \($0)" } ?? "releasing VIP: no eligible node",
+                                  metadata: ["vip": "\(address)", "node": "\(to ?? "")"])
+                }
+            case .announcersChanged:
+                kubernetes?.announcersChanged()
+            case .checkChanged(let vip, let passing):
+                let address = machine.loaded.config.vips.first { $0.name == vip }?.address
+                logger.log(level: passing ? .info : .warning, "health check \(passing ? "passing" : "failing")",
+                           metadata: ["vip": "\(address.map(\.description) ?? "")", "vip_name": "\(vip)"])
+            case .stalled(let duration):
+                logger.warning("gossip loop stalled for \(duration) (stopped or starved); holding VIPs back until the view is fresh")
+            case .holdDown(let on):
+                logger.notice(on ? "holding down: not eligible for VIPs for \(machine.settings.holdDown)"
+                                 : "hold-down over: eligible again")
+            case .eligible:
+                logger.info("ready to serve: eligible for VIPs")
+            }
+        }
+    }
+}

@@ -1,0 +1,176 @@
+import CLinux
+import Glibc
+import ServiceLifecycle
+import Synchronization
+
+/// The one way the daemon runs a loop that blocks (in poll, pcap, a health check, an HTTP
+/// request): on a thread of its own, never on the cooperative pool. `run` starts `body` on
+/// a detached thread and returns when the body calls `finished` (or returns), so nothing
+/// waits in `pthread_join`; a graceful shutdown (or cancellation) sets `isStopping` and
+/// signals `wake`, which the body polls alongside its own descriptors. Work a body does
+/// after `finished` (closing a capture, which waits for the kernel) holds up nobody.
+final class ThreadLoop: Sendable {
+    let name: String
+    /// Readable when the loop should look at `isStopping` (or other news) at once.
+    let wake = WakeSignal()
+    private let stopping = Atomic<Bool>(false)
+    private let done = Completion()
+
+    init(_ name: String) { self.name = name }
+
+    var isStopping: Bool { stopping.load(ordering: .relaxed) }
+
+    func stop() {
+        stopping.store(true, ordering: .relaxed)
+        wake.signal()
+    }
+
+    /// Runs `body` on a thread of its own until it finishes; stops it when the service
+    /// group shuts down gracefully or the task is cancelled.
+    func run(_ body: @escaping @Sendable (_ finished: @escaping @Sendable () -> Void) -> Void) async {
+        let done = done
+        Thread.start(name: name) {
+            body { done.signal() }
+            done.signal()
+        }
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                await done.wait()
+            } onGracefulShutdown: {
+                self.stop()
+            }
+        } onCancel: {
+            self.stop()
+        }
+    }
+
+    /// Runs `body` until it returns (stopped by `stop`), for loops that finish as a whole.
+    func run(_ body: @escaping @Sendable () -> Void) async {
+        await run { _ in body() }
+    }
+}
+
+/// A detached pthread: nobody joins it (`ThreadLoop` awaits its work instead).
+enum Thread {
+    static func start(name: String, _ body: @escaping @Sendable () -> Void) {
+        final class Box: @unchecked Sendable {
+            let body: @Sendable () -> Void
+            init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+        }
+        var thread = pthread_t()
+        let box = Unmanaged.passRetained(Box(body)).toOpaque()
+        let result = pthread_create(&thread, nil, { raw in
+            Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue().body()
+            return nil
+        }, box)
+        precondition(result == 0, "pthread_create failed: \(result)")
+        pthread_detach(thread)
+        var truncated = Array(name.utf8.prefix(15)).map { CChar(bitPattern: $0) } + [0]
+        pthread_setname_np(thread, &truncated)
+    }
+}
+
+/// A one-shot signal a thread sets and async code awaits, so waiting for a thread never
+/// blocks the cooperative pool (as `pthread_join` would).
+final class Completion: Sendable {
+    private struct State {
+        var done = false
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private let state = Mutex(State())
+
+    init() {}
+
+    func signal() {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.done = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        waiters.forEach { $0.resume() }
+    }
+
+    func wait() async {
+        await withCheckedContinuation { continuation in
+            let done = state.withLock { state -> Bool in
+                if !state.done { state.waiters.append(continuation) }
+                return state.done
+            }
+            if done { continuation.resume() }
+        }
+    }
+}
+
+/// Parks the calling task until the service group shuts down (or the task is cancelled).
+func untilShutdown() async {
+    await withTaskCancellationHandler {
+        try? await gracefulShutdown()
+    } onCancel: {}
+}
+
+/// A non-blocking pipe used to wake a thread blocked in poll(): `fd` becomes readable
+/// after `signal()`.
+final class WakeSignal: @unchecked Sendable {
+    let fd: Int32
+    private let writeFD: Int32
+
+    init() {
+        var fds: [Int32] = [0, 0]
+        precondition(pipe(&fds) == 0, "pipe failed")
+        for descriptor in fds {
+            _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) | O_NONBLOCK)
+            _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC)
+        }
+        fd = fds[0]
+        writeFD = fds[1]
+    }
+
+    func signal() {
+        var byte: UInt8 = 1
+        _ = Glibc.write(writeFD, &byte, 1)
+    }
+
+    func drain() {
+        var buffer = [UInt8](repeating: 0, count: 64)
+        while read(fd, &buffer, buffer.count) > 0 {}
+    }
+
+    /// Blocks the calling thread until signalled or `milliseconds` pass.
+    func wait(milliseconds: Int32) {
+        var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0)]
+        _ = poll(&fds, 1, milliseconds)
+        drain()
+    }
+
+    deinit {
+        close(fd)
+        close(writeFD)
+    }
+}
+
+/// When a loop last came round, for the watchdog: each long-running thread beats once per
+/// turn, and a turn is never longer than `Heartbeat.maximumWait`.
+final class Heartbeat: Sendable {
+    /// Loops cap their poll() timeouts to this, so an idle loop still beats.
+    static let maximumWait: Int32 = 1000
+
+    let name: String
+    private let last: Atomic<Int64>
+
+    init(_ name: String) {
+        self.name = name
+        last = Atomic(Self.monotonicNanoseconds())
+    }
+
+    func beat() { last.store(Self.monotonicNanoseconds(), ordering: .relaxed) }
+
+    /// Time since the last beat.
+    var age: Duration { .nanoseconds(Self.monotonicNanoseconds() - last.load(ordering: .relaxed)) }
+
+    static func monotonicNanoseconds() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
+    }
+}

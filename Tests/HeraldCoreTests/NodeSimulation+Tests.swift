@@ -1,0 +1,334 @@
+import HeraldCore
+import HeraldMembership
+import HeraldTestKit
+import HeraldWire
+import Testing
+
+/// What the namespace tests check with sleeps, for whole nodes in virtual time: who answers
+/// a VIP through crashes, cut links, stalls, joins, reloads, flapping checks, partitions
+/// and adjacent-mode re-targeting.
+@Suite struct NodeSimulationTests {
+    static let web = IPAddress("198.51.100.50")!
+
+    static let config = """
+        [node]
+        interfaces = ["eth0"]
+        [[vip]]
+        name = "web"
+        address = "198.51.100.50"
+        """
+
+    /// `web` with a health check (its results come from the test).
+    static func checked(rise: Int, fall: Int) -> String {
+        config + "\ncheck = { tcp = \"127.0.0.1:445\", rise = \(rise), fall = \(fall) }\n"
+    }
+
+    /// The longest a small cluster may take to see a silent member as dead and move its VIP:
+    /// the first probe and its timeout, the longest suspicion (nobody else confirms it in
+    /// a small cluster), and two probe rounds to spread the news.
+    static func failoverBound(_ profile: MembershipSettings) -> Duration {
+        profile.probeInterval * 3 + profile.probeTimeout + profile.suspicionFloor * profile.suspicionMaxMultiplier
+    }
+
+    /// A cluster that has settled, with exactly one node answering `web`.
+    static func settled(size: Int, seed: UInt64, profile: MembershipSettings = .lan, toml: String = config) -> NodeSimulation {
+        var sim = NodeSimulation(size: size, seed: seed, profile: profile, toml: toml)
+        let settled = sim.runUntil(.seconds(30)) { $0.answerer(web) != nil && $0.cluster.converged }
+        precondition(settled != nil, "\(size) nodes did not settle")
+        return sim
+    }
+
+    /// Runs for `duration`; the most nodes that answered `address` at once at any step,
+    /// and the longest stretch (in steps) during which more than one did.
+    static func watch(_ sim: inout NodeSimulation, _ address: IPAddress, for duration: Duration)
+        -> (most: Int, longestOverlap: Duration, unanswered: Duration) {
+        var most = 0
+        var overlap = Duration.zero, longestOverlap = Duration.zero, unanswered = Duration.zero
+        let end = sim.now + duration
+        while sim.now < end {
+            sim.run(for: sim.step)
+            let count = sim.answerers(address).count
+            most = max(most, count)
+            overlap = count > 1 ? overlap + sim.step : .zero
+            longestOverlap = max(longestOverlap, overlap)
+            if count == 0 { unanswered += sim.step }
+        }
+        return (most, longestOverlap, unanswered)
+    }
+
+    @Test(arguments: [(MembershipSettings.lan, 3), (.lan, 5), (.fast, 3), (.conservative, 3)])
+    func aCrashedOwnersVIPMovesWithinTheProfilesBound(profile: MembershipSettings, size: Int) async {
+        let (took, after) = await offPool { () -> (Duration?, (Int, Duration, Duration)) in
+            var sim = Self.settled(size: size, seed: UInt64(size), profile: profile)
+            let owner = sim.answerer(Self.web)!
+            sim.crash(owner)
+            let took = sim.runUntil(Self.failoverBound(profile)) { sim in sim.answerer(Self.web).map { $0 != owner } ?? false }
+            return (took, Self.watch(&sim, Self.web, for: .seconds(10)))
+        }
+        #expect(took != nil, "no other node answered within \(Self.failoverBound(profile))")
+        #expect(after.0 == 1 && after.2 == .zero, "after the failover: \(after.0) answering at most, unanswered for \(after.2)")
+    }
+
+    @Test func theSameSeedGivesTheSameRun() async {
+        let traces = await offPool { () -> [[String]] in
+            (0..<2).map { _ in
+                var sim = Self.settled(size: 4, seed: 42)
+                sim.crash(sim.answerer(Self.web)!)
+                sim.run(for: .seconds(5))
+                return sim.trace
+            }
+        }
+        #expect(traces[0] == traces[1])
+        #expect(traces[0].count >= 2, "the run should hold an election and a failover: \(traces[0])")
+    }
+
+    @Test func aCutLinkMovesTheVIPAndTheNodeHoldsDownWhenItComesBack() async {
+        struct Outcome { var took: Duration?; var answeredWhileCut: Bool; var cutNodeDuringHoldDown: Bool; var holdDown: (Int, Duration, Duration); var after: String? }
+        let outcome = await offPool { () -> Outcome in
+            var sim = Self.settled(size: 3, seed: 7)
+            let owner = sim.answerer(Self.web)!
+            sim.cut(owner)
+            let took = sim.runUntil(Self.failoverBound(.lan)) { sim in sim.answerer(Self.web).map { $0 != owner } ?? false }
+            // Cut off, the node is alone in its view and elects itself, but its link is down.
+            var answeredWhileCut = false
+            for _ in 0..<200 {
+                sim.run(for: sim.step)
+                answeredWhileCut = answeredWhileCut || sim.answerers(Self.web).contains(owner)
+            }
+            sim.uncut(owner)
+            var cutNodeDuringHoldDown = false
+            var most = 0, unanswered = Duration.zero
+            let holdDownEnds = sim.now + sim.settings.holdDown
+            while sim.now < holdDownEnds - sim.step {
+                sim.run(for: sim.step)
+                let answering = sim.answerers(Self.web)
+                cutNodeDuringHoldDown = cutNodeDuringHoldDown || answering.contains(owner)
+                most = max(most, answering.count)
+                if answering.isEmpty { unanswered += sim.step }
+            }
+            _ = sim.runUntil(.seconds(10)) { $0.cluster.converged }
+            sim.run(for: .seconds(2))
+            return Outcome(took: took, answeredWhileCut: answeredWhileCut, cutNodeDuringHoldDown: cutNodeDuringHoldDown,
+                           holdDown: (most, .zero, unanswered), after: sim.answerer(Self.web))
+        }
+        #expect(outcome.took != nil, "nobody took the VIP over within \(Self.failoverBound(.lan))")
+        #expect(!outcome.answeredWhileCut)
+        #expect(!outcome.cutNodeDuringHoldDown, "the node that came back answered during its hold-down")
+        #expect(outcome.holdDown.0 == 1 && outcome.holdDown.2 == .zero,
+                "during the hold-down: \(outcome.holdDown.0) answering at most, unanswered for \(outcome.holdDown.2)")
+        #expect(outcome.after != nil, "not exactly one node answers once the cluster is whole again")
+    }
+
+    @Test func aStalledNodeHoldsDownInsteadOfAnsweringFromItsOldView() async {
+        struct Outcome { var took: Duration?; var stalledAnswered: Bool; var most: Int; var unanswered: Duration; var holdingDown: Bool; var after: String? }
+        let outcome = await offPool { () -> Outcome in
+            var sim = Self.settled(size: 3, seed: 11)
+            let owner = sim.answerer(Self.web)!
+            sim.stop(owner)
+            let took = sim.runUntil(Self.failoverBound(.lan)) { sim in sim.answerer(Self.web) != nil }
+            sim.run(for: .seconds(3))
+            sim.resume(owner)
+            var stalledAnswered = false
+            var most = 0, unanswered = Duration.zero
+            let holdDownEnds = sim.now + sim.settings.holdDown
+            var holdingDown = false
+            while sim.now < holdDownEnds - sim.step {
+                sim.run(for: sim.step)
+                let answering = sim.answerers(Self.web)
+                stalledAnswered = stalledAnswered || answering.contains(owner)
+                most = max(most, answering.count)
+                if answering.isEmpty { unanswered += sim.step }
+                holdingDown = holdingDown || sim.machines[owner]!.holdingDownUntil != nil
+            }
+            sim.run(for: .seconds(5))
+            return Outcome(took: took, stalledAnswered: stalledAnswered, most: most, unanswered: unanswered,
+                           holdingDown: holdingDown, after: sim.answerer(Self.web))
+        }
+        #expect(outcome.took != nil)
+        #expect(outcome.holdingDown, "the stall was not noticed")
+        #expect(!outcome.stalledAnswered, "the stalled node answered from its old view")
+        #expect(outcome.most == 1 && outcome.unanswered == .zero, "after SIGCONT: \(outcome.most) answering at most, unanswered \(outcome.unanswered)")
+        #expect(outcome.after != nil)
+    }
+
+    @Test func aJoiningNodeTakesNothingUntilItHasHeardThePeersOrTheGraceHasPassed() async {
+        let (early, late) = await offPool { () -> (Bool, String?) in
+            // node-1 is gone when node-0 restarts: node-0, joining through it, waits for the grace.
+            var sim = Self.settled(size: 2, seed: 3)
+            sim.crash("node-1")
+            sim.run(for: .seconds(5))
+            sim.restart("node-0")
+            let joinGraceEnds = sim.now + sim.settings.joinGrace
+            var early = false
+            while sim.now < joinGraceEnds - sim.step {
+                sim.run(for: sim.step)
+                early = early || !sim.answerers(Self.web).isEmpty
+            }
+            sim.run(for: .seconds(1))
+            return (early, sim.answerer(Self.web))
+        }
+        #expect(!early, "answered before the join grace passed")
+        #expect(late == "node-0", "alone after the grace, it should answer")
+    }
+
+    @Test func aRestartedNodeRejoinsWithoutAGapOrADoubleAnswer() async {
+        let (most, unanswered) = await offPool { () -> (Int, Duration) in
+            var sim = Self.settled(size: 3, seed: 5)
+            var most = 0
+            var unanswered = Duration.zero
+            for name in sim.names {
+                sim.restart(name)
+                let watched = Self.watch(&sim, Self.web, for: .seconds(4))
+                most = max(most, watched.most)
+                unanswered += watched.unanswered
+            }
+            return (most, unanswered)
+        }
+        #expect(unanswered == .zero, "the VIP went unanswered for \(unanswered) during the rolling restart")
+        #expect(most <= 2, "more than two nodes answered at once")
+    }
+
+    @Test func aReloadAddsAndRemovesVIPs() async {
+        let other = IPAddress("198.51.100.51")!
+        let (added, removed) = await offPool { () -> (Int, Int) in
+            var sim = Self.settled(size: 3, seed: 9)
+            let both = Self.config + "\n[[vip]]\nname = \"db\"\naddress = \"198.51.100.51\"\n"
+            for name in sim.names { sim.reload(name, toml: both) }
+            sim.run(for: .milliseconds(500))
+            let added = sim.answerers(other).count
+            let onlyDB = "[node]\ninterfaces = [\"eth0\"]\n[[vip]]\nname = \"db\"\naddress = \"198.51.100.51\"\n"
+            for name in sim.names { sim.reload(name, toml: onlyDB) }
+            sim.run(for: .milliseconds(500))
+            return (added, sim.answerers(Self.web).count)
+        }
+        #expect(added == 1, "\(added) nodes answer the added VIP")
+        #expect(removed == 0, "\(removed) nodes still answer the removed VIP")
+    }
+
+    @Test func aFlappingCheckMovesTheVIPOnlyAfterFallAndBackAfterRise() async {
+        struct Steps {
+            var beforePass: [String]
+            var first, afterTwoFails, afterThree, afterOnePass, afterTwo: String?
+        }
+        let steps = await offPool { () -> Steps in
+            var sim = NodeSimulation(size: 3, seed: 13, toml: Self.checked(rise: 2, fall: 3))
+            sim.run(for: .seconds(3))
+            var steps = Steps(beforePass: sim.answerers(Self.web))
+            func round(_ sim: inout NodeSimulation, _ results: [String: Bool]) {
+                for (name, passed) in results.sorted(by: { $0.key < $1.key }) { sim.check(name, vip: "web", passed: passed) }
+                sim.run(for: .milliseconds(500))
+            }
+            let everyone = Dictionary(uniqueKeysWithValues: sim.names.map { ($0, true) })
+            round(&sim, everyone)
+            round(&sim, everyone)
+            steps.first = sim.answerer(Self.web)
+            guard let owner = steps.first else { return steps }
+            var failing = everyone
+            failing[owner] = false
+            round(&sim, failing)
+            round(&sim, failing)
+            steps.afterTwoFails = sim.answerer(Self.web)
+            round(&sim, failing)
+            steps.afterThree = sim.answerer(Self.web)
+            round(&sim, everyone)
+            steps.afterOnePass = sim.answerer(Self.web)
+            round(&sim, everyone)
+            steps.afterTwo = sim.answerer(Self.web)
+            return steps
+        }
+        #expect(steps.beforePass.isEmpty, "a check that has not passed yet gates the VIP")
+        #expect(steps.first != nil, "nobody answered once every check passed")
+        let owner = steps.first
+        #expect(steps.afterTwoFails == owner, "two failures of three moved the VIP")
+        #expect(steps.afterThree != nil && steps.afterThree != owner, "the third failure did not move the VIP")
+        #expect(steps.afterOnePass == steps.afterThree, "one pass of two brought it back")
+        #expect(steps.afterTwo == owner, "two passes did not bring it back")
+    }
+
+    @Test func withoutGossipAFailingCheckIsNotAnsweredAndComesBackAfterRise() async {
+        let seen = await offPool { () -> [Int] in
+            var sim = NodeSimulation(size: 1, seed: 1, toml: Self.checked(rise: 2, fall: 2), gossip: false)
+            var seen = [sim.answerers(Self.web).count]
+            for passed in [true, true, false, false, true, true] {
+                sim.check("node-0", vip: "web", passed: passed)
+                seen.append(sim.answerers(Self.web).count)
+            }
+            return seen
+        }
+        // Failing at start; answered after two passes; silent after two failures; back after two passes.
+        #expect(seen == [0, 0, 1, 1, 0, 0, 1])
+    }
+
+    @Test func aPartitionHealsToOneOwner() async {
+        struct Outcome { var sides: [String?]; var healed: Duration?; var after: (Int, Duration, Duration) }
+        let outcome = await offPool { () -> Outcome in
+            var sim = Self.settled(size: 4, seed: 17)
+            let sides = [["node-0", "node-1"], ["node-2", "node-3"]]
+            sim.partition(sides)
+            sim.run(for: .seconds(5))
+            let owners = sides.map { side in
+                let answering = sim.answerers(Self.web).filter(side.contains)
+                return answering.count == 1 ? answering[0] : nil
+            }
+            sim.heal()
+            let healed = sim.runUntil(.seconds(30)) { $0.answerer(Self.web) != nil && $0.cluster.converged }
+            return Outcome(sides: owners, healed: healed, after: Self.watch(&sim, Self.web, for: .seconds(5)))
+        }
+        #expect(outcome.sides.allSatisfy { $0 != nil }, "each side should elect one owner: \(outcome.sides)")
+        #expect(outcome.healed != nil, "not one owner within 30 s of the heal")
+        #expect(outcome.after.0 == 1 && outcome.after.2 == .zero)
+    }
+}
+
+/// Adjacent mode: two adjacent hosts announce a Service address with a target node's MAC,
+/// and move the target when one of them reports the node unreachable.
+@Suite struct NodeSimulationAdjacentTests {
+    static let service = IPAddress("198.51.100.100")!
+
+    static let config = """
+        [node]
+        interfaces = ["eth0"]
+        mode = "adjacent"
+        [kubernetes]
+        kubeconfig = "/etc/herald/kubeconfig"
+        [[pool]]
+        name = "lab"
+        addresses = ["198.51.100.100-198.51.100.110"]
+        """
+
+    static let facts = KubernetesFacts(
+        services: [ServiceFacts(key: "default/web", addresses: [service])],
+        nodes: Dictionary(uniqueKeysWithValues: (1...3).map { ("n\($0)", KubeNodeFacts(internalIPs: [IPAddress("198.51.100.3\($0)")!])) }))
+
+    /// The target node every running host hands its link for the service address.
+    static func targets(_ sim: NodeSimulation) -> Set<IPAddress?> {
+        Set(sim.names.map { sim.links[$0]!.targets["eth0"]?.nodeFor[service] })
+    }
+
+    @Test func aTargetReportedUnreachableIsReplacedEverywhereAndComesBack() async {
+        struct Outcome { var owner: String?; var first: Set<IPAddress?>; var moved: Set<IPAddress?>; var back: Set<IPAddress?> }
+        let outcome = await offPool { () -> Outcome in
+            var sim = NodeSimulation(size: 2, seed: 21, toml: Self.config)
+            for name in sim.names { sim.kubernetes(name, Self.facts) }
+            _ = sim.runUntil(.seconds(10)) { $0.answerer(Self.service) != nil }
+            let first = Self.targets(sim)
+            guard let target = first.first ?? nil,
+                  let node = Self.facts.nodes.first(where: { $0.value.internalIPs.contains(target) })?.key else {
+                return Outcome(owner: nil, first: first, moved: [], back: [])
+            }
+            // The host that does not own the address finds the target silent on its link:
+            // gossip carries the report, and both re-target.
+            let reporter = sim.names.first { $0 != sim.answerer(Self.service) }!
+            sim.unreachable(reporter, [node])
+            sim.run(for: .milliseconds(500))
+            let moved = Self.targets(sim)
+            sim.unreachable(reporter, [])
+            sim.run(for: .milliseconds(500))
+            return Outcome(owner: sim.answerer(Self.service), first: first, moved: moved, back: Self.targets(sim))
+        }
+        #expect(outcome.owner != nil, "one adjacent host should announce the address")
+        #expect(outcome.first.count == 1 && outcome.first.first! != nil, "the hosts disagree on the target: \(outcome.first)")
+        #expect(outcome.moved.count == 1 && outcome.moved != outcome.first, "not re-targeted everywhere: \(outcome.moved)")
+        #expect(outcome.back == outcome.first, "the target did not come back: \(outcome.back)")
+    }
+}
