@@ -52,7 +52,7 @@ let package = Package(
         .executableTarget(
             name: "heraldctl",
             dependencies: [
-                "HeraldControl", "HeraldCore", "HeraldWire",
+                "HeraldControl", "HeraldCore", "HeraldKube", "HeraldWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

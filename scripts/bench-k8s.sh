@@ -32,6 +32,14 @@ auto_assign = false
 TOML
 lab_heraldd h1 "$LAB_DIR/herald.toml"
 lab_wait_ready h1
+# One Deployment the bench's Services all select: the lab API server lists its pods as their
+# ready endpoints (a Service without one is not announced).
+kubectl apply -f - >/dev/null <<'YAML'
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: bench}
+spec: {replicas: 1, selector: {matchLabels: {app: bench}}, template: {metadata: {labels: {app: bench}}, spec: {containers: [{name: app, image: nginx}]}}}
+YAML
 
 ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 log_ms() { # log_ms SERVICE: ms since the epoch when heraldd wrote SERVICE's status
@@ -43,7 +51,7 @@ log_ms() { # log_ms SERVICE: ms since the epoch when heraldd wrote SERVICE's sta
 for n in $(seq "$SERVICES"); do
     ip=198.51.100.$((99 + n))
     start=$(date +%s%N)
-    printf 'apiVersion: v1\nkind: Service\nmetadata: {name: s%s}\nspec: {type: LoadBalancer, selector: {app: s%s}, ports: [{port: 80}]}\n' "$n" "$n" \
+    printf 'apiVersion: v1\nkind: Service\nmetadata: {name: s%s}\nspec: {type: LoadBalancer, selector: {app: bench}, ports: [{port: 80}]}\n' "$n" \
         | kubectl apply -f - >/dev/null
     for i in $(seq 2000); do
         lab_exec c arping -i eth0 -c 1 -W 0.001 -w 0.01 "$ip" >/dev/null 2>&1 && break
@@ -71,7 +79,7 @@ connection = http.client.HTTPSConnection("198.51.100.5", 6443, context=context)
 for n in range(count):
     body = {"apiVersion": "v1", "kind": "Service",
             "metadata": {"name": f"m{n}", "annotations": {"metallb.io/address-pool": "many"}},
-            "spec": {"type": "LoadBalancer", "selector": {"app": f"m{n}"}, "ports": [{"port": 80}]}}
+            "spec": {"type": "LoadBalancer", "selector": {"app": "bench"}, "ports": [{"port": 80}]}}
     connection.request("POST", "/api/v1/namespaces/default/services", json.dumps(body), {"Content-Type": "application/json"})
     response = connection.getresponse(); response.read()
     assert response.status == 201, response.status

@@ -4,15 +4,17 @@ import HeraldKube
 import HeraldWire
 
 /// Reads `herald.toml` and `pools.d/*.toml` next to it, and runs the pure decoder and
-/// validator. Also checks what only the file system can tell (key file permissions).
+/// validator. Also checks what only this host can tell: its interfaces, and the key file
+/// and kubeconfig (present, private, readable). `offline` leaves those out, for CI on a
+/// repository of host configs whose secrets are encrypted (`heraldctl check --offline`).
 public enum ConfigLoader {
     /// Exit status for a config that does not validate (sysexits EX_CONFIG), from heraldd
     /// and `heraldctl check`; the unit does not restart on it, since restarting cannot fix
     /// the file.
     public static let exitStatus: Int32 = 78
 
-    public static func load(path: String, host: HostFacts? = nil) -> Result<LoadedConfig, ConfigErrors> {
-        let host = host ?? InterfaceDiscovery.hostFacts()
+    public static func load(path: String, host: HostFacts? = nil, offline: Bool = false) -> Result<LoadedConfig, ConfigErrors> {
+        let host = host ?? (offline ? HostFacts(hostname: "(its host name)", interfaces: []) : InterfaceDiscovery.hostFacts())
         let main: ConfigFile
         do {
             main = ConfigFile(path: path, text: try System.readFile(path))
@@ -36,18 +38,35 @@ public enum ConfigLoader {
         case .success(let decoded): config = decoded
         case .failure(let decodeErrors): return .failure(ConfigErrors(errors + decodeErrors.errors))
         }
-        errors += ConfigValidator.validate(config, host: host)
-        if let gossip = config.gossip, !gossip.insecure, let keyFile = gossip.keyFile,
-           let problem = keyFileProblem(keyFile) {
-            errors.append(ConfigError(gossip.keyFileLocation ?? SourceLocation(file: path, line: 0), "gossip.key_file", problem))
-        }
-        if let kubeconfig = config.kubernetes?.kubeconfig, let problem = kubeconfigProblem(kubeconfig) {
-            errors.append(ConfigError(config.sectionLocations["kubernetes"] ?? SourceLocation(file: path, line: 0),
-                                      "kubernetes.kubeconfig", problem))
+        errors += ConfigValidator.validate(config, host: offline ? nil : host)
+        if !offline {
+            if let gossip = config.gossip, !gossip.insecure, let keyFile = gossip.keyFile,
+               let problem = keyFileProblem(keyFile) {
+                errors.append(ConfigError(gossip.keyFileLocation ?? SourceLocation(file: path, line: 0), "gossip.key_file", problem))
+            }
+            if let kubernetes = config.kubernetes, let problem = kubernetesAccessProblem(kubernetes) {
+                errors.append(ConfigError(config.sectionLocations["kubernetes"] ?? SourceLocation(file: path, line: 0),
+                                          "kubernetes.kubeconfig", problem))
+            }
         }
         guard errors.isEmpty else { return .failure(ConfigErrors(errors)) }
         return .success(LoadedConfig(config: config, nodeName: config.node.name ?? host.hostname, host: host,
                                      files: [path] + fragments.map(\.path)))
+    }
+
+    /// How heraldd reaches the API server: the kubeconfig, or (without one) the pod's
+    /// service account, which a systemd service never has.
+    package static func kubernetesAccessProblem(_ settings: KubernetesSettings) -> String? {
+        if let kubeconfig = settings.kubeconfig { return kubeconfigProblem(kubeconfig) }
+        let environment = ["KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"].reduce(into: [String: String]()) {
+            $0[$1] = System.environment($1)
+        }
+        do {
+            _ = try KubeConfigLoader.inCluster(environment: environment)
+            return nil
+        } catch {
+            return "\(error); a host service needs kubernetes.kubeconfig = a kubeconfig for heraldd (see herald.toml(5))"
+        }
     }
 
     /// A kubeconfig holds credentials: it must be a regular file nobody but its owner and

@@ -40,9 +40,12 @@ public struct StatusReport: Codable, Equatable, Sendable {
     public var vips: [VIPReport]
     /// Absent without `[gossip]`.
     public var gossip: GossipReport?
+    /// What the operator should fix (a host that is no Kubernetes Node, configs that
+    /// differ, a failed reload); absent when there is nothing.
+    public var warnings: [String]?
 
     public init(node: String, version: String, pid: Int32, uptimeSeconds: Int, configFiles: [String],
-                links: [LinkReport], vips: [VIPReport], gossip: GossipReport? = nil) {
+                links: [LinkReport], vips: [VIPReport], gossip: GossipReport? = nil, warnings: [String]? = nil) {
         self.node = node
         self.version = version
         self.pid = pid
@@ -51,6 +54,7 @@ public struct StatusReport: Codable, Equatable, Sendable {
         self.links = links
         self.vips = vips
         self.gossip = gossip
+        self.warnings = warnings
     }
 }
 
@@ -95,9 +99,16 @@ public struct MemberReport: Codable, Equatable, Sendable {
     public var holdingDown: Bool
     public var interfaces: [String]
     public var isSelf: Bool
+    /// What the member gossips about itself (absent from versions before it).
+    public var version: String?
+    public var mode: String?
+    public var configDigest: String?
+    /// Its config digest differs from the cluster's majority.
+    public var configDiffers: Bool?
 
     public init(name: String, address: String, status: String, incarnation: UInt64,
-                roundTripMicroseconds: UInt64? = nil, holdingDown: Bool, interfaces: [String], isSelf: Bool) {
+                roundTripMicroseconds: UInt64? = nil, holdingDown: Bool, interfaces: [String], isSelf: Bool,
+                version: String? = nil, mode: String? = nil, configDigest: String? = nil, configDiffers: Bool? = nil) {
         self.name = name
         self.address = address
         self.status = status
@@ -106,6 +117,10 @@ public struct MemberReport: Codable, Equatable, Sendable {
         self.holdingDown = holdingDown
         self.interfaces = interfaces
         self.isSelf = isSelf
+        self.version = version
+        self.mode = mode
+        self.configDigest = configDigest
+        self.configDiffers = configDiffers
     }
 }
 
@@ -143,9 +158,12 @@ public struct ExplainReport: Codable, Equatable, Sendable {
     public var target: String?
     public var targetMAC: String?
     public var targets: [Candidate]?
+    /// Why the address is or is not announced beyond the ranking (no ready endpoint, this
+    /// host not a Kubernetes Node).
+    public var notes: [String]?
 
     public init(vip: String, address: String, owner: String?, candidates: [Candidate], target: String? = nil,
-                targetMAC: String? = nil, targets: [Candidate]? = nil) {
+                targetMAC: String? = nil, targets: [Candidate]? = nil, notes: [String]? = nil) {
         self.vip = vip
         self.address = address
         self.owner = owner
@@ -153,6 +171,7 @@ public struct ExplainReport: Codable, Equatable, Sendable {
         self.target = target
         self.targetMAC = targetMAC
         self.targets = targets
+        self.notes = notes
     }
 }
 
@@ -224,8 +243,4 @@ public func controlReply(_ report: some Encodable) -> [UInt8] {
     } catch {
         return Array(#"{"error":"cannot encode the answer"}"#.utf8)
     }
-}
-
-public enum HeraldVersion {
-    public static let current = "0.1.0"
 }

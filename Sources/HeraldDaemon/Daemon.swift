@@ -77,6 +77,9 @@ public enum Daemon {
             logger.warning("no VIP of this config can be announced by this node; answering nothing",
                            metadata: ["node": "\(loaded.nodeName)"])
         }
+        if config.kubernetes != nil && config.gossip == nil {
+            logger.warning("[kubernetes] without [gossip]: this host allocates and announces every Service address by itself; run it on one host only, or give every host [gossip]")
+        }
         let checks = HealthCheckService(vips: allowedVIPs(loaded), node: inbox)
         let gossip = try config.gossip.map { settings throws(SystemError) -> GossipService in
             guard let bind = UDPSocket.resolve(settings.bind) else {

@@ -20,6 +20,7 @@ final class KubernetesService: Service, Sendable {
         var services: [String: KubeService] = [:]
         var nodes: [String: Node] = [:]
         var slices: [String: EndpointSlice] = [:]
+        var namespaces: [String: Namespace] = [:]
         var listed: Set<String> = []
     }
 
@@ -74,19 +75,32 @@ final class KubernetesService: Service, Sendable {
         let slices = try watcher(EndpointSlice.self, "/apis/discovery.k8s.io/v1/endpointslices", kind: "endpointslices") {
             Self.apply($1, to: &$0.slices) { "\($0.metadata.namespace ?? "")/\($0.metadata.name)" }
         }
-        logger.info("watching Services, Nodes and EndpointSlices", metadata: ["server": "\(credentials.server)"])
+        var watchers: [(name: String, run: @Sendable () -> Void, stop: @Sendable () -> Void)] = [
+            ("kube-services", services.run, services.stop), ("kube-nodes", nodes.run, nodes.stop),
+            ("kube-slices", slices.run, slices.stop)]
+        // Namespaces only for pools' namespace_selectors (and the RBAC to list them).
+        if runtime.loaded.config.watchesNamespaces {
+            let namespaces = try watcher(Namespace.self, "/api/v1/namespaces", kind: "namespaces") {
+                Self.apply($1, to: &$0.namespaces) { $0.metadata.name }
+            }
+            watchers.append(("kube-namespaces", namespaces.run, namespaces.stop))
+        }
+        let lists = watchers.count
+        let all = watchers
+        logger.info("watching \(watchers.map { $0.name.dropFirst(5) }.joined(separator: ", "))",
+                    metadata: ["server": "\(credentials.server)"])
         await withDiscardingTaskGroup { group in
-            for (name, watcher) in [("kube-services", services.run), ("kube-nodes", nodes.run), ("kube-slices", slices.run)] {
-                group.addTask { await ThreadLoop(name).run { watcher() } }
+            for watcher in all {
+                group.addTask { await ThreadLoop(watcher.name).run { watcher.run() } }
             }
             group.addTask { [self] in await loop.run { self.reconcileLoop() } }
             // READY waits for the first lists, but not forever: with the API down at boot the
             // VIPs still start, and Services follow once it answers.
             group.addTask { [self] in
-                for _ in 0..<100 where state.withLock({ $0.listed.count }) < 3 && !Task.isShuttingDownGracefully {
+                for _ in 0..<100 where state.withLock({ $0.listed.count }) < lists && !Task.isShuttingDownGracefully {
                     try? await Task.sleep(for: .milliseconds(100))
                 }
-                if state.withLock({ $0.listed.count }) < 3 {
+                if state.withLock({ $0.listed.count }) < lists {
                     logger.warning("the API server has not answered the first lists in 10 s; starting without Services")
                 }
                 await readiness.markReady("kubernetes")
@@ -94,9 +108,7 @@ final class KubernetesService: Service, Sendable {
             // A watcher blocks in its HTTP request: stopping it aborts that within a second.
             group.addTask {
                 await untilShutdown()
-                services.stop()
-                nodes.stop()
-                slices.stop()
+                for watcher in all { watcher.stop() }
             }
         }
     }
@@ -142,11 +154,18 @@ final class KubernetesService: Service, Sendable {
 
     /// The Services this node serves and what the Nodes say, as plain values.
     func facts(_ snapshot: Snapshot) -> KubernetesFacts {
-        KubernetesFacts(
+        // One pass over the slices, not one per Service.
+        var slices: [String: [EndpointSlice]] = [:]
+        for slice in snapshot.slices.values {
+            guard let service = slice.metadata.labels?["kubernetes.io/service-name"] else { continue }
+            slices["\(slice.metadata.namespace ?? "default")/\(service)", default: []].append(slice)
+        }
+        return KubernetesFacts(
             services: snapshot.services.values.filter { $0.isServed(loadBalancerClass: settings.loadBalancerClass) }.map { service in
-                ServiceFacts(key: service.key, addresses: service.ingressAddresses,
-                             localTraffic: service.spec?.externalTrafficPolicy == "Local",
-                             readyEndpointNodes: Self.readyEndpointNodes(service, snapshot))
+                let endpoints = Self.readyEndpoints(slices[service.key] ?? [])
+                return ServiceFacts(key: service.key, addresses: service.ingressAddresses,
+                                    localTraffic: service.spec?.externalTrafficPolicy == "Local",
+                                    hasReadyEndpoint: endpoints.any, readyEndpointNodes: endpoints.nodes)
             },
             nodes: snapshot.nodes.mapValues { node in
                 let conditions = node.status?.conditions ?? []
@@ -157,16 +176,17 @@ final class KubernetesService: Service, Sendable {
             })
     }
 
-    private static func readyEndpointNodes(_ service: KubeService, _ snapshot: Snapshot) -> Set<String> {
+    /// Whether any endpoint of the slices is ready (or serving), and on which nodes.
+    private static func readyEndpoints(_ slices: [EndpointSlice]) -> (any: Bool, nodes: Set<String>) {
+        var any = false
         var names: Set<String> = []
-        for slice in snapshot.slices.values
-        where slice.metadata.namespace == service.metadata.namespace
-            && slice.metadata.labels?["kubernetes.io/service-name"] == service.metadata.name {
+        for slice in slices {
             for endpoint in slice.endpoints ?? [] where endpoint.conditions?.ready ?? true || endpoint.conditions?.serving ?? false {
+                any = true
                 if let node = endpoint.nodeName { names.insert(node) }
             }
         }
-        return names
+        return (any, names)
     }
 
     // MARK: Allocating (one node)
@@ -212,6 +232,10 @@ final class KubernetesService: Service, Sendable {
                 < (rhs.ingressAddresses.isEmpty ? 1 : 0, rhs.metadata.creationTimestamp ?? "", rhs.key)
         }
         var allocator = Allocator(pools: runtime.loaded.config.pools)
+        let snapshot = snapshot
+        // While hosts disagree on the config (pools, above all), an address a Service holds
+        // may be missing from this host's pools only: keep it rather than move the Service.
+        let drifting = !decided.current.drift.isEmpty
         for service in services {
             let held = service.ingressAddresses.filter { allocator.pool(of: $0) != nil }
             guard service.isServed(loadBalancerClass: settings.loadBalancerClass) else {
@@ -221,11 +245,23 @@ final class KubernetesService: Service, Sendable {
                 }
                 continue
             }
-            switch service.claim().flatMap({ allocator.assign($0, current: held) }) {
+            let namespaceLabels = snapshot.namespaces[service.metadata.namespace ?? "default"]?.metadata.labels ?? [:]
+            switch service.claim(namespaceLabels: namespaceLabels).flatMap({ allocator.assign($0, current: held) }) {
             case .success(let addresses):
-                if addresses != service.ingressAddresses {
+                if addresses != service.ingressAddresses, drifting, !service.ingressAddresses.isEmpty {
+                    let key = "\(service.key)#drift"
+                    if events.withLock({ $0.updateValue("", forKey: key) == nil }) {
+                        logger.warning("\(service.key): not moved to \(addresses.map(\.description).joined(separator: ",")) while the hosts' configs differ (heraldctl members)")
+                    }
+                    continue
+                }
+                events.withLock { $0["\(service.key)#drift"] = nil }
+                var written = addresses == service.ingressAddresses
+                if !written {
                     let lost = held.filter { !addresses.contains($0) }
-                    switch write(http, service, addresses: addresses) {
+                    let result = write(http, service, addresses: addresses)
+                    written = result == .written
+                    switch result {
                     case .written where !lost.isEmpty:
                         let others = lost.flatMap { allocator.holders(of: $0) }.filter { $0 != service.key }
                         let message = "\(lost.map(\.description).joined(separator: ",")) is also held by \(others.joined(separator: ", ")) without a valid sharing key; reassigned to \(addresses.map(\.description).joined(separator: ","))"
@@ -238,12 +274,39 @@ final class KubernetesService: Service, Sendable {
                     case .failed: ok = false
                     }
                 }
+                // After the status: a patch first would make the status write's precondition stale.
+                if written { ok = annotatePool(http, service, pool: allocator.assignments[service.key]?.pool) && ok }
             case .failure(let error):
                 ok = event(http, service, reason: "AllocationFailed", type: "Warning",
                            message: "Failed to allocate IP for \"\(service.key)\": \(error)") && ok
             }
         }
         return ok
+    }
+
+    /// Writes `metallb.io/ip-allocated-from-pool` (as MetalLB's controller does) when the
+    /// Service's annotation does not name its pool yet: a merge patch of that one
+    /// annotation, so nothing else of the Service is touched.
+    private func annotatePool(_ http: KubeHTTP, _ service: KubeService, pool: String?) -> Bool {
+        guard let pool, service.metadata.annotations?[Self.poolAnnotation] != pool else { return true }
+        let namespace = service.metadata.namespace ?? "default"
+        let patch = ServicePoolPatch(metadata: .init(annotations: [Self.poolAnnotation: pool]))
+        do {
+            _ = try http.request("PATCH", "/api/v1/namespaces/\(namespace)/services/\(service.metadata.name)",
+                                 body: Array(try JSONEncoder().encode(patch)), contentType: "application/merge-patch+json")
+            return true
+        } catch {
+            countError("annotations")
+            logger.warning("cannot annotate \(service.key) with its pool: \(error)")
+            return false
+        }
+    }
+
+    static let poolAnnotation = "metallb.io/ip-allocated-from-pool"
+
+    private struct ServicePoolPatch: Encodable {
+        struct Meta: Encodable { var annotations: [String: String] }
+        var metadata: Meta
     }
 
     enum WriteResult { case written, conflict, failed }

@@ -122,6 +122,7 @@ public final class LinkService: Service, Sendable {
                     logger.notice("stopped announcing VIP: \(reason)", metadata: ["vip": "\(address)"])
                 }
             case .link(.conflict(let address, let foreign, let inUse)):
+                node.post(.conflict(address, foreign))
                 // The guard reports each address at most once per 10 s.
                 if inUse {
                     logger.warning("address conflict: another host claims a VIP we announce; defending it",

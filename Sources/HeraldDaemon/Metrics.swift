@@ -35,20 +35,34 @@ extension Reports {
                                                      "protocol": "layer2", "service": vip.name], 1)
         }
 
-        out.family("metallb_allocator_addresses_total", .untyped, "Gauge: addresses in each pool (MetalLB name).")
-        for pool in loaded.config.pools {
-            let size = pool.addressSet.count
-            out.sample("metallb_allocator_addresses_total", ["pool": pool.name], size > UInt128(UInt64.max) ? UInt64.max : UInt64(size))
+        // From the allocator only, as from MetalLB's one controller, so sum() across hosts
+        // counts each address once.
+        out.family("metallb_allocator_addresses_total", .untyped, "Gauge: addresses in each pool, from the allocating node (MetalLB name).")
+        out.family("metallb_allocator_addresses_in_use_total", .untyped,
+                   "Gauge: pool addresses assigned to Services, from the allocating node (MetalLB name).")
+        if kubernetes != nil && machine.isAllocator {
+            for pool in loaded.config.pools {
+                let size = pool.addressSet.count
+                out.sample("metallb_allocator_addresses_total", ["pool": pool.name], size > UInt128(UInt64.max) ? UInt64.max : UInt64(size))
+            }
+            // Pool addresses are used only by Services (a VIP may not lie in a pool): count
+            // the distinct addresses in Service statuses.
+            let allocator = Allocator(pools: loaded.config.pools)
+            let used = Set(services.vips.map(\.address))
+            for pool in loaded.config.pools {
+                out.sample("metallb_allocator_addresses_in_use_total", ["pool": pool.name],
+                           UInt64(used.filter { allocator.pool(of: $0)?.name == pool.name }.count))
+            }
         }
-        out.family("metallb_allocator_addresses_in_use_total", .untyped, "Gauge: pool addresses assigned to Services (MetalLB name).")
-        // Pool addresses are used only by Services (a VIP may not lie in a pool): count
-        // the distinct addresses in Service statuses.
-        let allocator = Allocator(pools: loaded.config.pools)
-        let used = Set(services.vips.map(\.address))
-        for pool in loaded.config.pools {
-            out.sample("metallb_allocator_addresses_in_use_total", ["pool": pool.name],
-                       UInt64(used.filter { allocator.pool(of: $0)?.name == pool.name }.count))
-        }
+
+        // MetalLB's config health, which its chart's alerts watch: the running config
+        // loaded, and whether the files have changed into one that failed to load.
+        let reloads = runtime.reloads
+        out.family("metallb_k8s_client_config_loaded_bool", .gauge, "1: the running config loaded (MetalLB name).")
+        out.sample("metallb_k8s_client_config_loaded_bool", [:], 1)
+        out.family("metallb_k8s_client_config_stale_bool", .gauge,
+                   "1 while the last reload failed and an older config runs (MetalLB name).")
+        out.sample("metallb_k8s_client_config_stale_bool", [:], reloads.stale ? 1 : 0)
 
         out.family("herald_build_info", .gauge, "Always 1; the version label says which heraldd runs.")
         out.sample("herald_build_info", ["version": HeraldVersion.current], 1)
@@ -104,12 +118,14 @@ extension Reports {
             }
         }
 
+        out.family("herald_kubernetes_node_missing", .gauge,
+                   "1 while this host, in local mode with [kubernetes], is no Kubernetes Node (so never announces a Service).")
+        if kubernetes != nil { out.sample("herald_kubernetes_node_missing", [:], machine.isMissingKubernetesNode ? 1 : 0) }
         out.family("herald_kubernetes_api_errors_total", .counter, "Failed requests to the Kubernetes API, by what they were for.")
         for (resource, value) in (kubernetes?.apiErrors ?? [:]).sorted(by: { $0.key < $1.key }) {
             out.sample("herald_kubernetes_api_errors_total", ["resource": resource], value)
         }
 
-        let reloads = runtime.reloads
         out.family("herald_config_reloads_total", .counter, "Config reloads (SIGHUP), by result.")
         out.sample("herald_config_reloads_total", ["result": "ok"], reloads.succeeded)
         out.sample("herald_config_reloads_total", ["result": "failed"], reloads.failed)
@@ -120,7 +136,11 @@ extension Reports {
         out.family("herald_gossip_probe_rtt_seconds", .histogram, "Round trip of direct gossip probes.")
         out.family("herald_gossip_packets_rejected_total", .counter, "Gossip packets dropped, by reason (bad key, wrong cluster, malformed).")
         out.family("herald_gossip_holding_down", .gauge, "1 while this node keeps out of elections after a stall or a link flap.")
-        out.family("herald_failovers_total", .counter, "Times the owner of a VIP moved from one node to another, as seen by this node.")
+        out.family("herald_failovers_total", .counter,
+                   "Times the owner of a VIP or Service address moved from one node to another, as seen by this node.")
+        out.family("herald_member_info", .gauge, "1 per alive member: the version, mode and config digest it gossips.")
+        out.family("herald_config_drift", .gauge,
+                   "1 per member whose config digest differs from the cluster's majority (all of them when there is none).")
         out.family("herald_takeovers_total", .counter, "VIPs this node started announcing, its first ones included.")
         if let gossip {
             let view = view
@@ -134,9 +154,17 @@ extension Reports {
                 out.sample("herald_gossip_packets_rejected_total", ["reason": reason], value)
             }
             out.sample("herald_gossip_holding_down", [:], machine.holdingDownUntil != nil ? UInt64(1) : 0)
-            for vip in loaded.config.vips {
+            for vip in loaded.config.vips + services.vips {
                 out.sample("herald_failovers_total", ["ip": vip.address.description, "vip": vip.name],
                            machine.failovers[vip.address] ?? 0)
+            }
+            for member in view where member.isCandidate {
+                guard let about = NodeMeta.decode(member.meta)?.about else { continue }
+                out.sample("herald_member_info", ["node": member.name, "version": about.version, "mode": about.mode,
+                                                  "config_digest": about.configDigest], 1)
+            }
+            for (name, digest) in machine.drift.differing.sorted(by: { $0.key < $1.key }) {
+                out.sample("herald_config_drift", ["node": name, "config_digest": digest], 1)
             }
             out.sample("herald_takeovers_total", [:], UInt64(machine.takeovers))
         }

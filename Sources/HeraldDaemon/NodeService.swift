@@ -21,6 +21,8 @@ final class NodeInbox: Sendable {
         case carrier(String, up: Bool)
         /// Adjacent mode: the nodes that do not answer on an interface.
         case unreachable(String, Set<String>)
+        /// A link saw another MAC claim an address.
+        case conflict(IPAddress, MACAddress)
         /// Every link has probed its addresses (and the Kubernetes lists came in).
         case ready
         /// A reloaded config (its links already opened).
@@ -109,10 +111,25 @@ final class NodeService: Service, Sendable {
         case .check(let name, let passed): machine.onCheck(name, passed: passed, now: now)
         case .carrier(let interface, let up): machine.onCarrier(interface, up: up, now: now)
         case .unreachable(let interface, let nodes): machine.onUnreachable(nodes, on: interface, now: now)
+        case .conflict(let address, let mac): machine.onConflict(address, from: mac, now: now)
         case .ready: machine.onReady(now: now)
         case .config(let loaded): machine.onConfig(loaded, now: now)
         case .tick: machine.onTick(now: now)
         }
+    }
+
+    private func logConfigDrift(_ drift: ConfigDrift, me: String, digest: String) {
+        guard !drift.isEmpty else {
+            logger.notice("config agrees across the cluster", metadata: ["config_digest": "\(digest)"])
+            return
+        }
+        let others = drift.differing.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value))" }.joined(separator: ", ")
+        let whose = drift.differing[me] != nil ? "this host's config differs from the cluster's" : "config differs between hosts"
+        let against = drift.majority.map { "against \($0) on the others" } ?? "and no digest has a majority"
+        logger.warning("""
+            \(whose): \(others) \(against); compare pools.d and the shared VIPs (heraldctl members). \
+            Until it agrees, no Service is moved to another address.
+            """, metadata: ["config_digest": "\(digest)"])
     }
 
     /// Carries out what the machine decided.
@@ -149,6 +166,21 @@ final class NodeService: Service, Sendable {
                                  : "hold-down over: eligible again")
             case .eligible:
                 logger.info("ready to serve: eligible for VIPs")
+            case .missingKubernetesNode(true):
+                logger.error("""
+                    this host is not a Kubernetes Node: in local mode only Nodes announce Service addresses, so this host \
+                    never will. Did you mean mode = "adjacent" (a host next to the nodes), or node.name = the Node's name?
+                    """, metadata: ["node": "\(name)"])
+            case .missingKubernetesNode(false):
+                logger.notice("this host is a Kubernetes Node now", metadata: ["node": "\(name)"])
+            case .configDrift(let drift):
+                logConfigDrift(drift, me: name, digest: machine.configDigest)
+            case .announcedElsewhereWithoutGossip(let address, let mac):
+                logger.error("""
+                    another host answers this Service address, and this host has no [gossip]: each host with [kubernetes] \
+                    and no [gossip] allocates and announces every Service address by itself. Give the hosts [gossip] \
+                    (docs/configuration.md), or run Herald on one host only.
+                    """, metadata: ["vip": "\(address)", "foreign_mac": "\(mac)"])
             }
         }
     }

@@ -94,17 +94,39 @@ struct Reports: Sendable {
                                  interfaces: conflict.map { [$0.0] } ?? links.filter { $0.1.serving.contains(vip.address) }.map(\.0.interface.name),
                                  foreignMAC: conflict?.1, targetNode: target?.node, targetMAC: targetMAC?.description)
             },
-            gossip: gossipReport)
+            gossip: gossipReport, warnings: warnings.isEmpty ? nil : warnings)
+    }
+
+    /// What the operator should fix, for `heraldctl status` and `vips`.
+    var warnings: [String] {
+        let loaded = loaded
+        let machine = node.current
+        var warnings: [String] = []
+        if machine.isMissingKubernetesNode {
+            warnings.append("this host (\(loaded.nodeName)) is not a Kubernetes Node: in local mode it never announces a Service address. Did you mean mode = \"adjacent\", or node.name = the Node's name?")
+        }
+        if loaded.config.kubernetes != nil && loaded.config.gossip == nil {
+            warnings.append("[kubernetes] without [gossip]: this host allocates and announces every Service address by itself; with several hosts, give them [gossip]")
+        }
+        if !machine.drift.isEmpty {
+            warnings.append("configs differ between hosts: \(machine.drift.differing.keys.sorted().joined(separator: ", ")) (heraldctl members); no Service is moved to another address until they agree")
+        }
+        if runtime.reloads.stale {
+            warnings.append("the last reload failed: the running config is the previous one (journalctl -u herald)")
+        }
+        return warnings
     }
 
     var members: MembersReport {
-        MembersReport(members: view.enumerated().map { index, member in
+        let drift = node.current.drift
+        return MembersReport(members: view.enumerated().map { index, member in
             let meta = NodeMeta.decode(member.meta)
             return MemberReport(name: member.name, address: member.address.description, status: "\(member.status)",
                                 incarnation: member.incarnation,
                                 roundTripMicroseconds: member.roundTrip.map { UInt64($0 / .microseconds(1)) },
                                 holdingDown: meta?.holdingDown ?? false, interfaces: meta?.interfaces.map(\.name) ?? [],
-                                isSelf: index == 0)
+                                isSelf: index == 0, version: meta?.about?.version, mode: meta?.about?.mode,
+                                configDigest: meta?.about?.configDigest, configDiffers: drift.differing[member.name] != nil)
         })
     }
 
@@ -126,10 +148,18 @@ struct Reports: Sendable {
         let states = links.map(\.state)
         let mac = states.lazy.compactMap { $0.answerMACs[address] }.first
             ?? target?.address.flatMap { node in states.lazy.compactMap { $0.nodes[node]?.mac }.first }
+        var notes: [String] = []
+        if election.noReadyEndpoint {
+            notes.append("no ready endpoint: not announced (as MetalLB's layer 2 does), until a pod of the Service is ready")
+        }
+        if node.current.isMissingKubernetesNode {
+            notes.append("this host (\(loaded.nodeName)) is not a Kubernetes Node, and in local mode only Nodes announce: did you mean mode = \"adjacent\"?")
+        }
         return ExplainReport(
-            vip: election.service, address: address.description, owner: election.owners.first { $0.ineligibility == nil }?.name,
+            vip: election.service, address: address.description, owner: election.owner,
             candidates: election.owners.map(ExplainReport.Candidate.init), target: target?.name,
-            targetMAC: target == nil ? nil : mac?.description, targets: election.targets?.map(ExplainReport.Candidate.init))
+            targetMAC: target == nil ? nil : mac?.description, targets: election.targets?.map(ExplainReport.Candidate.init),
+            notes: notes.isEmpty ? nil : notes)
     }
 }
 

@@ -7,6 +7,8 @@ final class Runtime: Sendable {
     struct Reloads: Sendable {
         var succeeded: UInt64 = 0
         var failed: UInt64 = 0
+        /// The last reload failed: the files on disk are not what runs.
+        var stale = false
     }
 
     let configPath: String
@@ -25,6 +27,9 @@ final class Runtime: Sendable {
     var reloads: Reloads { reloadCounts.withLock { $0 } }
 
     func countReload(ok: Bool) {
-        reloadCounts.withLock { if ok { $0.succeeded += 1 } else { $0.failed += 1 } }
+        reloadCounts.withLock {
+            if ok { $0.succeeded += 1 } else { $0.failed += 1 }
+            $0.stale = !ok
+        }
     }
 }

@@ -156,6 +156,13 @@ public struct EndpointSlice: KubeObject, Equatable {
 }
 
 /// The API's error body (`kind: Status`).
+/// A Namespace: only its name and labels matter (pools' `namespace_selectors`).
+public struct Namespace: KubeObject, Equatable {
+    public var apiVersion: String? = "v1"
+    public var kind: String? = "Namespace"
+    public var metadata: ObjectMeta
+}
+
 /// A core/v1 Event about a Service (what `kubectl describe service` shows), as posted.
 public struct KubeEvent: Encodable, Equatable, Sendable {
     public struct Meta: Encodable, Equatable, Sendable {

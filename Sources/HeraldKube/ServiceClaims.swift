@@ -21,9 +21,16 @@ extension KubeService {
     }
 
     /// The allocator's view of this Service, or an error for the `AllocationFailed` Event
-    /// when an annotation or field cannot be read.
-    public func claim() -> Result<ServiceClaim, AllocationError> {
+    /// when an annotation or field cannot be read. `namespaceLabels`: the labels of its
+    /// namespace, for pools' namespace selectors.
+    public func claim(namespaceLabels: [String: String] = [:]) -> Result<ServiceClaim, AllocationError> {
         var claim = ServiceClaim(key: key, namespace: metadata.namespace ?? "default")
+        claim.labels = metadata.labels ?? [:]
+        claim.namespaceLabels = namespaceLabels
+        if annotation("loadBalancerIPs") != nil, let field = spec?.loadBalancerIP, !field.isEmpty {
+            // MetalLB refuses the two together rather than pick one.
+            return .failure(AllocationError(message: "spec.loadBalancerIP and metallb.io/loadBalancerIPs are both set; keep one"))
+        }
         if let list = annotation("loadBalancerIPs") {
             var addresses: [IPAddress] = []
             for text in list.split(separator: ",").map({ String($0).trimmingWhitespace }) {

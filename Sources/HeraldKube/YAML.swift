@@ -34,6 +34,15 @@ enum YAMLValue: Equatable {
 
     /// The first document of `text`.
     static func parse(_ text: String) throws(ParseError) -> YAMLValue {
+        try parseDocuments(text, all: false).first ?? .mapping([:])
+    }
+
+    /// Every document of `text` (manifests separated by `---`); empty documents are left out.
+    static func parseAll(_ text: String) throws(ParseError) -> [YAMLValue] {
+        try parseDocuments(text, all: true)
+    }
+
+    private static func parseDocuments(_ text: String, all: Bool) throws(ParseError) -> [YAMLValue] {
         var parser = yaml_parser_t()
         guard yaml_parser_initialize(&parser) == 1 else { throw ParseError(message: "cannot initialize libyaml") }
         defer { yaml_parser_delete(&parser) }
@@ -47,6 +56,7 @@ enum YAMLValue: Equatable {
             }
             var stack: [Open] = []
             var result: YAMLValue?
+            var documents: [YAMLValue] = []
             func add(_ value: YAMLValue) throws(ParseError) {
                 guard let top = stack.popLast() else {
                     result = result ?? value
@@ -91,8 +101,13 @@ enum YAMLValue: Equatable {
                     try add(.mapping(map))
                 case YAML_ALIAS_EVENT:
                     throw ParseError(message: "YAML aliases are not supported in a kubeconfig")
-                case YAML_DOCUMENT_END_EVENT, YAML_STREAM_END_EVENT:
-                    return result ?? .mapping([:])
+                case YAML_DOCUMENT_END_EVENT:
+                    if let result { documents.append(result) }
+                    result = nil
+                    if !all { return documents }
+                case YAML_STREAM_END_EVENT:
+                    if let result { documents.append(result) }
+                    return documents
                 default:
                     continue
                 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import FoundationEssentials
 import HeraldCore
 import HeraldControl
+import HeraldKube
 import HeraldWire
 import Glibc
 
@@ -11,7 +12,7 @@ struct Heraldctl: ParsableCommand {
         commandName: "heraldctl",
         abstract: "Inspect and check Herald.",
         version: HeraldVersion.current,
-        subcommands: [Check.self, Status.self, Members.self, VIPs.self, Explain.self, Keygen.self])
+        subcommands: [Check.self, Status.self, Members.self, VIPs.self, Explain.self, Keygen.self, ImportMetalLB.self])
 }
 
 struct SocketOptions: ParsableArguments {
@@ -44,6 +45,11 @@ struct SocketOptions: ParsableArguments {
     }
 }
 
+/// The daemon's warnings, first, on stderr (so `--json` and scripts reading stdout are unaffected).
+func printWarnings(_ status: StatusReport) {
+    for warning in status.warnings ?? [] { Console.error("WARNING: \(warning)") }
+}
+
 /// Prints rows as aligned columns.
 func table(_ rows: [[String]]) {
     guard let columns = rows.map(\.count).max() else { return }
@@ -58,19 +64,41 @@ func table(_ rows: [[String]]) {
 
 struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Validate a config (and pools.d/ next to it) against this host; exit 78 on errors.")
+        abstract: "Validate configs (and pools.d/ next to each) against this host, or --offline; exit 78 on errors.",
+        discussion: """
+            With several files (one per host of a repository), hosts of one gossip cluster must also agree on \
+            what is shared — pools, VIPs, cluster settings (their config digest, as heraldctl members shows it).
+            """)
 
-    @Argument(help: "The main config file.")
-    var file = "/etc/herald/herald.toml"
+    @Argument(help: "Main config files (default /etc/herald/herald.toml).")
+    var files: [String] = []
+
+    @Flag(help: "Check without this host: no interfaces, key file or kubeconfig (for CI on a git repository of host configs).")
+    var offline = false
 
     func run() throws {
-        switch ConfigLoader.load(path: file) {
-        case .success(let loaded):
-            print("\(file): OK (\(loaded.config.pools.count) pool(s), \(loaded.config.vips.count) VIP(s), node \(loaded.nodeName))")
-        case .failure(let errors):
-            for error in errors.errors { Console.error("\(error)") }
-            throw ExitCode(ConfigLoader.exitStatus)
+        var failed = false
+        var clusters: [String: [(file: String, digest: String)]] = [:]
+        for file in files.isEmpty ? ["/etc/herald/herald.toml"] : files {
+            switch ConfigLoader.load(path: file, offline: offline) {
+            case .success(let loaded):
+                let digest = ConfigDigest.of(loaded.config)
+                print("\(file): OK (\(loaded.config.pools.count) pool(s), \(loaded.config.vips.count) VIP(s), "
+                      + "node \(loaded.nodeName), config digest \(digest))")
+                if let cluster = loaded.config.gossip?.cluster { clusters[cluster, default: []].append((file, digest)) }
+            case .failure(let errors):
+                for error in errors.errors { Console.error("\(error)") }
+                failed = true
+            }
         }
+        for (cluster, hosts) in clusters.sorted(by: { $0.key < $1.key }) where Set(hosts.map(\.digest)).count > 1 {
+            Console.error("gossip cluster \"\(cluster)\": the hosts' shared config differs (pools, VIPs or cluster settings):")
+            for (digest, group) in Dictionary(grouping: hosts, by: \.digest).sorted(by: { $0.key < $1.key }) {
+                Console.error("  \(digest): \(group.map(\.file).joined(separator: ", "))")
+            }
+            failed = true
+        }
+        if failed { throw ExitCode(ConfigLoader.exitStatus) }
     }
 }
 
@@ -81,6 +109,7 @@ struct Status: ParsableCommand {
 
     func run() throws {
         guard let status = try options.fetch(.status, as: StatusReport.self) else { return }
+        printWarnings(status)
         print("node \(status.node), heraldd \(status.version), pid \(status.pid), up \(status.uptimeSeconds)s")
         print("config: \(status.configFiles.joined(separator: ", "))")
         if let gossip = status.gossip {
@@ -118,6 +147,7 @@ struct VIPs: ParsableCommand {
 
     func run() throws {
         guard let status = try options.fetch(.status, as: StatusReport.self) else { return }
+        printWarnings(status)
         // Adjacent mode: where each address's traffic goes.
         let targets = status.vips.contains { $0.targetNode != nil }
         table([["NAME", "ADDRESS", "OWNER", "ROLE", "INTERFACES"] + (targets ? ["TARGET"] : [])]
@@ -137,11 +167,18 @@ struct Members: ParsableCommand {
 
     func run() throws {
         guard let report = try options.fetch(.members, as: MembersReport.self) else { return }
-        table([["NAME", "ADDRESS", "STATUS", "INCARNATION", "RTT", "INTERFACES"]] + report.members.map { member in
-            [member.name + (member.isSelf ? " (this node)" : ""), member.address,
-             member.status + (member.holdingDown ? ", holding down" : ""), String(member.incarnation),
-             member.roundTripMicroseconds.map { "\($0) µs" } ?? "-", member.interfaces.joined(separator: ",")]
-        })
+        table([["NAME", "ADDRESS", "STATUS", "INCARNATION", "RTT", "INTERFACES", "VERSION", "MODE", "CONFIG"]]
+              + report.members.map { member in
+                  [member.name + (member.isSelf ? " (this node)" : ""), member.address,
+                   member.status + (member.holdingDown ? ", holding down" : ""), String(member.incarnation),
+                   member.roundTripMicroseconds.map { "\($0) µs" } ?? "-", member.interfaces.joined(separator: ","),
+                   member.version ?? "-", member.mode ?? "-",
+                   (member.configDigest ?? "-") + (member.configDiffers == true ? " DIFFERS" : "")]
+              })
+        let differing = report.members.filter { $0.configDiffers == true }.map(\.name)
+        if !differing.isEmpty {
+            print("\nconfig differs on \(differing.joined(separator: ", ")): compare pools.d and the shared VIPs with the other hosts")
+        }
     }
 }
 
@@ -157,6 +194,7 @@ struct Explain: ParsableCommand {
     func run() throws {
         guard let report = try options.fetch(.explain(vip), as: ExplainReport.self) else { return }
         print("\(report.vip) \(report.address): owner \(report.owner ?? "none (no eligible member)")")
+        for note in report.notes ?? [] { print("note: \(note)") }
         print("candidates in election order (sha256 of \"node#\(report.address)\"):")
         ranking(report.candidates)
         guard let targets = report.targets else { return }
@@ -172,6 +210,46 @@ struct Explain: ParsableCommand {
             ["  \(index + 1).", candidate.name, candidate.eligible ? "eligible" : "no: \(candidate.reason ?? "?")",
              candidate.interfaces.joined(separator: ",")]
         })
+    }
+}
+
+struct ImportMetalLB: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import-metallb",
+        abstract: "Print MetalLB's IPAddressPool/L2Advertisement manifests (or its legacy config ConfigMap) as a pools.d file.",
+        discussion: """
+            Reads YAML manifests (several documents per file, or a List from kubectl get -o yaml); - reads \
+            standard input. What Herald cannot express is kept as a comment. For example:
+              kubectl get ipaddresspools,l2advertisements -A -o yaml | heraldctl import-metallb - > /etc/herald/pools.d/metallb.toml
+            """)
+
+    @Argument(help: "Manifest files, or - for standard input.")
+    var files: [String]
+
+    func run() throws {
+        var sources: [(name: String, text: String)] = []
+        for file in files {
+            if file == "-" {
+                var text = ""
+                while let line = readLine(strippingNewline: false) { text += line }
+                sources.append(("standard input", text))
+            } else {
+                do {
+                    sources.append((file, try System.readFile(file, limit: 16 << 20)))
+                } catch {
+                    Console.error("heraldctl import-metallb: \(error)")
+                    throw ExitCode.failure
+                }
+            }
+        }
+        switch MetalLBImport.convert(sources) {
+        case .success(let output):
+            print(output.toml, terminator: "")
+            if output.pools == 0 { Console.error("no pool of the input is announced: every pool is commented out (see the comments)") }
+        case .failure(let error):
+            Console.error("heraldctl import-metallb: \(error)")
+            throw ExitCode.failure
+        }
     }
 }
 
@@ -209,7 +287,7 @@ struct Keygen: ParsableCommand {
         }
         let ownerText = owner == nil ? "" : ", owner herald"
         print(secondary ? "added a new secondary key to \(file); copy it to every node and reload, then move it first (see docs/operations.md)"
-              : add ? "added a new primary key to \(file); copy it to every node, then remove the old key line"
+              : add ? "added a new primary key to \(file): every other node must accept it before this one reloads; a rotation without downtime is --add --secondary (docs/operations.md)"
               : "wrote a new gossip key to \(file) (mode 0600\(ownerText)); copy it to every node")
     }
 }

@@ -73,7 +73,7 @@ import Testing
         #expect(allocator.assign(claim("default/web") { $0.pool = "team" })
                 == .failure(AllocationError(message: "pool \"team\" is not for namespace default")))
         #expect(allocator.assign(claim("default/web") { $0.requested = [self.ip("198.51.100.211")] })
-                == .failure(AllocationError(message: "198.51.100.211 is in pool \"team\", which is not for namespace default")))
+                == .failure(AllocationError(message: "198.51.100.211: pool \"team\" is not for namespace default")))
     }
 
     @Test func sharingNeedsOneKeyDisjointPortsAndForLocalTheSameBackends() throws {

@@ -124,7 +124,8 @@ struct NodeSimulation {
                 cluster.execute(sent, by: name)
             case .ownerChanged(let address, let from, let to):
                 trace.append("\(now) \(name) \(address) \(from ?? "-")→\(to ?? "-")")
-            case .announcersChanged, .checkChanged, .stalled, .holdDown, .eligible:
+            case .announcersChanged, .checkChanged, .stalled, .holdDown, .eligible, .missingKubernetesNode, .configDrift,
+                 .announcedElsewhereWithoutGossip:
                 break
             }
         }

@@ -54,4 +54,15 @@ import Testing
         let held = try service(#"{"metadata":{"name":"d"},"spec":{"type":"LoadBalancer"},"status":{"loadBalancer":{"ingress":[{"ip":"198.51.100.7"}]}}}"#)
         #expect(held.ingressAddresses == [IPAddress("198.51.100.7")!])
     }
+
+    @Test func bothTheAnnotationAndTheFieldAreRefusedAsMetalLBDoes() throws {
+        let both = try service("""
+            {"metadata":{"name":"x","annotations":{"metallb.io/loadBalancerIPs":"198.51.100.100"}},
+             "spec":{"type":"LoadBalancer","loadBalancerIP":"198.51.100.101"}}
+            """)
+        #expect(both.claim().failureMessage == "spec.loadBalancerIP and metallb.io/loadBalancerIPs are both set; keep one")
+        let labelled = try service(#"{"metadata":{"name":"y","labels":{"tier":"web"}},"spec":{"type":"LoadBalancer"}}"#)
+        let claim = try labelled.claim(namespaceLabels: ["team": "a"]).get()
+        #expect(claim.labels == ["tier": "web"] && claim.namespaceLabels == ["team": "a"])
+    }
 }

@@ -91,6 +91,26 @@ cluster_lab() {
     wait_members_alive "$size" h1
 }
 
+# k8s_cluster_lab: hosts h1..h3 (.11-.13) with gossip and [kubernetes] (the pool
+# homelab, 198.51.100.100-110), the test API server in k listing them as Nodes, the
+# client c; returns when all three are ready and see each other alive.
+k8s_cluster_lab() {
+    local i
+    test_lab
+    lab_host k 5
+    for i in 1 2 3; do lab_host "h$i" $((10 + i)); done
+    lab_host c 2
+    lab_kube_api
+    kubectl apply -f Tests/support/manifests/nodes-h1-h3.yaml >/dev/null
+    lab_gossip_key
+    printf '[kubernetes]\nkubeconfig = "%s"\n[[pool]]\nname = "homelab"\naddresses = ["198.51.100.100-198.51.100.110"]\n' \
+        "$LAB_DIR/pki/herald.kubeconfig" >"$LAB_DIR/vips.toml"
+    lab_cluster_config h1 11 12 13; lab_cluster_config h2 12 11 13; lab_cluster_config h3 13 11 12
+    for i in 1 2 3; do lab_heraldd "h$i" "$LAB_DIR/h$i.toml"; done
+    for i in 1 2 3; do lab_wait_ready "h$i"; done
+    wait_members_alive 3 h1 h2 h3
+}
+
 # wait_members_alive COUNT HOST...: each HOST sees COUNT members alive (at most 30 s).
 wait_members_alive() {
     local count=$1 host i

@@ -161,3 +161,28 @@ for i in $(seq 100); do [ -n "$(external contested)" ] && break; sleep 0.1; done
 [ "$(debug state | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["forcedConflicts"])')" = 0 ] \
     || fail "heraldd did not meet the forced conflicts"
 pass "two status writes lost to a concurrent writer (409); the third landed: $(external contested)"
+
+# A host in local mode whose name is no Kubernetes Node (a Proxmox host next to the nodes,
+# say) announces no Service: it says so at once, in the journal, heraldctl and metrics.
+lab_host pve 13
+cat >"$LAB_DIR/pve.toml" <<TOML
+[node]
+interfaces = ["eth0"]
+name = "pve-1"
+[kubernetes]
+kubeconfig = "$LAB_DIR/pki/herald.kubeconfig"
+load_balancer_class = "elsewhere"
+[metrics]
+listen = "127.0.0.1:9473"
+[[pool]]
+name = "other"
+addresses = ["198.51.100.130-198.51.100.139"]
+TOML
+lab_heraldd pve "$LAB_DIR/pve.toml"
+lab_wait_ready pve
+for i in $(seq 50); do grep -s >/dev/null 'this host is not a Kubernetes Node' "$LAB_DIR/pve.log" && break; sleep 0.1; done
+grep -s >/dev/null 'level=error msg=.this host is not a Kubernetes Node.*Did you mean mode = \\"adjacent\\"' "$LAB_DIR/pve.log" \
+    || fail "no error at start: $(grep -i node "$LAB_DIR/pve.log" | tail -3)"
+lab_ctl pve vips 2>&1 >/dev/null | grep -s >/dev/null '^WARNING: this host (pve-1) is not a Kubernetes Node' || fail "heraldctl vips: no warning"
+lab_exec pve curl -sf http://127.0.0.1:9473/metrics | grep -qx 'herald_kubernetes_node_missing 1' || fail "no herald_kubernetes_node_missing 1"
+pass "a host that is no Kubernetes Node says so: journal, heraldctl vips, metrics"

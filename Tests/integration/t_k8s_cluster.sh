@@ -3,19 +3,7 @@
 # and when it is killed another host takes the address over; when the allocator itself
 # dies, the next one allocates new Services.
 source "$(dirname "$0")/lib.sh"
-test_lab
-lab_host k 5
-for i in 1 2 3; do lab_host "h$i" $((10 + i)); done
-lab_host c 2
-lab_kube_api
-kubectl apply -f Tests/support/manifests/nodes-h1-h3.yaml >/dev/null
-lab_gossip_key
-printf '[kubernetes]\nkubeconfig = "%s"\n[[pool]]\nname = "homelab"\naddresses = ["198.51.100.100-198.51.100.110"]\n' \
-    "$LAB_DIR/pki/herald.kubeconfig" >"$LAB_DIR/vips.toml"
-lab_cluster_config h1 11 12 13; lab_cluster_config h2 12 11 13; lab_cluster_config h3 13 11 12
-for i in 1 2 3; do lab_heraldd "h$i" "$LAB_DIR/h$i.toml"; done
-for i in 1 2 3; do lab_wait_ready "h$i"; done
-wait_members_alive 3 h1
+k8s_cluster_lab
 
 announcer() { # announcer IP: the hosts whose metrics say they announce IP
     local host

@@ -15,6 +15,12 @@ Test controls (only with the admin client certificate's CN "admin"):
                         the next N status updates lose a race: the object is modified
                         (a new resourceVersion, seen by watches) and the update gets 409
 
+A stand-in for the endpoints controller (there are no kubelets): each Deployment runs
+`spec.replicas` (default 1) ready pods, placed on the Nodes in name order, and each
+Service with a selector gets an EndpointSlice "<service>-lab" listing the pods it
+selects, kept current as Deployments, Services and Nodes change. Slices a test writes
+under any other name are left alone.
+
 With --state FILE the objects survive a restart (as etcd would keep them): a restarted
 server answers watches from before the restart with 410, like a compacted one.
 
@@ -93,6 +99,52 @@ class Store:
         os.replace(tmp, self.state_file)
 
     def bump(self, kind, gv, resource, obj):
+        self.write(kind, gv, resource, obj)
+        if resource in ("deployments", "services", "nodes"):
+            self.sync_endpoints()
+
+    def sync_endpoints(self):
+        """The endpoints controller's work, for the pods the Deployments would run."""
+        nodes = sorted(name for (g, r, _, name) in self.objects if g == "v1" and r == "nodes")
+        pods = []  # (namespace, labels, address, node)
+        deployments = sorted((k, o) for k, o in self.objects.items() if k[0] == "apps/v1" and k[1] == "deployments")
+        for index, ((_, _, namespace, name), deployment) in enumerate(deployments):
+            spec = deployment.get("spec", {})
+            labels = spec.get("template", {}).get("metadata", {}).get("labels", {})
+            for replica in range(int(spec.get("replicas", 1))):
+                node = nodes[(index + replica) % len(nodes)] if nodes else None
+                pods.append((namespace, labels, f"10.42.{index % 250}.{replica + 1}", node))
+        for (g, r, namespace, name), service in list(self.objects.items()):
+            if g != "v1" or r != "services":
+                continue
+            selector = service.get("spec", {}).get("selector")
+            key = ("discovery.k8s.io/v1", "endpointslices", namespace, f"{name}-lab")
+            if not selector:
+                continue
+            endpoints = [{"addresses": [address], "conditions": {"ready": True, "serving": True, "terminating": False},
+                          **({"nodeName": node} if node else {})}
+                         for (ns, labels, address, node) in pods
+                         if ns == namespace and all(labels.get(k) == v for k, v in selector.items())]
+            current = self.objects.get(key)
+            if current is not None and current.get("endpoints") == endpoints:
+                continue
+            slice_ = current or {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                                 "metadata": {"name": f"{name}-lab", "namespace": namespace, "uid": str(uuid.uuid4()),
+                                              "creationTimestamp": now_rfc3339(), "generation": 1,
+                                              "labels": {"kubernetes.io/service-name": name}},
+                                 "addressType": "IPv4",
+                                 "ports": [{"port": p.get("targetPort", p.get("port")), "protocol": p.get("protocol", "TCP")}
+                                           for p in service.get("spec", {}).get("ports", []) if isinstance(p.get("targetPort", p.get("port")), int)]}
+            slice_ = copy.deepcopy(slice_)
+            slice_["endpoints"] = endpoints
+            self.objects[key] = slice_
+            self.write("MODIFIED" if current else "ADDED", "discovery.k8s.io/v1", "endpointslices", slice_)
+        # Slices of deleted Services go with them.
+        for key in [k for k in self.objects if k[0] == "discovery.k8s.io/v1" and k[1] == "endpointslices" and k[3].endswith("-lab")]:
+            if ("v1", "services", key[2], key[3][:-4]) not in self.objects:
+                self.write("DELETED", key[0], key[1], self.objects.pop(key))
+
+    def write(self, kind, gv, resource, obj):
         self.rv += 1
         obj["metadata"]["resourceVersion"] = str(self.rv)
         self.history.append((self.rv, kind, gv, resource, copy.deepcopy(obj)))

@@ -33,6 +33,9 @@ public struct ServiceClaim: Equatable, Sendable {
     /// For `externalTrafficPolicy: Local`: the selector as a canonical string. Services
     /// that share an address must then send it to the same pods.
     public var localBackends: String?
+    /// The Service's labels and its namespace's, for pools' selectors.
+    public var labels: [String: String] = [:]
+    public var namespaceLabels: [String: String] = [:]
 
     public init(key: String, namespace: String) {
         self.key = key
@@ -65,8 +68,8 @@ public struct AllocationError: Error, Equatable, Sendable, CustomStringConvertib
 ///
 /// Rules: requested addresses must lie in a pool the Service may use (and in its
 /// `address-pool` if it names one); otherwise the lowest free address of the named pool,
-/// or of the first `auto_assign` pool with room. A pool's `namespaces` limit who may use
-/// it. Addresses are shared only between Services with the same sharing key, no common
+/// or of the first `auto_assign` pool with room, by `priority`. A pool's `namespaces` and
+/// selectors limit who may use it. Addresses are shared only between Services with the same sharing key, no common
 /// port/protocol and, with `externalTrafficPolicy: Local`, the same backends.
 public struct Allocator: Sendable {
     public let pools: [PoolConfig]
@@ -114,14 +117,15 @@ public struct Allocator: Sendable {
             guard let pool = pools.first(where: { $0.name == name }) else {
                 return .failure(AllocationError("pool \"\(name)\" (metallb.io/address-pool) does not exist"))
             }
-            guard pool.admits(namespace: claim.namespace) else {
-                return .failure(AllocationError("pool \"\(name)\" is not for namespace \(claim.namespace)"))
-            }
+            guard pool.admits(claim) else { return .failure(AllocationError(pool.refusal(claim))) }
             candidates = [pool]
         } else {
-            candidates = pools.filter { $0.autoAssign && $0.admits(namespace: claim.namespace) }
+            // MetalLB's order: the lowest priority first, pools without one last (in
+            // config order here, where MetalLB picks at random among equals).
+            candidates = pools.enumerated().filter { $0.element.autoAssign && $0.element.admits(claim) }
+                .sorted { ($0.element.priority ?? .max, $0.offset) < ($1.element.priority ?? .max, $1.offset) }.map(\.element)
             if candidates.isEmpty {
-                return .failure(AllocationError("no pool with auto_assign serves namespace \(claim.namespace)"))
+                return .failure(AllocationError("no pool with auto_assign serves Service \(claim.key) (namespace \(claim.namespace))"))
             }
         }
         var reasons: [String] = []
@@ -159,9 +163,7 @@ public struct Allocator: Sendable {
             if let name = claim.pool, pool.name != name {
                 return AllocationError("\(address) is in pool \"\(pool.name)\", not in \"\(name)\" (metallb.io/address-pool)")
             }
-            guard pool.admits(namespace: claim.namespace) else {
-                return AllocationError("\(address) is in pool \"\(pool.name)\", which is not for namespace \(claim.namespace)")
-            }
+            guard pool.admits(claim) else { return AllocationError("\(address): \(pool.refusal(claim))") }
             if let problem = sharingProblem(address, claim) { return problem }
             poolNames.insert(pool.name)
         }
@@ -250,17 +252,34 @@ public struct Allocator: Sendable {
 }
 
 extension PoolConfig {
-    func admits(namespace: String) -> Bool { namespaces.isEmpty || namespaces.contains(namespace) }
+    /// Whether `claim` may get addresses from this pool, as MetalLB's `serviceAllocation`
+    /// rules it: its namespace listed or matching a namespace selector (when either is
+    /// set), and the Service matching a service selector (when any is set).
+    func admits(_ claim: ServiceClaim) -> Bool {
+        let byNamespace = namespaces.isEmpty && namespaceSelectors.isEmpty || namespaces.contains(claim.namespace)
+            || namespaceSelectors.contains { $0.matches(claim.namespaceLabels) }
+        return byNamespace && (serviceSelectors.isEmpty || serviceSelectors.contains { $0.matches(claim.labels) })
+    }
+
+    /// Why `claim` may not use this pool, for the `AllocationFailed` Event.
+    func refusal(_ claim: ServiceClaim) -> String {
+        if !serviceSelectors.isEmpty && !serviceSelectors.contains(where: { $0.matches(claim.labels) }) {
+            return "pool \"\(name)\" is only for Services matching \(serviceSelectors.map { "\"\($0)\"" }.joined(separator: " or "))"
+        }
+        return "pool \"\(name)\" is not for namespace \(claim.namespace)"
+    }
 
     /// Whether a node may announce this pool's addresses: `nodes` entries are name globs
-    /// (`pve-*`) or, on Kubernetes, `key=value` node labels; an empty list admits all.
+    /// (`pve-*`) or, on Kubernetes, `key=value` node labels, and `node_selectors` label
+    /// selectors; each list admits a node when empty or when one entry matches.
     public func admits(node: String, labels: [String: String] = [:]) -> Bool {
-        nodes.isEmpty || nodes.contains { entry in
+        let named = nodes.isEmpty || nodes.contains { entry in
             let pattern = entry.pattern
             if let equals = pattern.firstIndex(of: "=") {
                 return labels[String(pattern[..<equals])] == String(pattern[pattern.index(after: equals)...])
             }
             return entry.matches(node)
         }
+        return named && (nodeSelectors.isEmpty || nodeSelectors.contains { $0.matches(labels) })
     }
 }

@@ -130,8 +130,18 @@ public struct PoolConfig: Equatable, Sendable {
     public var autoAssign = true
     public var avoidBuggyIPs = false
     public var interfaces: [String]?
+    /// Who may announce: node names or globs, or `key=value` node labels (any may match).
     public var nodes: [Glob] = []
+    /// Kubernetes: node label selectors (any may match), on top of `nodes`.
+    public var nodeSelectors: [LabelSelector] = []
+    /// Which Services may get addresses from it: by namespace name or namespace labels
+    /// (either may match), and by Service labels (any selector may match).
     public var namespaces: [String] = []
+    public var namespaceSelectors: [LabelSelector] = []
+    public var serviceSelectors: [LabelSelector] = []
+    /// Of the pools a Service may use, the lowest priority is tried first; pools without
+    /// one come after, in config order.
+    public var priority: Int?
     public var location: SourceLocation
 }
 

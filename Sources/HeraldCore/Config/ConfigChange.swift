@@ -90,6 +90,15 @@ public struct ConfigChange: Equatable, Sendable {
                    new.metrics.map { "\($0.listen)" } ?? "absent")
         }
         if old.kubernetes != new.kubernetes { refuse("kubernetes", "kubernetes", "one setting", "another") }
+        if !old.watchesNamespaces, let pool = new.pools.first(where: { !$0.namespaceSelectors.isEmpty }) {
+            errors.append(ConfigError(pool.location, "pool.namespace_selectors",
+                                      "the first namespace selectors: heraldd watches Namespaces only when it starts with some, so this takes a restart (systemctl restart herald); the reload was refused and the running config kept"))
+        }
         return errors
     }
+}
+
+extension HeraldConfig {
+    /// Whether Namespaces must be watched (for pools' `namespace_selectors`).
+    public var watchesNamespaces: Bool { kubernetes != nil && pools.contains { !$0.namespaceSelectors.isEmpty } }
 }

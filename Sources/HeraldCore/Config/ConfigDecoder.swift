@@ -140,7 +140,8 @@ public enum ConfigDecoder {
 
     private static func decodePool(_ reader: TableReader) -> PoolConfig? {
         var pool = reader
-        pool.known = ["name", "addresses", "auto_assign", "avoid_buggy_ips", "interfaces", "nodes", "namespaces"]
+        pool.known = ["name", "addresses", "auto_assign", "avoid_buggy_ips", "interfaces", "nodes", "node_selectors", "namespaces",
+                      "namespace_selectors", "service_selectors", "priority"]
         defer { pool.finish() }
         let name = pool.string("name", required: true)
         if let (text, line) = name, !isValidNodeName(text) {
@@ -164,8 +165,25 @@ public enum ConfigDecoder {
                           avoidBuggyIPs: pool.bool("avoid_buggy_ips")?.0 ?? false,
                           interfaces: interfaces?.0,
                           nodes: (pool.strings("nodes")?.0 ?? []).map(Glob.init),
+                          nodeSelectors: selectors("node_selectors", in: &pool),
                           namespaces: pool.strings("namespaces")?.0 ?? [],
+                          namespaceSelectors: selectors("namespace_selectors", in: &pool),
+                          serviceSelectors: selectors("service_selectors", in: &pool),
+                          priority: pool.int("priority", in: 0...1_000_000)?.0,
                           location: pool.location(pool.table.line))
+    }
+
+    /// A list of label selectors in kubectl's form (`"zone in (a,b), tier=web"`).
+    private static func selectors(_ key: String, in reader: inout TableReader) -> [LabelSelector] {
+        guard let (texts, line) = reader.strings(key) else { return [] }
+        return texts.compactMap { text in
+            switch LabelSelector.parse(text) {
+            case .success(let selector): return selector
+            case .failure(let error):
+                reader.error(line, key, error.message)
+                return nil
+            }
+        }
     }
 
     private static func decodeVIP(_ reader: TableReader) -> VIPConfig? {

@@ -31,14 +31,44 @@ public struct NodeMeta: Equatable, Sendable {
     /// Adjacent mode: Kubernetes nodes this host probed on its links and found not
     /// answering. No node reported here is chosen as a target by any adjacent host.
     public var unreachableNodes: [String]
+    /// What the host runs: its version, mode and `ConfigDigest`, so the cluster sees a host
+    /// whose config differs (and a rollout half done). `nil` from versions before it.
+    public var about: About?
+
+    public struct About: Equatable, Sendable {
+        public var version: String
+        public var mode: String
+        public var configDigest: String
+
+        public init(version: String, mode: String, configDigest: String) {
+            self.version = version
+            self.mode = mode
+            self.configDigest = configDigest
+        }
+
+        /// Carried as an entry of the unreachable-nodes list that no Kubernetes node name
+        /// can be (names never start with `=`), so versions that predate it read the
+        /// metadata as before and match no node with it.
+        static let marker = "=herald "
+
+        var entry: String { Self.marker + [version, mode, configDigest].joined(separator: " ") }
+
+        init?(entry: String) {
+            guard entry.hasPrefix(Self.marker) else { return nil }
+            let words = entry.dropFirst(Self.marker.count).split(separator: " ").map(String.init)
+            guard words.count == 3 else { return nil }
+            (version, mode, configDigest) = (words[0], words[1], words[2])
+        }
+    }
 
     public init(interfaces: [Interface], passingChecks: [String] = [], holdingDown: Bool = false, startingUp: Bool = false,
-                unreachableNodes: [String] = []) {
+                unreachableNodes: [String] = [], about: About? = nil) {
         self.interfaces = interfaces
         self.passingChecks = passingChecks
         self.holdingDown = holdingDown
         self.startingUp = startingUp
         self.unreachableNodes = unreachableNodes
+        self.about = about
     }
 
     static let version: UInt8 = 1
@@ -67,11 +97,11 @@ public struct NodeMeta: Equatable, Sendable {
             count += 1
         }
         bytes += [UInt8(count)] + checks
-        // An optional trailer, absent when empty, so a local-mode node's metadata stays
-        // readable by daemons that predate adjacent mode.
+        // An optional trailer, absent when empty (as versions before `about` wrote it):
+        // `about` first, then the unreachable nodes.
         var unreachable: [UInt8] = []
         count = 0
-        for name in unreachableNodes where bytes.count + unreachable.count + name.utf8.count + 3 < GossipMessage.maxMetaLength
+        for name in (about.map { [$0.entry] } ?? []) + unreachableNodes where bytes.count + unreachable.count + name.utf8.count + 3 < GossipMessage.maxMetaLength
             && name.utf8.count <= 255 && count < 255 {
             unreachable += [UInt8(name.utf8.count)] + Array(name.utf8)
             count += 1
@@ -133,7 +163,8 @@ public struct NodeMeta: Equatable, Sendable {
             }
         }
         guard index == bytes.count else { return nil }
+        let about = unreachable.lazy.compactMap(About.init(entry:)).first
         return NodeMeta(interfaces: interfaces, passingChecks: checks, holdingDown: holding != 0 && holding != 2,
-                        startingUp: holding == 2, unreachableNodes: unreachable)
+                        startingUp: holding == 2, unreachableNodes: unreachable.filter { !$0.hasPrefix("=") }, about: about)
     }
 }

@@ -21,13 +21,18 @@ public struct ServiceFacts: Equatable, Sendable {
     public var addresses: [IPAddress]
     /// `externalTrafficPolicy: Local`: only nodes with a ready endpoint may take traffic.
     public var localTraffic: Bool
+    /// Some endpoint is ready (or serving): as MetalLB's layer-2 speakers, a Service
+    /// without one is not announced.
+    public var hasReadyEndpoint: Bool
     /// Nodes with a ready (or serving) endpoint of it.
     public var readyEndpointNodes: Set<String>
 
-    public init(key: String, addresses: [IPAddress], localTraffic: Bool = false, readyEndpointNodes: Set<String> = []) {
+    public init(key: String, addresses: [IPAddress], localTraffic: Bool = false, hasReadyEndpoint: Bool = true,
+                readyEndpointNodes: Set<String> = []) {
         self.key = key
         self.addresses = addresses
         self.localTraffic = localTraffic
+        self.hasReadyEndpoint = hasReadyEndpoint
         self.readyEndpointNodes = readyEndpointNodes
     }
 }

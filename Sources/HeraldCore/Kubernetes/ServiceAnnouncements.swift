@@ -33,6 +33,11 @@ public struct ServiceAnnouncements: Equatable, Sendable {
         public var pool: PoolConfig
         public var owners: [Election.Ranked]
         public var targets: [TargetElection.Ranked]?
+        /// No endpoint is ready: nobody announces it, as with MetalLB's layer 2.
+        public var noReadyEndpoint = false
+
+        /// The announcer, if it is announced at all.
+        public var owner: String? { noReadyEndpoint ? nil : owners.first { $0.ineligibility == nil }?.name }
     }
 
     public init() {}
@@ -43,7 +48,7 @@ public struct ServiceAnnouncements: Equatable, Sendable {
         for service in facts.services {
             guard let election = Self.election(of: service, facts, allocator: allocator, members: members, unreachable: unreachable)
             else { continue }
-            var owner = election.owners.first { $0.ineligibility == nil }?.name
+            var owner = election.owner
             if let targets = election.targets {
                 if let target = targets.first(where: { $0.ineligibility == nil }), let address = target.address {
                     for serviceAddress in election.addresses { self.targets[serviceAddress] = Target(node: target.name, address: address) }
@@ -86,13 +91,15 @@ public struct ServiceAnnouncements: Equatable, Sendable {
         let endpointNodes = service.localTraffic ? service.readyEndpointNodes : nil
         guard let unreachable else {
             return ServiceElection(service: service.key, addresses: addresses, pool: pool, owners: Election.rank(
-                service: service.key, addresses: addresses, pool: pool, members: members, nodes: facts.nodes, endpointNodes: endpointNodes))
+                service: service.key, addresses: addresses, pool: pool, members: members, nodes: facts.nodes, endpointNodes: endpointNodes),
+                noReadyEndpoint: !service.hasReadyEndpoint)
         }
         return ServiceElection(
             service: service.key, addresses: addresses, pool: pool,
             owners: Election.rank(service: service.key, addresses: addresses, pool: pool, members: members, nodes: nil, endpointNodes: nil),
             targets: TargetElection.rank(addresses: addresses, pool: pool, nodes: facts.nodes, endpointNodes: endpointNodes,
-                                         unreachable: unreachable))
+                                         unreachable: unreachable),
+            noReadyEndpoint: !service.hasReadyEndpoint)
     }
 
     /// Nodes that alive members report unreachable, with who reports each.

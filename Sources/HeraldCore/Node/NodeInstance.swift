@@ -70,6 +70,13 @@ public struct NodeInstance: Sendable {
     public private(set) var failovers: [IPAddress: UInt64] = [:]
     public private(set) var assignments: [String: LinkAssignment] = [:]
     private var publishedMeta: NodeMeta?
+    /// This node's `ConfigDigest` (of the loaded config).
+    public private(set) var configDigest: String
+    /// Members whose config digest differs from the cluster's (see `ConfigDrift`).
+    public private(set) var drift = ConfigDrift()
+    private var reportedMissingNode = false
+    /// Service addresses another host was seen announcing while this node has no gossip.
+    private var reportedUnsharedAddresses: Set<IPAddress> = []
 
     public var isGossiping: Bool { settings.lease != nil }
 
@@ -80,6 +87,7 @@ public struct NodeInstance: Sendable {
         startingUp = settings.lease != nil
         settled = settings.lease == nil || settings.joinGrace == .zero
         checks = Self.checks(for: loaded, keeping: [:])
+        configDigest = ConfigDigest.of(loaded.config)
     }
 
     // MARK: What the node is
@@ -94,7 +102,18 @@ public struct NodeInstance: Sendable {
         }
         return NodeMeta(interfaces: interfaces, passingChecks: checks.filter(\.value.state.passing).keys.sorted(),
                         holdingDown: holdingDownUntil != nil, startingUp: startingUp,
-                        unreachableNodes: unreachable.values.reduce(into: Set<String>()) { $0.formUnion($1) }.sorted())
+                        unreachableNodes: unreachable.values.reduce(into: Set<String>()) { $0.formUnion($1) }.sorted(),
+                        about: NodeMeta.About(version: HeraldVersion.current, mode: loaded.config.node.mode.rawValue,
+                                              configDigest: configDigest))
+    }
+
+    /// Local mode with `[kubernetes]`: the Nodes are listed and none has this node's name,
+    /// so this node is never elected for a Service address (`Election`'s "no Kubernetes
+    /// Node of this name"). Mostly a host next to the nodes that wants `mode = "adjacent"`.
+    public var isMissingKubernetesNode: Bool {
+        guard loaded.config.kubernetes != nil, loaded.config.node.mode == .local, let nodes = kubernetes?.nodes, !nodes.isEmpty
+        else { return false }
+        return nodes[loaded.nodeName] == nil
     }
 
     /// This node as a member, with the metadata it has now (gossip may not have sent it yet).
@@ -123,7 +142,17 @@ public struct NodeInstance: Sendable {
     public mutating func onConfig(_ new: LoadedConfig, now: Duration) -> [NodeAction] {
         checks = Self.checks(for: new, keeping: checks)
         loaded = new
+        configDigest = ConfigDigest.of(new.config)
         return decide(now: now)
+    }
+
+    /// A link saw another MAC claim `address`. Without gossip, a Service address claimed by
+    /// another host means several hosts serve Services each on its own (each allocates and
+    /// answers every address): said once per address.
+    public mutating func onConflict(_ address: IPAddress, from mac: MACAddress, now: Duration) -> [NodeAction] {
+        guard !isGossiping, loaded.config.kubernetes != nil, announcements.vips.contains(where: { $0.address == address }),
+              reportedUnsharedAddresses.count < 64, reportedUnsharedAddresses.insert(address).inserted else { return [] }
+        return [.announcedElsewhereWithoutGossip(address, by: mac)]
     }
 
     /// The other members, as gossip sees them now.
@@ -211,6 +240,15 @@ public struct NodeInstance: Sendable {
         if meta != publishedMeta {
             publishedMeta = meta
             actions.append(.meta(meta))
+        }
+        if isMissingKubernetesNode != reportedMissingNode {
+            reportedMissingNode.toggle()
+            actions.append(.missingKubernetesNode(reportedMissingNode))
+        }
+        let newDrift = ConfigDrift(view: view, me: loaded.nodeName)
+        if newDrift != drift {
+            drift = newDrift
+            actions.append(.configDrift(newDrift))
         }
         if !settled, peers.contains(where: \.isCandidate) || now - startedAt >= settings.joinGrace { settled = true }
         let members = view
@@ -315,4 +353,40 @@ public enum NodeAction: Equatable, Sendable {
     case holdDown(Bool)
     /// This node finished starting and may now be elected.
     case eligible
+    /// This node is (or is no longer) missing from the Kubernetes Nodes in local mode.
+    case missingKubernetesNode(Bool)
+    /// Which members' config differs from the cluster's changed.
+    case configDrift(ConfigDrift)
+    /// Without gossip, another host (`by`) answers a Service address this node serves.
+    case announcedElsewhereWithoutGossip(IPAddress, by: MACAddress)
+}
+
+/// Whose config differs from the rest of the cluster: the digest most members carry (a
+/// strict majority of those that say), and every member with another. With no majority,
+/// every member that says is listed. Empty when all agree (or alone).
+public struct ConfigDrift: Equatable, Sendable {
+    public var majority: String?
+    /// Member name → its digest, for those that differ from `majority`.
+    public var differing: [String: String] = [:]
+
+    public init() {}
+
+    /// From the alive members' metadata (this node's included, as `me`).
+    public init(view: [Member], me: String) {
+        var digests: [String: String] = [:]
+        for member in view where member.isCandidate {
+            if let digest = NodeMeta.decode(member.meta)?.about?.configDigest { digests[member.name] = digest }
+        }
+        guard Set(digests.values).count > 1 else { return }
+        let counts = Dictionary(digests.values.map { ($0, 1) }, uniquingKeysWith: +)
+        let (top, count) = counts.max { ($0.value, $1.key) < ($1.value, $0.key) }!
+        if count * 2 > digests.count {
+            majority = top
+            differing = digests.filter { $0.value != top }
+        } else {
+            differing = digests
+        }
+    }
+
+    public var isEmpty: Bool { differing.isEmpty }
 }
