@@ -59,11 +59,11 @@ reasons | grep -s >/dev/null '^nginx-test-lb IPAllocated ' || fail "no IPAllocat
 pass "Events: IPAllocated, and AllocationFailed with the reason, once"
 lab_exec h1 curl -sf http://127.0.0.1:9473/metrics >"$LAB_DIR/metrics.txt"
 promtool check metrics <"$LAB_DIR/metrics.txt" || fail "promtool rejects the exposition"
-for line in 'metallb_allocator_addresses_in_use_total{pool="homelab"} 4' 'metallb_allocator_addresses_in_use_total{pool="reserved"} 1' \
+for line in 'metallb_allocator_addresses_total{pool="homelab"} 11' 'metallb_allocator_addresses_in_use_total{pool="homelab"} 4' 'metallb_allocator_addresses_in_use_total{pool="reserved"} 1' \
             'metallb_speaker_announced{ip="198.51.100.100",node="h1",protocol="layer2",service="default/nginx-test-lb"} 1'; do
     grep -qxF "$line" "$LAB_DIR/metrics.txt" || fail "metrics lack: $line"$'\n'"$(grep -E 'allocator|announced' "$LAB_DIR/metrics.txt")"
 done
-pass "metrics: addresses in use per pool, and each Service address announced"
+pass "metrics: pool sizes, addresses in use per pool, and each Service address announced"
 
 reasons | grep -s >/dev/null '^nginx-test-lb nodeAssigned announcing from node "h1"' || fail "no nodeAssigned Event: $(reasons)"
 pass "nodeAssigned names the announcing node"
