@@ -44,7 +44,9 @@ TEXT
     echo " -- Herald developers <dev@herald-lb.org>  $(date -R -u -d "@$(git log -1 --format=%ct 2>/dev/null || date +%s)")"
 } | gzip -9n >"$doc/changelog.Debian.gz"
 
-# Library dependencies as the dynamic linker sees them (libc, libpcap, libsystemd).
+# Library dependencies as the dynamic linker sees them (libc, libpcap, libsystemd,
+# libyaml), plus libcurl, which heraldd loads only with [kubernetes] (dlopen: the linker
+# does not see it).
 shlibs=$(mktemp -d)
 mkdir "$shlibs/debian"
 printf 'Source: herald\n\nPackage: herald\nArchitecture: any\n' >"$shlibs/debian/control"
@@ -58,7 +60,7 @@ Version: $version
 Architecture: $arch
 Maintainer: Herald developers <dev@herald-lb.org>
 Installed-Size: $(du -sk --exclude=DEBIAN "$stage" | cut -f1)
-Depends: $depends, systemd
+Depends: $depends, libcurl4 (>= 7.71), systemd
 Section: net
 Priority: optional
 Homepage: https://github.com/herald-lb/herald

@@ -53,6 +53,9 @@ public enum Daemon {
     /// Writes to a peer that went away must fail with EPIPE, not end the process.
     public static func ignoreSIGPIPE() { signal(SIGPIPE, SIG_IGN) }
 
+    /// Maps code only as it runs, from now on (`ResidentCode`); call first thing in `main`.
+    public static func mapOnlyCodeThatRuns() { ResidentCode.mapOnlyWhatRuns() }
+
     public static func makeLogger(_ label: String) -> Logger {
         LoggingSystem.bootstrap { HeraldLogHandler(label: $0) }
         return Logger(label: label)
@@ -119,7 +122,11 @@ public enum Daemon {
                 // Not the Kubernetes loop: it waits on the API server, and liveness never does.
                 links.all.map(\.heartbeat) + [gossip?.heartbeat, metrics?.heartbeat, control.heartbeat].compactMap { $0 }
             },
-            onReady: { inbox.post(.ready) })
+            onReady: {
+                inbox.post(.ready)
+                // Start-up is over: its code need not stay resident.
+                ResidentCode.dropStartupCode()
+            })
         // The group stops services in reverse, each after the one before has returned:
         // notifier (STOPPING=1), links (silence), Kubernetes, gossip (leave, so peers take
         // over at once), checks, the node machine, reload, metrics, control.

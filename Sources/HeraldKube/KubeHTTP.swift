@@ -56,14 +56,12 @@ public final class KubeHTTP: @unchecked Sendable {
     private let stopping = Atomic<Bool>(false)
     private var headers: UnsafeMutablePointer<curl_slist>?
 
-    private static let initialized: Bool = {
-        curl_global_init(Int(CURL_GLOBAL_DEFAULT))
-        return true
-    }()
-
     public init(credentials: KubeCredentials) throws(KubeError) {
-        _ = Self.initialized
-        guard let handle = curl_easy_init() else { throw KubeError.transport("curl_easy_init failed") }
+        var error = [CChar](repeating: 0, count: 256)
+        guard herald_curl_load(&error, error.count) == 0 else {
+            throw KubeError.transport(String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        }
+        guard let handle = herald_curl_easy_init() else { throw KubeError.transport("curl_easy_init failed") }
         self.handle = handle
         self.credentials = credentials
         herald_curl_long(handle, CURLOPT_SSL_VERIFYPEER, 1)
@@ -89,8 +87,8 @@ public final class KubeHTTP: @unchecked Sendable {
     }
 
     deinit {
-        curl_slist_free_all(headers)
-        curl_easy_cleanup(handle)
+        herald_curl_slist_free_all(headers)
+        herald_curl_easy_cleanup(handle)
     }
 
     /// Aborts the request in progress (within about a second) and every later one.
@@ -192,12 +190,12 @@ public final class KubeHTTP: @unchecked Sendable {
 
     private func run(_ method: String, _ path: String, body: [UInt8]?, contentType: String, timeout: Duration?,
                      idleLimit: Duration?, context: Context) throws(KubeError) -> Int {
-        curl_slist_free_all(headers)
+        herald_curl_slist_free_all(headers)
         headers = nil
         var lines = ["Accept: application/json", "User-Agent: heraldd"]
         if body != nil { lines.append("Content-Type: \(contentType)") }
         if let token = try currentToken() { lines.append("Authorization: Bearer \(token)") }
-        for line in lines { headers = curl_slist_append(headers, line) }
+        for line in lines { headers = herald_curl_slist_append(headers, line) }
         herald_curl_pointer(handle, CURLOPT_HTTPHEADER, headers)
         _ = (credentials.server + path).withCString { herald_curl_pointer(handle, CURLOPT_URL, $0) }
         _ = method.withCString { herald_curl_pointer(handle, CURLOPT_CUSTOMREQUEST, $0) }
@@ -228,10 +226,10 @@ public final class KubeHTTP: @unchecked Sendable {
             body.withUnsafeBytes { bytes in
                 herald_curl_long(handle, CURLOPT_POSTFIELDSIZE, bytes.count)
                 herald_curl_pointer(handle, CURLOPT_POSTFIELDS, bytes.baseAddress)
-                return curl_easy_perform(handle)
+                return herald_curl_easy_perform(handle)
             }
         } else {
-            curl_easy_perform(handle)
+            herald_curl_easy_perform(handle)
         }
         herald_curl_pointer(handle, CURLOPT_POSTFIELDS, nil)
         herald_curl_long(handle, CURLOPT_POSTFIELDSIZE, -1)
@@ -246,7 +244,7 @@ public final class KubeHTTP: @unchecked Sendable {
             throw KubeError.stopped
         default:
             if stopping.load(ordering: .relaxed) { throw KubeError.stopped }
-            throw KubeError.transport(String(cString: curl_easy_strerror(code)))
+            throw KubeError.transport(String(cString: herald_curl_easy_strerror(code)))
         }
     }
 

@@ -65,6 +65,7 @@ enum Heraldd {
     /// a task of default priority instead, and the main thread waits for its exit status.
     /// The loops that must not wait run on threads of their own anyway.
     static func main() {
+        Daemon.mapOnlyCodeThatRuns()
         Daemon.ignoreSIGPIPE()
         let flags: Flags
         switch parse(Array(CommandLine.arguments.dropFirst())) {

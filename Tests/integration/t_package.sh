@@ -13,7 +13,7 @@ lintian --fail-on error --tag-display-limit 0 "$deb" >"$LAB_DIR/lintian.txt" 2>&
 pass "lintian: no errors ($(count '^[WI]:' "$LAB_DIR/lintian.txt") warnings/info)"
 
 depends=$(dpkg-deb -f "$deb" Depends)
-for lib in libc6 libpcap0.8 libsystemd0; do [[ $depends == *"$lib"* ]] || fail "Depends lacks $lib: $depends"; done
+for lib in libc6 libpcap0.8 libsystemd0 libcurl4 libyaml-0-2; do [[ $depends == *"$lib"* ]] || fail "Depends lacks $lib: $depends"; done
 [[ $depends != *swift* ]] || fail "depends on a Swift runtime: $depends"
 [ "$(dpkg-deb -I "$deb" conffiles)" = /etc/herald/herald.toml ] || fail "conffiles: $(dpkg-deb -I "$deb" conffiles)"
 dpkg-deb -c "$deb" | awk '{print $6}' >"$LAB_DIR/files.txt"
