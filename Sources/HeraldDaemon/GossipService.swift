@@ -157,7 +157,10 @@ public final class GossipService: Service, Sendable {
         var resolvedVersion = 0
         /// When the last poll was due to return.
         var wakeBy: Duration?
-        var published: [Member]?
+        /// What the node machine last got: the members as elections see them (not their
+        /// round trips, which change with every probe), and when the last turn went.
+        var published: [MemberRecord]?
+        var lastTurnPosted: Duration?
         var nextAloneWarning = Duration.seconds(3)
 
         func execute(_ actions: [MembershipAction]) {
@@ -222,12 +225,20 @@ public final class GossipService: Service, Sendable {
                 nextAloneWarning = now + .seconds(30)
             }
             let members = instance.members.values.sorted { $0.name < $1.name }
-            if members != published {
-                published = members
+            let facts = members.map(\.record)
+            let viewChanged = facts != published
+            if viewChanged {
+                published = facts
                 node.post(.view(members))
             }
-            // With when it asked to wake: the node machine tells a stall from idleness.
-            node.post(.turn(turnStart, due: wakeBy.map { origin + $0 }))
+            // A turn renews the links' lease, so one goes at least every half lease, and at
+            // once after a late wake-up (with when the loop asked to wake: the node machine
+            // tells a stall from idleness). Not every turn: each post wakes the node service.
+            let late = wakeBy.map { now - $0 > lease / 4 } ?? false
+            if viewChanged || late || lastTurnPosted.map({ now - $0 >= lease / 2 }) ?? true {
+                lastTurnPosted = now
+                node.post(.turn(turnStart, due: wakeBy.map { origin + $0 }))
+            }
             statsBox.withLock {
                 $0.members = [instance.selfMember] + members
                 $0.awareness = instance.awareness
@@ -235,12 +246,12 @@ public final class GossipService: Service, Sendable {
             }
 
             // Wake at least three times per lease so answers never lapse while idle.
-            let wait = min(instance.nextDeadline - origin.duration(to: .now), lease / 3,
-                           .milliseconds(Int64(Heartbeat.maximumWait)))
+            let wait = min(instance.nextDeadline - origin.duration(to: .now), lease / 3)
             let timeout = wait <= .zero ? 0 : Int32(wait.milliseconds + 1)
             wakeBy = origin.duration(to: .now) + .milliseconds(Int64(timeout))
             var fds = [pollfd(fd: socket.fd, events: Int16(POLLIN), revents: 0),
                        pollfd(fd: loop.wake.fd, events: Int16(POLLIN), revents: 0)]
+            heartbeat.willWait(milliseconds: timeout)
             _ = poll(&fds, 2, timeout)
             if fds[1].revents != 0 { loop.wake.drain() }
         }

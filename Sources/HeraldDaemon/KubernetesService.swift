@@ -203,7 +203,9 @@ final class KubernetesService: Service, Sendable {
         var retryAt: ContinuousClock.Instant?
         while !loop.isStopping {
             var fds = [pollfd(fd: loop.wake.fd, events: Int16(POLLIN), revents: 0)]
-            _ = poll(&fds, 1, Heartbeat.maximumWait)
+            // Until a change, or the retry after a failed write.
+            let timeout = retryAt.map { Int32(clamping: max(0, ContinuousClock.now.duration(to: $0).milliseconds + 1)) } ?? -1
+            _ = poll(&fds, 1, timeout)
             let woken = fds[0].revents != 0
             if woken {
                 // Let a burst of changes (kubectl apply of many objects, a relist) settle

@@ -236,14 +236,17 @@ public final class LinkService: Service, Sendable {
 
             var deadline = machine.nextDeadline.map { origin + $0 }
             if pcap == nil { deadline = min(deadline ?? .now + .milliseconds(250), .now + .milliseconds(250)) }
+            // Until the machine's next deadline, a frame or news; no deadline, no wake-up.
             let timeout = deadline.map { deadline -> Int32 in
                 let wait = ContinuousClock.now.duration(to: deadline)
-                return wait <= .zero ? 0 : Int32(min(wait.milliseconds + 1, Int64(Heartbeat.maximumWait)))
-            } ?? Heartbeat.maximumWait
+                return wait <= .zero ? 0 : Int32(clamping: wait.milliseconds + 1)
+            } ?? -1
             // Without a capture (interface down), poll only the wake-up pipe: fd -1 is ignored.
             var fds = [pollfd(fd: pcap?.selectableFD ?? -1, events: Int16(POLLIN), revents: 0),
                        pollfd(fd: loop.wake.fd, events: Int16(POLLIN), revents: 0)]
+            heartbeat.willWait(milliseconds: timeout)
             _ = poll(&fds, 2, timeout)
+            heartbeat.beat()   // awake: what follows must come round within the limit
             if fds[1].revents != 0 { loop.wake.drain() }
             if fds[0].revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 {
                 pcap = nil

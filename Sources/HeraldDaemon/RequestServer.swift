@@ -59,9 +59,11 @@ final class RequestServer: @unchecked Sendable {
             var fds = [pollfd(fd: clients.count < settings.maxClients ? listenFD : -1, events: Int16(POLLIN), revents: 0),
                        pollfd(fd: loop.wake.fd, events: Int16(POLLIN), revents: 0)]
             fds += clients.map { pollfd(fd: $0.fd, events: Int16($0.reply == nil ? POLLIN : POLLOUT), revents: 0) }
-            let nearest = clients.map(\.deadline).min().map { ContinuousClock.now.duration(to: $0) } ?? .seconds(1)
-            let timeout = Int32(max(0, min(nearest, .seconds(1)).milliseconds + 1))
+            // Until the nearest client's deadline; with no client, until one connects.
+            let timeout = clients.map(\.deadline).min().map { Int32(clamping: max(0, ContinuousClock.now.duration(to: $0).milliseconds + 1)) } ?? -1
+            heartbeat?.willWait(milliseconds: timeout)
             guard poll(&fds, nfds_t(fds.count), timeout) >= 0 || errno == EINTR else { return }
+            heartbeat?.beat()   // awake: what follows must come round within the limit
             if fds[1].revents != 0 { loop.wake.drain() }
             for (index, pfd) in fds.enumerated().dropFirst(2) where pfd.revents != 0 {
                 step(&clients[index - 2], revents: pfd.revents, buffer: &buffer)

@@ -53,15 +53,15 @@ public struct SystemdNotifier: Service {
         return .microseconds(Int64(usec))
     }
 
-    /// How long a loop may go without a turn before the daemon counts as wedged: half the
-    /// watchdog interval, but never less than 3 s (loops turn at least once a second).
+    /// How late a loop may be (`Heartbeat.lateness`) before the daemon counts as wedged:
+    /// half the watchdog interval, but never less than 3 s.
     static func progressLimit(watchdog: Duration) -> Duration {
         max(watchdog / 2, .seconds(3))
     }
 
-    /// The loops that made no progress within `limit`; the daemon is healthy when empty.
-    static func stalled(_ beats: [(name: String, age: Duration)], limit: Duration) -> [String] {
-        beats.filter { $0.age > limit }.map(\.name)
+    /// The loops more than `limit` late; the daemon is healthy when empty.
+    static func stalled(_ beats: [(name: String, lateness: Duration)], limit: Duration) -> [String] {
+        beats.filter { $0.lateness > limit }.map(\.name)
     }
 
     /// Pings systemd while every loop is turning. A wedged loop (a capture thread stuck in
@@ -70,7 +70,7 @@ public struct SystemdNotifier: Service {
         logger.info("watchdog on", metadata: ["ping_every": "\(period)", "progress_limit": "\(limit)"])
         var withholding = false
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            let stalled = Self.stalled(heartbeats().map { ($0.name, $0.age) }, limit: limit)
+            let stalled = Self.stalled(heartbeats().map { ($0.name, $0.lateness) }, limit: limit)
             if stalled.isEmpty {
                 Self.notify("WATCHDOG=1")
                 if withholding { logger.notice("watchdog: every loop is turning again") }

@@ -149,24 +149,45 @@ final class WakeSignal: @unchecked Sendable {
     }
 }
 
-/// When a loop last came round, for the watchdog: each long-running thread beats once per
-/// turn, and a turn is never longer than `Heartbeat.maximumWait`.
+/// Whether a loop is making progress, for the watchdog. A loop beats at the top of every
+/// turn and as soon as its poll() returns, and says how long it will wait before it
+/// blocks (`willWait`); it is late when it
+/// overstays that wait, or, while it runs, goes longer than the limit without a turn. A
+/// loop waiting for a packet with no deadline is never late: loops sleep until their next
+/// deadline or packet, not on a fixed cap.
 final class Heartbeat: Sendable {
-    /// Loops cap their poll() timeouts to this, so an idle loop still beats.
-    static let maximumWait: Int32 = 1000
-
     let name: String
     private let last: Atomic<Int64>
+    /// While the loop waits: when it is due back (nanoseconds, monotonic), `Int64.max`
+    /// without a deadline; 0 while it runs.
+    private let dueBack = Atomic<Int64>(0)
 
     init(_ name: String) {
         self.name = name
         last = Atomic(Self.monotonicNanoseconds())
     }
 
-    func beat() { last.store(Self.monotonicNanoseconds(), ordering: .relaxed) }
+    func beat() {
+        last.store(Self.monotonicNanoseconds(), ordering: .relaxed)
+        dueBack.store(0, ordering: .relaxed)
+    }
 
-    /// Time since the last beat.
-    var age: Duration { .nanoseconds(Self.monotonicNanoseconds() - last.load(ordering: .relaxed)) }
+    /// The loop is about to block in poll() for `milliseconds` (negative: until a packet or
+    /// a wake-up comes).
+    func willWait(milliseconds: Int32) {
+        dueBack.store(milliseconds < 0 ? Int64.max : Self.monotonicNanoseconds() + Int64(milliseconds) * 1_000_000,
+                      ordering: .relaxed)
+    }
+
+    /// How long the loop is behind: past the end of its wait, or since its last beat while
+    /// it runs.
+    var lateness: Duration {
+        let now = Self.monotonicNanoseconds()
+        let due = dueBack.load(ordering: .relaxed)
+        if due == Int64.max { return .zero }
+        if due != 0 { return .nanoseconds(max(0, now - due)) }
+        return .nanoseconds(now - last.load(ordering: .relaxed))
+    }
 
     static func monotonicNanoseconds() -> Int64 {
         var now = timespec()

@@ -28,7 +28,8 @@ public struct Member: Equatable, Sendable {
     /// packet would.
     public var isCandidate: Bool { status == .alive || status == .suspect }
 
-    var record: MemberRecord {
+    /// What gossip carries of it: all an election needs (not the round trip or timestamps).
+    public var record: MemberRecord {
         MemberRecord(name: name, address: address, incarnation: incarnation, status: status, meta: meta)
     }
 }

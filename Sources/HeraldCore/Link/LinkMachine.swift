@@ -83,11 +83,12 @@ public struct LinkMachine: Sendable {
         !silent && (!settings.usesLease || leaseUntil.map { now < $0 } ?? false)
     }
 
+    /// When the shell must call `onTick`. Not when the lease runs out: the lease is checked
+    /// for every frame and every announcement, so a lapsed lease silences the link at once
+    /// without a turn (which would wake an idle link at every renewal); the next turn for
+    /// any reason then reports it.
     public var nextDeadline: Duration? {
-        var deadlines = [scheduler.nextDeadline, conflictGuard.nextDeadline, targetAnswers.tracker.nextDeadline]
-        // When the lease runs out the link falls silent: a turn must happen then.
-        if settings.usesLease, !context.answering.isEmpty { deadlines.append(leaseUntil) }
-        return deadlines.compactMap { $0 }.min()
+        [scheduler.nextDeadline, conflictGuard.nextDeadline, targetAnswers.tracker.nextDeadline].compactMap { $0 }.min()
     }
 
     /// The shell could not send a frame (counted with the link's other numbers).
@@ -138,8 +139,10 @@ public struct LinkMachine: Sendable {
             tally.responsesSent[address, default: 0] += 1
             return [.send(frame, .reply(address))]
         case .conflict(let address, let foreign):
-            let actions = conflictGuard.onClaim(address, by: foreign, announcing: context.answering.contains(address), now: now)
-            return perform(actions) + update(now: now)
+            // Defended only while it is answered under a live lease (no turn ran at the lapse).
+            let answered = context.answering.contains(address) && holds(at: now)
+            let actions = conflictGuard.onClaim(address, by: foreign, announcing: answered, now: now)
+            return update(now: now) + perform(actions)
         case .neighbor(let address, let from):
             let changes = targetAnswers.onAnswer(address, mac: from, now: now)
             guard !changes.isEmpty else { return [] }
