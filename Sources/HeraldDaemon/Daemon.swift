@@ -74,7 +74,8 @@ public enum Daemon {
         let state = NodeState(NodeInstance(loaded: loaded, settings: nodeSettings, now: .zero), origin: .now)
         let inbox = NodeInbox()
         let links = try LinkSet(interfaces: interfaces) { interface throws(SystemError) in
-            try LinkService(interface: interface, settings: linkSettings, node: inbox, readiness: readiness, logger: logger)
+            try LinkService(interface: interface, settings: linkSettings, realtimePriority: config.node.realtimePriority, node: inbox,
+                            readiness: readiness, logger: logger)
         }
         if interfaces.isEmpty {
             logger.warning("no VIP of this config can be announced by this node; answering nothing",
@@ -91,7 +92,8 @@ public enum Daemon {
             return try GossipService(
                 name: loaded.nodeName, address: bind, seeds: settings.join, seal: try loadSeal(settings),
                 epoch: RunEpoch.next(directory: settings.stateDirectory, logger: logger),
-                settings: MembershipSettings(profile: settings.profile), meta: state.current.meta, node: inbox, logger: logger)
+                settings: MembershipSettings(profile: settings.profile), realtimePriority: config.node.realtimePriority,
+                meta: state.current.meta, node: inbox, logger: logger)
         }
         let kubernetes = try config.kubernetes.map { settings throws(SystemError) in
             try KubernetesService(settings: settings, runtime: runtime, node: inbox, decided: state, readiness: readiness,

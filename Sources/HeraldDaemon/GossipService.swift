@@ -20,6 +20,7 @@ public final class GossipService: Service, Sendable {
         case refuted(MemberRecord.Status)
         case unresolved([String])
         case alone([GossipAddress], Duration)
+        case normalPriority(SystemError)
     }
 
     /// What reports and metrics show of the protocol.
@@ -58,8 +59,12 @@ public final class GossipService: Service, Sendable {
     /// The ownership lease the node machine renews on every turn (`NodeInstance.Settings`).
     var lease: Duration { settings.suspicionFloor }
 
+    /// SCHED_FIFO priority of the gossip thread (0: normal scheduling).
+    private let realtimePriority: Int32
+
     init(name: String, address: GossipAddress, seeds: [HostPort], seal: GossipSeal, epoch: UInt64, settings: MembershipSettings,
-         meta: NodeMeta, node: NodeInbox, logger: Logger) throws(SystemError) {
+         realtimePriority: Int, meta: NodeMeta, node: NodeInbox, logger: Logger) throws(SystemError) {
+        self.realtimePriority = Int32(realtimePriority)
         self.name = name
         self.address = address
         self.seeds = seeds
@@ -127,6 +132,8 @@ public final class GossipService: Service, Sendable {
                 }
             case .refuted(let claimed):
                 logger.warning("refuted: another member had this node as \(claimed)")
+            case .normalPriority(let error):
+                logger.warning("gossip thread at normal priority: cannot use \(error); on a busy host probes may come late and peers may suspect this node (node.realtime_priority, herald.toml(5))")
             case .unresolved(let names):
                 logger.warning("cannot resolve join peers yet: \(names.joined(separator: ", "))")
             case .alone(let peers, let duration):
@@ -144,6 +151,13 @@ public final class GossipService: Service, Sendable {
     // MARK: The gossip thread
 
     private func gossipLoop() {
+        if realtimePriority > 0 {
+            do throws(SystemError) {
+                try Thread.runInRealTime(priority: realtimePriority)
+            } catch {
+                eventSink.yield(.normalPriority(error))
+            }
+        }
         let origin = ContinuousClock.now
         var rng = SystemRandomNumberGenerator()
         var instance = MembershipInstance(name: name, address: address, meta: pending.withLock { $0 }, settings: settings,

@@ -49,10 +49,15 @@ public final class LinkService: Service, Sendable {
         case link(LinkEvent)
         case carrier(up: Bool, String)
         case failure(String, vip: IPAddress?)
+        case normalPriority(SystemError)
     }
 
-    init(interface: HostInterface, settings: LinkMachine.Settings, node: NodeInbox, readiness: Readiness,
+    /// SCHED_FIFO priority of the capture thread (0: normal scheduling).
+    private let realtimePriority: Int32
+
+    init(interface: HostInterface, settings: LinkMachine.Settings, realtimePriority: Int, node: NodeInbox, readiness: Readiness,
          logger: Logger) throws(SystemError) {
+        self.realtimePriority = Int32(realtimePriority)
         guard let mac = interface.mac else { throw SystemError("\(interface.name) has no Ethernet address", errno: 0) }
         self.interface = interface
         self.mac = mac
@@ -153,6 +158,8 @@ public final class LinkService: Service, Sendable {
                 node.post(.carrier(interface.name, up: up))
             case .failure(let message, let vip):
                 logger.error("\(message)", metadata: vip.map { ["vip": "\($0)"] })
+            case .normalPriority(let error):
+                logger.warning("capture thread at normal priority: cannot use \(error); on a busy host answers may come late (node.realtime_priority, herald.toml(5))")
             }
         }
     }
@@ -161,6 +168,13 @@ public final class LinkService: Service, Sendable {
 
     /// Runs until stopped; returns the capture, still open, for the caller to close.
     private func captureLoop() -> PcapHandle? {
+        if realtimePriority > 0 {
+            do throws(SystemError) {
+                try Thread.runInRealTime(priority: realtimePriority)
+            } catch {
+                eventSink.yield(.normalPriority(error))
+            }
+        }
         var pcap = initialPcap.withLock { handle in
             defer { handle = nil }
             return handle

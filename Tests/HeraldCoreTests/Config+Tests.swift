@@ -226,3 +226,22 @@ let labHost = HostFacts(hostname: "h1", interfaces: [
         }
     }
 }
+
+@Suite struct RealtimePriorityTests {
+    @Test func defaultsToTenDecodesWithinRangeAndNamesTheLine() throws {
+        #expect(try decode("").get().node.realtimePriority == 10)
+        #expect(try decode("[node]\nrealtime_priority = 0\n").get().node.realtimePriority == 0)
+        #expect(try decode("[node]\nrealtime_priority = 49\n").get().node.realtimePriority == 49)
+        #expect(errors("[node]\nrealtime_priority = 50\n").count == 1)
+        #expect(errors("[node]\nrealtime_priority = 50\n").first?.hasPrefix("/etc/herald/herald.toml:2: node.realtime_priority:") == true)
+        #expect(errors("[node]\nrealtime_priority = -1\n").first?.hasPrefix("/etc/herald/herald.toml:2: node.realtime_priority:") == true)
+        #expect(errors("[node]\nrealtime_priority = \"high\"\n").first?.hasPrefix("/etc/herald/herald.toml:2: node.realtime_priority:") == true)
+    }
+
+    @Test func changingItTakesARestart() throws {
+        let old = try decode("").get()
+        let new = try decode("[node]\nrealtime_priority = 20\n").get()
+        let refused = ConfigChange.restartRequired(from: old, nodeName: "h1", to: new, nodeName: "h1", file: "herald.toml")
+        #expect(refused.map(\.keyPath) == ["node.realtime_priority"])
+    }
+}

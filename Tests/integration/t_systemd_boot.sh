@@ -48,6 +48,21 @@ pass "systemctl enable --now: READY (active/running, status \"$status\"), main P
 [ "$(ndisc_mac c 2001:db8:100::50)" = "$mac1" ] || fail "2001:db8:100::50 not answered by $mac1"
 pass "arping and ndisc6 from outside get the container's MAC"
 
+# The capture and gossip threads run at SCHED_FIFO 10 as the unprivileged user
+# (LimitRTPRIO=10) — unless the kernel schedules real-time tasks per cgroup
+# (CONFIG_RT_GROUP_SCHED, not in Debian's kernels), which gives a service no real-time
+# budget: then heraldd says it runs at normal priority, once per thread.
+policy=$(sd_exec s1 sh -c "for t in /proc/$pid/task/*; do if [ \"\$(cat \$t/comm)\" = link-eth0 ]; then cut -d' ' -f40,41 \$t/stat; fi; done")
+rt_groups=$(zcat /proc/config.gz 2>/dev/null | grep -c '^CONFIG_RT_GROUP_SCHED=y$' || [ $? = 1 ])
+normal='capture thread at normal priority: cannot use real-time priority 10: Operation not permitted'
+if [ "$policy" = "10 1" ]; then
+    pass "the capture thread runs at SCHED_FIFO priority 10 under the unit"
+elif [ "$rt_groups" = 1 ] && [ "$policy" = "0 0" ] && journal -o cat | grep -qF "$normal"; then
+    pass "kernel with CONFIG_RT_GROUP_SCHED: no real-time budget for services; heraldd says the capture thread runs at normal priority"
+else
+    fail "link-eth0's priority and policy: '$policy' (want 10 1: SCHED_FIFO 10)"
+fi
+
 journal -o export >"$LAB_DIR/export.txt"
 for field in SYSLOG_IDENTIFIER=heraldd HERALD_IFACE=eth0 HERALD_VIP=198.51.100.50 HERALD_VIP=2001:db8:100::50 PRIORITY=5; do
     grep -qx "$field" "$LAB_DIR/export.txt" || fail "no journal field $field"
@@ -109,7 +124,8 @@ for i in $(seq 50); do [ "$(arping_macs c 198.51.100.50 1)" = "$mac1" ] && break
 [ "$(arping_macs c 198.51.100.50 3 | sort -u)" = "$mac1" ] || fail "not answering after the watchdog restart"
 pass "SIGSTOP: systemd's watchdog restarted heraldd (NRestarts=$(sd_show s1 herald NRestarts)), answering again"
 
-if journal -o cat | grep -E 'errno=1\b|EPERM|SIGSYS|status=31|Operation not permitted' >"$LAB_DIR/denied.txt"; then
+if journal -o cat | grep -E 'errno=1\b|EPERM|SIGSYS|status=31|Operation not permitted' \
+        | grep -v 'at normal priority: cannot use real-time priority 10: Operation not permitted' >"$LAB_DIR/denied.txt"; then
     fail "sandbox denials in the journal: $(cat "$LAB_DIR/denied.txt")"
 fi
 # libdispatch renices one thread to -4, which LimitNICE=24 allows. Where systemd cannot

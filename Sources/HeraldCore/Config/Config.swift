@@ -54,6 +54,9 @@ public struct NodeSettings: Equatable, Sendable {
     /// Adjacent mode: how often each target node is probed on the link; it counts as
     /// unreachable after `TargetTracker.Settings.misses` probes in a row go unanswered.
     public var targetProbeInterval: Duration = .milliseconds(100)
+    /// The SCHED_FIFO priority of the capture and gossip threads (0: normal scheduling), so
+    /// answers and probes are on time on a host whose cores are busy.
+    public var realtimePriority = 10
 
     public init(name: String? = nil, interfaces: [String]? = nil, mode: Mode = .local) {
         self.name = name
@@ -63,7 +66,7 @@ public struct NodeSettings: Equatable, Sendable {
 
     public static func == (lhs: NodeSettings, rhs: NodeSettings) -> Bool {
         lhs.name == rhs.name && lhs.interfaces == rhs.interfaces && lhs.mode == rhs.mode
-            && lhs.targetProbeInterval == rhs.targetProbeInterval
+            && lhs.targetProbeInterval == rhs.targetProbeInterval && lhs.realtimePriority == rhs.realtimePriority
     }
 }
 

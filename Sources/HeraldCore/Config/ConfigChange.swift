@@ -62,6 +62,9 @@ public struct ConfigChange: Equatable, Sendable {
         }
         if oldName != newName { refuse("node", "node.name", oldName, newName) }
         if old.node.mode != new.node.mode { refuse("node", "node.mode", old.node.mode.rawValue, new.node.mode.rawValue) }
+        if old.node.realtimePriority != new.node.realtimePriority {
+            refuse("node", "node.realtime_priority", "\(old.node.realtimePriority)", "\(new.node.realtimePriority)")
+        }
         if old.node.targetProbeInterval != new.node.targetProbeInterval {
             refuse("node", "node.target_probe_interval", "\(old.node.targetProbeInterval)", "\(new.node.targetProbeInterval)")
         }

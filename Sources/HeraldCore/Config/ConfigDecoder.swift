@@ -52,7 +52,7 @@ public enum ConfigDecoder {
             if let line = root.table[key]?.line { config.sectionLocations[key] = root.location(line) }
         }
         if var node = root.table("node") {
-            node.known = ["name", "interfaces", "mode", "target_probe_interval"]
+            node.known = ["name", "interfaces", "mode", "target_probe_interval", "realtime_priority"]
             if let (name, line) = node.string("name") {
                 if isValidNodeName(name) {
                     config.node.name = name
@@ -73,6 +73,7 @@ public enum ConfigDecoder {
                     node.error(line, "mode", "'\(text)' is not one of \(NodeSettings.Mode.allCases.map(\.rawValue).joined(separator: ", "))")
                 }
             }
+            if let (priority, _) = node.int("realtime_priority", in: 0...49) { config.node.realtimePriority = priority }
             if let interval = node.duration("target_probe_interval", in: .milliseconds(10)...(.seconds(10))) {
                 config.node.targetProbeInterval = interval
             }
