@@ -2,15 +2,17 @@
 # `make bench`, Kubernetes part: one heraldd host, the test API server, a client.
 #   apply-to-ARP  kubectl apply of a LoadBalancer Service -> its address in status (from
 #                 heraldd's log) and -> first ARP answer at the client; p50/p99 over N
-#   1000 Services created at once through the API: time until every one has its address
-#   memory        heraldd's RSS with those 1000 Services
+#   many          1,000 and then 10,000 Services created at once through the API: time
+#                 until every one has its status, and until every address is answered
+#                 at the client (arpblast sweep); heraldd's RSS after each; the test API
+#                 server's own time per request, so it is clear what the figures measure
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lab.sh
 lab_init "hbk8s$$"
 trap lab_cleanup EXIT
 SERVICES=${BENCH_K8S_SERVICES:-50}
-MANY=${BENCH_K8S_MANY:-1000}
+MANY=${BENCH_K8S_MANY:-"1000 10000"}
 
 lab_host k 5; lab_host h1 11; lab_host c 2
 lab_exec h1 ip addr add 10.20.0.11/16 dev eth0
@@ -27,7 +29,7 @@ name = "bench"
 addresses = ["198.51.100.100-198.51.100.199"]
 [[pool]]
 name = "many"
-addresses = ["10.20.10.0-10.20.13.255"]
+addresses = ["10.20.64.0/18"]
 auto_assign = false
 TOML
 lab_heraldd h1 "$LAB_DIR/herald.toml"
@@ -67,33 +69,70 @@ printf '  to first ARP answer at the client     p50 %5s ms   p99 %5s ms   (targe
     "$(pct "$LAB_DIR/arp.ms" 50)" "$(pct "$LAB_DIR/arp.ms" 99)"
 
 # Many Services at once, created straight through the API (kubectl's own start-up would
-# dominate), all in the "many" pool.
-rss_before=$(awk '/^VmRSS:/ {print $2}' "/proc/$(lab_pid h1)/status")
-start=$(date +%s%N)
-lab_exec c /usr/bin/python3 - "$LAB_DIR/pki" "$MANY" <<'PY'
-import json, ssl, sys, http.client
-pki, count = sys.argv[1], int(sys.argv[2])
+# dominate) by four connections in parallel, all in the "many" pool; each round's
+# addresses follow the previous round's.
+api() { # api METHOD PATH: as the admin, from the client; prints the JSON answer
+    lab_exec c /usr/bin/python3 - "$LAB_DIR/pki" "$1" "$2" <<'PY'
+import ssl, sys, http.client
+pki, method, path = sys.argv[1:4]
 context = ssl.create_default_context(cafile=f"{pki}/ca.crt")
 context.load_cert_chain(f"{pki}/admin.crt", f"{pki}/admin.key")
 connection = http.client.HTTPSConnection("198.51.100.5", 6443, context=context)
-for n in range(count):
-    body = {"apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": f"m{n}", "annotations": {"metallb.io/address-pool": "many"}},
-            "spec": {"type": "LoadBalancer", "selector": {"app": "bench"}, "ports": [{"port": 80}]}}
-    connection.request("POST", "/api/v1/namespaces/default/services", json.dumps(body), {"Content-Type": "application/json"})
-    response = connection.getresponse(); response.read()
-    assert response.status == 201, response.status
+connection.request(method, path)
+print(connection.getresponse().read().decode())
 PY
-created=$(ms_since "$start")
-done_count=0
-for i in $(seq 1200); do
-    done_count=$(grep 'status written' "$LAB_DIR/h1.log" | grep -c 'service=default/m' || [ $? = 1 ])
-    [ "$done_count" -ge "$MANY" ] && break
-    sleep 0.1
+}
+rss_before=$(awk '/^VmRSS:/ {print $2}' "/proc/$(lab_pid h1)/status")
+offset=0
+many_rows=()
+for round in $MANY; do
+    prefix="m$round-"
+    first=$(/usr/bin/python3 -c "import ipaddress; print(ipaddress.ip_address('10.20.64.0') + $offset)")
+    lab_exec c "$ARPBLAST" eth0 sweep "$first" "$round" 180 >"$LAB_DIR/sweep-$round.txt" &
+    sweeper=$!
+    start=$(date +%s%N)
+    lab_exec c /usr/bin/python3 - "$LAB_DIR/pki" "$round" "$prefix" <<'PY'
+import json, ssl, sys, threading, http.client
+pki, count, prefix = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+def create(indexes):
+    context = ssl.create_default_context(cafile=f"{pki}/ca.crt")
+    context.load_cert_chain(f"{pki}/admin.crt", f"{pki}/admin.key")
+    connection = http.client.HTTPSConnection("198.51.100.5", 6443, context=context)
+    for n in indexes:
+        body = {"apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": f"{prefix}{n}", "annotations": {"metallb.io/address-pool": "many"}},
+                "spec": {"type": "LoadBalancer", "selector": {"app": "bench"}, "ports": [{"port": 80}]}}
+        connection.request("POST", "/api/v1/namespaces/default/services", json.dumps(body), {"Content-Type": "application/json"})
+        response = connection.getresponse(); response.read()
+        assert response.status == 201, response.status
+threads = [threading.Thread(target=create, args=(range(i, count, 4),)) for i in range(4)]
+for t in threads: t.start()
+for t in threads: t.join()
+PY
+    created=$(ms_since "$start")
+    written=0
+    for i in $(seq 1800); do
+        written=$(grep 'status written' "$LAB_DIR/h1.log" | grep -c "service=default/$prefix" || [ $? = 1 ])
+        [ "$written" -ge "$round" ] && break
+        sleep 0.1
+    done
+    all_written=$(ms_since "$start")
+    wait "$sweeper" || echo "  (the sweep did not see every address answered)"
+    sweep=$(cat "$LAB_DIR/sweep-$round.txt")
+    sleep 2
+    rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$(lab_pid h1)/status")
+    many_rows+=("$(printf '%6s Services: created in %6s ms; all %s statuses written %6s ms after the first create; answered at the client %s/%s, the last %s ms after; RSS %.1f MB' \
+        "$round" "$created" "$written" "$all_written" "$(echo "$sweep" | sed -n 's/.*answered=\([0-9]*\).*/\1/p')" "$round" \
+        "$(echo "$sweep" | sed -n 's/.*last_ms=\([0-9]*\).*/\1/p')" "$(awk -v r="$rss" 'BEGIN {print r / 1024}')")")
+    echo "  ${many_rows[-1]}"
+    offset=$((offset + round))
 done
-all=$(ms_since "$start")
-sleep 2
-rss_after=$(awk '/^VmRSS:/ {print $2}' "/proc/$(lab_pid h1)/status")
-echo "Kubernetes: $MANY Services created at once through the API (creating them took $created ms)"
-echo "  every one allocated and its status written: $all ms after the first was created ($done_count written)"
-awk -v b="$rss_before" -v a="$rss_after" -v s="$SERVICES" -v n="$MANY" 'BEGIN {printf "  heraldd RSS: %.1f MB with %d Services, %.1f MB with %d more\n", b / 1024, s, a / 1024, n}'
+stats=$(api GET /debug/stats | /usr/bin/python3 -c 'import json, sys
+for method, figures in sorted(json.load(sys.stdin).items()):
+    count, mean, p50, p99 = (figures[key] for key in sorted(figures))  # count, mean_ms, p50_ms, p99_ms
+    print("    %-6s %7d requests   mean %6.1f ms   p50 %6.1f ms   p99 %6.1f ms" % (method, count, mean, p50, p99))')
+echo "Kubernetes: Services created at once through the API (target: 1,000 answered within 10 s, 10,000 within 60 s)"
+for row in "${many_rows[@]}"; do echo "  $row"; done
+awk -v b="$rss_before" -v s="$SERVICES" 'BEGIN {printf "  heraldd RSS before: %.1f MB with %d Services\n", b / 1024, s}'
+echo "  the test API server's own time per request (Python; a real one answers in milliseconds):"
+echo "$stats"

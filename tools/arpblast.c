@@ -11,6 +11,11 @@
  *   arpblast IFACE asks TARGET INTERVAL_MS   a request every INTERVAL_MS until SIGTERM/SIGINT;
  *                                            then counts the requests answered within 500 ms
  *                                            (or 50 intervals, if shorter) and which MACs answered
+ *   arpblast IFACE sweep FIRST COUNT SECONDS asks for COUNT consecutive addresses from FIRST, each
+ *                                            unanswered one again every 100 ms, until all have
+ *                                            answered or SECONDS pass; prints how many answered and
+ *                                            when (ms from the start) the first answers came: p50,
+ *                                            p99 and the last
  *
  * `asks` sends each request from one of 50 sender addresses (.200-.249 of the interface's
  * /24, unused in the lab) in turn, so every reply names the request it answers.
@@ -376,10 +381,58 @@ static int ask(uint32_t target, double interval) {
     return 0;
 }
 
+static int sweep(uint32_t first, long count, double seconds) {
+    struct timeval tv = {0, 10000};
+    setsockopt(rxsock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    double *answered = calloc(count, sizeof *answered);
+    double *asked = calloc(count, sizeof *asked);
+    long got = 0, next = 0;
+    uint8_t frame[64], buf[2048];
+    double start = now_s(), end = start + seconds;
+    while (got < count && now_s() < end) {
+        /* A bounded batch of requests per turn (about 20,000/s at most), then read replies. */
+        double turn = now_s();
+        for (int sent = 0; sent < 200; sent++) {
+            long index = next;
+            long scanned = 0;
+            while (scanned < count && (answered[index] || turn - asked[index] < 0.1)) {
+                index = (index + 1) % count;
+                scanned++;
+            }
+            if (scanned == count) break;
+            uint32_t target = htonl(ntohl(first) + (uint32_t)index);
+            send(sock, frame, arp_request(frame, target), 0);
+            asked[index] = turn;
+            next = (index + 1) % count;
+        }
+        struct timespec stamp;
+        int type;
+        ssize_t n;
+        while ((n = receive(buf, sizeof buf, &stamp, &type)) >= 0) {
+            if (type == PACKET_OUTGOING || n < 42 || buf[12] != 0x08 || buf[13] != 0x06 || buf[21] != 2) continue;
+            if (memcmp(buf + 32, our_mac, 6) != 0) continue;
+            uint32_t sender;
+            memcpy(&sender, buf + 28, 4);
+            long index = (long)(ntohl(sender) - ntohl(first));
+            if (index < 0 || index >= count || answered[index]) continue;
+            answered[index] = now_s() - start;
+            got++;
+        }
+    }
+    double *times = calloc(got ? got : 1, sizeof *times);
+    long k = 0;
+    for (long i = 0; i < count; i++) if (answered[i]) times[k++] = answered[i];
+    qsort(times, got, sizeof *times, compare_double);
+    printf("answered=%ld count=%ld p50_ms=%.0f p99_ms=%.0f last_ms=%.0f\n", got, count,
+           got ? times[got / 2] * 1e3 : 0, got ? times[(got * 99) / 100 < got ? (got * 99) / 100 : got - 1] * 1e3 : 0,
+           got ? times[got - 1] * 1e3 : 0);
+    return got == count ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
     if (argc < 4) {
         fprintf(stderr, "usage: %s IFACE latency TARGET COUNT | flood TARGET RATE SECONDS | garbage COUNT SEED\n"
-                        "       | watch TARGET SECONDS | asks TARGET INTERVAL_MS\n", argv[0]);
+                        "       | watch TARGET SECONDS | asks TARGET INTERVAL_MS | sweep FIRST COUNT SECONDS\n", argv[0]);
         return 2;
     }
     open_socket(argv[1]);
@@ -392,6 +445,8 @@ int main(int argc, char **argv) {
         return watch(target, atof(argv[4]));
     if (!strcmp(argv[2], "asks") && argc == 5 && inet_pton(AF_INET, argv[3], &target) == 1 && atof(argv[4]) > 0)
         return ask(target, atof(argv[4]) / 1000);
+    if (!strcmp(argv[2], "sweep") && argc == 6 && inet_pton(AF_INET, argv[3], &target) == 1 && atol(argv[4]) > 0)
+        return sweep(target, atol(argv[4]), atof(argv[5]));
     if (!strcmp(argv[2], "garbage") && argc == 5)
         return garbage(atol(argv[3]), strtoull(argv[4], NULL, 10));
     fprintf(stderr, "bad arguments\n");

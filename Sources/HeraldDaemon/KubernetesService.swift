@@ -10,7 +10,7 @@ import ServiceLifecycle
 import Synchronization
 
 /// Serves `type: LoadBalancer` Services. Three `Watcher`s keep Services, Nodes and
-/// EndpointSlices current and every change goes to the node service as plain facts
+/// EndpointSlices current and their changes go to the node service as plain facts
 /// (`KubernetesFacts`), where the node machine elects who announces each address; one node
 /// at a time (the allocator, as the machine says) gives Services pool addresses and writes
 /// them to `status.loadBalancer`. If the API server goes away, the last known state keeps
@@ -30,6 +30,7 @@ final class KubernetesService: Service, Sendable {
     private let credentials: KubeCredentials
     private let state = Mutex(Snapshot())
     private let loop = ThreadLoop("kube-allocator")
+    private let factsLoop = ThreadLoop("kube-facts")
     private let node: NodeInbox
     private let decided: NodeState
     private let readiness: Readiness
@@ -94,6 +95,7 @@ final class KubernetesService: Service, Sendable {
                 group.addTask { await ThreadLoop(watcher.name).run { watcher.run() } }
             }
             group.addTask { [self] in await loop.run { self.reconcileLoop() } }
+            group.addTask { [self] in await factsLoop.run { self.postFacts() } }
             // READY waits for the first lists, but not forever: with the API down at boot the
             // VIPs still start, and Services follow once it answers.
             group.addTask { [self] in
@@ -114,20 +116,19 @@ final class KubernetesService: Service, Sendable {
     }
 
     /// A watcher whose updates `store` applies to the snapshot; every update wakes the
-    /// allocator and tells ownership to look again.
+    /// allocator and the facts poster.
     private func watcher<Object: KubeObject>(
         _ type: Object.Type, _ path: String, kind: String,
         store: @escaping @Sendable (inout Snapshot, Watcher<Object>.Update) -> Void
     ) throws(SystemError) -> Watcher<Object> {
         do {
             return try Watcher<Object>(credentials: credentials, path: path, onUpdate: { [self] update in
-                let snapshot = state.withLock { state -> Snapshot in
+                state.withLock { state in
                     store(&state, update)
                     if case .replaced = update { state.listed.insert(kind) }
-                    return state
                 }
                 loop.wake.signal()
-                node.post(.kubernetes(facts(snapshot)))
+                factsLoop.wake.signal()
             }, onError: { [self] error, retry in
                 countError(kind)
                 logger.warning("kubernetes \(kind): \(error); retrying in \(retry)")
@@ -151,6 +152,26 @@ final class KubernetesService: Service, Sendable {
     }
 
     // MARK: Facts for the node machine
+
+    /// Tells the node machine what the API server says, once per burst of watch events:
+    /// facts are a pass over every Service and so is each post's election, so a relist or
+    /// a thousand new Services must be one post, not one per object.
+    private func postFacts() {
+        while !factsLoop.isStopping {
+            factsLoop.wake.wait(milliseconds: -1)
+            guard !factsLoop.isStopping else { return }
+            usleep(10_000)   // the rest of the burst
+            factsLoop.wake.drain()
+            let started = ContinuousClock.now
+            node.post(.kubernetes(facts(snapshot)))
+            // Until the machine has taken them (it would only ever see the newest: facts it
+            // would not see are waste), then, after a costly round (thousands of Services
+            // changing), as long again: a burst gets half a core, not all of it.
+            while node.factsPending && !factsLoop.isStopping { usleep(5_000) }
+            let spent = started.duration(to: .now)
+            if spent > .milliseconds(20) { usleep(UInt32(min(spent, .seconds(2)).milliseconds * 1000)) }
+        }
+    }
 
     /// The Services this node serves and what the Nodes say, as plain values.
     func facts(_ snapshot: Snapshot) -> KubernetesFacts {
@@ -192,9 +213,9 @@ final class KubernetesService: Service, Sendable {
     // MARK: Allocating (one node)
 
     private func reconcileLoop() {
-        let http: KubeHTTP
+        let writers: KubeWriters
         do {
-            http = try KubeHTTP(credentials: credentials)
+            writers = try KubeWriters(credentials: credentials, count: Self.requestsInFlight)
         } catch {
             logger.error("kubernetes: \(error)")
             return
@@ -216,19 +237,28 @@ final class KubernetesService: Service, Sendable {
             guard woken || retryAt.map({ ContinuousClock.now >= $0 }) ?? false else { continue }
             retryAt = nil
             guard !loop.isStopping, state.withLock({ $0.listed.contains("services") }) else { continue }
-            var ok = announceAssignments(http)
-            if decided.current.isAllocator { ok = reconcile(http) && ok }
+            var ok = writers.run(announcementWrites())
+            if decided.current.isAllocator { ok = writers.run(allocationWrites()) && ok }
             if !ok { retryAt = .now + .seconds(2) }
         }
     }
 
-    /// Gives every served Service its addresses and writes what changed. Services that
-    /// already hold addresses go first, oldest first, so a restart or a new allocator
-    /// keeps them, and of two that hold one address without a valid sharing key the later
-    /// one is moved (with a Warning Event).
-    /// Returns false when a write failed for a reason other than a conflict.
-    private func reconcile(_ http: KubeHTTP) -> Bool {
-        var ok = true
+    /// At most this many requests to the API server at once: a thousand new Services are
+    /// not three thousand round trips in a row, and the API server's own fairness sees a
+    /// handful of connections, not a flood.
+    static let requestsInFlight = 8
+
+    /// One Service's writes, in order (its status, then the Event, then the annotation);
+    /// false when one failed for a reason other than a conflict.
+    typealias Writes = @Sendable (KubeHTTP) -> Bool
+
+    /// Gives every served Service its addresses and returns the writes for what changed,
+    /// one entry per Service. Decided in one pass, in order: Services that already hold
+    /// addresses go first, oldest first, so a restart or a new allocator keeps them, and of
+    /// two that hold one address without a valid sharing key the later one is moved (with
+    /// a Warning Event).
+    private func allocationWrites() -> [Writes] {
+        var writes: [Writes] = []
         let services = snapshot.services.values.sorted { lhs, rhs in
             (lhs.ingressAddresses.isEmpty ? 1 : 0, lhs.metadata.creationTimestamp ?? "", lhs.key)
                 < (rhs.ingressAddresses.isEmpty ? 1 : 0, rhs.metadata.creationTimestamp ?? "", rhs.key)
@@ -243,7 +273,8 @@ final class KubernetesService: Service, Sendable {
             guard service.isServed(loadBalancerClass: settings.loadBalancerClass) else {
                 // No longer ours (type or class changed): give its pool addresses back.
                 if !held.isEmpty {
-                    ok = write(http, service, addresses: service.ingressAddresses.filter { allocator.pool(of: $0) == nil }) != .failed && ok
+                    let kept = service.ingressAddresses.filter { allocator.pool(of: $0) == nil }
+                    writes.append { [self] http in write(http, service, addresses: kept) != .failed }
                 }
                 continue
             }
@@ -258,39 +289,52 @@ final class KubernetesService: Service, Sendable {
                     continue
                 }
                 events.withLock { $0["\(service.key)#drift"] = nil }
-                var written = addresses == service.ingressAddresses
-                if !written {
-                    let lost = held.filter { !addresses.contains($0) }
-                    let result = write(http, service, addresses: addresses)
-                    written = result == .written
-                    switch result {
-                    case .written where !lost.isEmpty:
-                        let others = lost.flatMap { allocator.holders(of: $0) }.filter { $0 != service.key }
-                        let message = "\(lost.map(\.description).joined(separator: ",")) is also held by \(others.joined(separator: ", ")) without a valid sharing key; reassigned to \(addresses.map(\.description).joined(separator: ","))"
-                        logger.warning("\(service.key): \(message)")
-                        ok = event(http, service, reason: "IPReassigned", type: "Warning", message: message) && ok
+                let pool = allocator.assignments[service.key]?.pool
+                if addresses == service.ingressAddresses {
+                    if needsPoolAnnotation(service, pool: pool) {
+                        writes.append { [self] http in annotatePool(http, service, pool: pool) }
+                    }
+                    continue
+                }
+                let lost = held.filter { !addresses.contains($0) }
+                let others = lost.flatMap { allocator.holders(of: $0) }.filter { $0 != service.key }
+                writes.append { [self] http in
+                    switch write(http, service, addresses: addresses) {
                     case .written:
-                        ok = event(http, service, reason: "IPAllocated", type: "Normal",
-                                   message: "Assigned IP \(addresses.map(\.description))") && ok
-                    case .conflict: break
-                    case .failed: ok = false
+                        let posted: Bool
+                        if lost.isEmpty {
+                            posted = event(http, service, reason: "IPAllocated", type: "Normal",
+                                           message: "Assigned IP \(addresses.map(\.description))")
+                        } else {
+                            let message = "\(lost.map(\.description).joined(separator: ",")) is also held by \(others.joined(separator: ", ")) without a valid sharing key; reassigned to \(addresses.map(\.description).joined(separator: ","))"
+                            logger.warning("\(service.key): \(message)")
+                            posted = event(http, service, reason: "IPReassigned", type: "Warning", message: message)
+                        }
+                        // After the status: a patch first would make the status write's precondition stale.
+                        return annotatePool(http, service, pool: pool) && posted
+                    case .conflict: return true
+                    case .failed: return false
                     }
                 }
-                // After the status: a patch first would make the status write's precondition stale.
-                if written { ok = annotatePool(http, service, pool: allocator.assignments[service.key]?.pool) && ok }
             case .failure(let error):
-                ok = event(http, service, reason: "AllocationFailed", type: "Warning",
-                           message: "Failed to allocate IP for \"\(service.key)\": \(error)") && ok
+                let message = "Failed to allocate IP for \"\(service.key)\": \(error)"
+                if eventNeeded(service, reason: "AllocationFailed", message: message) {
+                    writes.append { [self] http in event(http, service, reason: "AllocationFailed", type: "Warning", message: message) }
+                }
             }
         }
-        return ok
+        return writes
+    }
+
+    private func needsPoolAnnotation(_ service: KubeService, pool: String?) -> Bool {
+        pool != nil && service.metadata.annotations?[Self.poolAnnotation] != pool
     }
 
     /// Writes `metallb.io/ip-allocated-from-pool` (as MetalLB's controller does) when the
     /// Service's annotation does not name its pool yet: a merge patch of that one
     /// annotation, so nothing else of the Service is touched.
     private func annotatePool(_ http: KubeHTTP, _ service: KubeService, pool: String?) -> Bool {
-        guard let pool, service.metadata.annotations?[Self.poolAnnotation] != pool else { return true }
+        guard let pool, needsPoolAnnotation(service, pool: pool) else { return true }
         let namespace = service.metadata.namespace ?? "default"
         let patch = ServicePoolPatch(metadata: .init(annotations: [Self.poolAnnotation: pool]))
         do {
@@ -313,13 +357,13 @@ final class KubernetesService: Service, Sendable {
 
     enum WriteResult { case written, conflict, failed }
 
-    /// Posts `nodeAssigned` on each Service this node has started announcing (once per
-    /// change of announcer, from the new announcer, as MetalLB's speakers do).
-    private func announceAssignments(_ http: KubeHTTP) -> Bool {
+    /// `nodeAssigned` for each Service this node has started announcing (once per change
+    /// of announcer, from the new announcer, as MetalLB's speakers do).
+    private func announcementWrites() -> [Writes] {
         let machine = decided.current
         let me = machine.loaded.nodeName
         let announcements = machine.announcements
-        var ok = true
+        var writes: [Writes] = []
         for service in snapshot.services.values where service.isServed(loadBalancerClass: settings.loadBalancerClass) {
             guard let first = service.ingressAddresses.first, announcements.owners[first] == me else {
                 // Not (or no longer) ours: announce again if it comes back.
@@ -329,14 +373,19 @@ final class KubernetesService: Service, Sendable {
                 }
                 continue
             }
-            ok = event(http, service, reason: "nodeAssigned", type: "Normal",
-                       message: "announcing from node \"\(me)\" with protocol \"layer2\"") && ok
-            if let target = announcements.targets[first] {
-                ok = event(http, service, reason: "targetAssigned", type: "Normal",
-                           message: "traffic goes to node \"\(target.node)\" (\(target.address)): \"\(me)\" answers with its MAC (adjacent mode)") && ok
+            let assigned = "announcing from node \"\(me)\" with protocol \"layer2\""
+            let target = announcements.targets[first].map {
+                "traffic goes to node \"\($0.node)\" (\($0.address)): \"\(me)\" answers with its MAC (adjacent mode)"
+            }
+            guard eventNeeded(service, reason: "nodeAssigned", message: assigned)
+                    || target.map({ eventNeeded(service, reason: "targetAssigned", message: $0) }) ?? false else { continue }
+            writes.append { [self] http in
+                let posted = event(http, service, reason: "nodeAssigned", type: "Normal", message: assigned)
+                let targeted = target.map { event(http, service, reason: "targetAssigned", type: "Normal", message: $0) } ?? true
+                return posted && targeted
             }
         }
-        return ok
+        return writes
     }
 
     /// Writes `status.loadBalancer.ingress` with the object's resourceVersion as a
@@ -369,8 +418,8 @@ final class KubernetesService: Service, Sendable {
     /// Posts an Event on the Service, once per distinct message (not on every resync).
     /// Returns false when posting failed (it is tried again with the next reconcile).
     func event(_ http: KubeHTTP, _ service: KubeService, reason: String, type: String, message: String) -> Bool {
+        guard eventNeeded(service, reason: reason, message: message) else { return true }
         let key = "\(service.key)#\(reason)"
-        guard events.withLock({ $0[key] != message }) else { return true }
         let namespace = service.metadata.namespace ?? "default"
         let body = KubeEvent(about: service, reason: reason, type: type, message: message, timestamp: Self.timestamp(),
                              host: runtime.loaded.nodeName)
@@ -385,6 +434,11 @@ final class KubernetesService: Service, Sendable {
         }
     }
 
+    /// Whether this Event has not been posted yet (with this message).
+    private func eventNeeded(_ service: KubeService, reason: String, message: String) -> Bool {
+        events.withLock { $0["\(service.key)#\(reason)"] != message }
+    }
+
     static func timestamp() -> String {
         var now = time(nil)
         var parts = tm()
@@ -392,5 +446,35 @@ final class KubernetesService: Service, Sendable {
         var buffer = [CChar](repeating: 0, count: 32)
         strftime(&buffer, buffer.count, "%Y-%m-%dT%H:%M:%SZ", &parts)
         return String(cBuffer: buffer)
+    }
+}
+
+/// The allocator's connections to the API server: each Service's writes go through one
+/// of them, up to `count` Services at a time.
+final class KubeWriters: Sendable {
+    private let connections: [KubeHTTP]
+
+    init(credentials: KubeCredentials, count: Int) throws(KubeError) {
+        connections = try (0..<max(1, count)).map { _ throws(KubeError) in try KubeHTTP(credentials: credentials) }
+    }
+
+    /// Runs every entry (in parallel across the connections) and returns when all have;
+    /// false when any failed.
+    func run(_ writes: [KubernetesService.Writes]) -> Bool {
+        guard writes.count > 1 else { return writes.first.map { $0(connections[0]) } ?? true }
+        final class Progress: Sendable {
+            let next = Atomic<Int>(0)
+            let failed = Atomic<Bool>(false)
+        }
+        let progress = Progress()
+        let pool = connections
+        Thread.parallel(min(pool.count, writes.count), name: "kube-writer") { worker in
+            while true {
+                let index = progress.next.wrappingAdd(1, ordering: .relaxed).oldValue
+                guard index < writes.count else { return }
+                if !writes[index](pool[worker]) { progress.failed.store(true, ordering: .relaxed) }
+            }
+        }
+        return !progress.failed.load(ordering: .relaxed)
     }
 }

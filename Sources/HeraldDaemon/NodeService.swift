@@ -33,10 +33,32 @@ final class NodeInbox: Sendable {
 
     let events: AsyncStream<Event>
     private let sink: AsyncStream<Event>.Continuation
+    /// Kubernetes facts describe every Service: only the newest matters. Posted while an
+    /// older one still waits, they replace it instead of queueing behind it (10,000
+    /// Services changing faster than the machine digests them must not pile up).
+    private let newestFacts = Mutex<KubernetesFacts?>(nil)
 
     init() { (events, sink) = AsyncStream.makeStream() }
 
-    func post(_ event: Event) { sink.yield(event) }
+    func post(_ event: Event) {
+        if case .kubernetes(let facts) = event {
+            let queued = newestFacts.withLock { slot in
+                defer { slot = facts }
+                return slot != nil
+            }
+            if queued { return }
+        }
+        sink.yield(event)
+    }
+
+    /// The event to handle for one taken from `events`: for Kubernetes facts, the newest.
+    func newest(_ event: Event) -> Event {
+        guard case .kubernetes = event, let facts = newestFacts.withLock({ $0.take() }) else { return event }
+        return .kubernetes(facts)
+    }
+
+    /// Whether Kubernetes facts wait to be handled.
+    var factsPending: Bool { newestFacts.withLock { $0 != nil } }
 }
 
 /// The node machine as last decided, readable from any thread (reports, metrics, the
@@ -83,7 +105,8 @@ final class NodeService: Service, Sendable {
         apply(state.update { $0.onTick(now: .zero) })
         var alarm: (at: Duration, task: Task<Void, Never>)?
         defer { alarm?.task.cancel() }
-        for await event in inbox.events.cancelOnGracefulShutdown() {
+        for await posted in inbox.events.cancelOnGracefulShutdown() {
+            let event = inbox.newest(posted)
             let now = state.origin.duration(to: .now)
             let (actions, deadline) = state.update { machine -> ([NodeAction], Duration?) in
                 (Self.handle(event, &machine, now: now, origin: state.origin), machine.nextDeadline)

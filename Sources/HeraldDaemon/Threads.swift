@@ -51,7 +51,8 @@ final class ThreadLoop: Sendable {
     }
 }
 
-/// A detached pthread: nobody joins it (`ThreadLoop` awaits its work instead).
+/// Threads of our own: detached ones for loops (nobody joins them; `ThreadLoop` awaits
+/// their work instead), and short-lived joined ones for work done in parallel.
 enum Thread {
     /// Runs the calling thread at SCHED_FIFO `priority`, ahead of every normal thread on
     /// the host (the kernel still keeps 5 % of each second for them). Throws when this
@@ -65,6 +66,19 @@ enum Thread {
 
     /// Starts `body` on a new thread named `name` (what `top -H` shows; 15 bytes at most).
     static func start(name: String, _ body: @escaping @Sendable () -> Void) {
+        pthread_detach(create(name: name, body))
+    }
+
+    /// Runs `body(0)` … `body(count - 1)` at once, `body(0)` on the calling thread and the
+    /// others on threads named `name`, and returns when all have returned. For a thread
+    /// that may block (never the cooperative pool).
+    static func parallel(_ count: Int, name: String, _ body: @escaping @Sendable (Int) -> Void) {
+        let others = (1..<max(1, count)).map { index in create(name: name) { body(index) } }
+        body(0)
+        for thread in others { pthread_join(thread, nil) }
+    }
+
+    private static func create(name: String, _ body: @escaping @Sendable () -> Void) -> pthread_t {
         final class Box: @unchecked Sendable {
             let name: [CChar]
             let body: @Sendable () -> Void
@@ -85,7 +99,7 @@ enum Thread {
             return nil
         }, box)
         precondition(result == 0, "pthread_create failed: \(result)")
-        pthread_detach(thread)
+        return thread
     }
 }
 

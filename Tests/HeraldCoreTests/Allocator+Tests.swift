@@ -1,4 +1,5 @@
 import HeraldCore
+import HeraldTestKit
 import HeraldWire
 import Testing
 
@@ -134,6 +135,41 @@ import Testing
         }
         #expect(first.inUse(pool: "big") == 1000)
         #expect(first.assignments["ns/svc999"]?.addresses == [ip("10.0.3.231")])
+    }
+
+    @Test func theLowestFreeAddressAlwaysThroughAssignsAndReleases() throws {
+        // The allocator resumes its search where the last one ended; checked against the
+        // plain rule (the lowest address nobody holds) over random assigns and releases,
+        // with the pool's ranges listed out of order.
+        var allocator = Allocator(pools: try pools("""
+            [[pool]]
+            name = "p"
+            addresses = ["10.0.1.0/28", "10.0.0.0/28"]
+            """))
+        let all = (0..<16).map { ip("10.0.0.\($0)") } + (0..<16).map { ip("10.0.1.\($0)") }
+        var holding: [String: IPAddress] = [:]
+        var random = SplitMix64(state: 15)
+        for step in 0..<3000 {
+            if !holding.isEmpty, random.next() % 3 == 0 {
+                let key = holding.keys.sorted()[Int(random.next() % UInt64(holding.count))]
+                allocator.release(key)
+                holding[key] = nil
+            } else {
+                let key = "default/s\(step)"
+                let taken = Set(holding.values)
+                if let expected = all.first(where: { !taken.contains($0) }) {
+                    #expect(allocator.assign(claim(key)) == .success([expected]), "step \(step)")
+                    holding[key] = expected
+                } else {
+                    #expect(allocator.assign(claim(key)) == .failure(AllocationError(message: "pool \"p\" has no free IPv4 address")))
+                }
+            }
+        }
+        // A Service that keeps an address above the search point (after a restart) is skipped.
+        var restarted = Allocator(pools: try pools("[[pool]]\nname = \"p\"\naddresses = [\"10.0.0.0/30\"]\n"))
+        #expect(restarted.assign(claim("default/a")) == .success([ip("10.0.0.0")]))
+        #expect(restarted.assign(claim("default/kept"), current: [ip("10.0.0.1")]) == .success([ip("10.0.0.1")]))
+        #expect(restarted.assign(claim("default/b")) == .success([ip("10.0.0.2")]))
     }
 
     @Test func poolNodesMatchNamesAndLabels() throws {

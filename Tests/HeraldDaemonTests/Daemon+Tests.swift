@@ -230,3 +230,31 @@ extension ControlSocketTests {
         #expect(busy.lateness < .milliseconds(15))
     }
 }
+
+@Suite struct NodeInboxTests {
+    @Test func kubernetesFactsPostedInABurstAreHandledOnceTheNewest() async {
+        let inbox = NodeInbox()
+        let facts = (0..<3).map { index in KubernetesFacts(services: [ServiceFacts(key: "default/s\(index)", addresses: [])]) }
+        for posted in facts { inbox.post(.kubernetes(posted)) }
+        inbox.post(.tick)
+        #expect(inbox.factsPending)
+        var iterator = inbox.events.makeAsyncIterator()
+        guard let first = await iterator.next(), case .kubernetes(let handled) = inbox.newest(first) else {
+            Issue.record("the facts did not come first")
+            return
+        }
+        #expect(handled == facts[2])
+        #expect(!inbox.factsPending)
+        guard let second = await iterator.next(), case .tick = inbox.newest(second) else {
+            Issue.record("a second copy of the facts queued")
+            return
+        }
+        // After they were taken, new facts queue again.
+        inbox.post(.kubernetes(facts[0]))
+        guard let third = await iterator.next(), case .kubernetes(let again) = inbox.newest(third) else {
+            Issue.record("facts posted after the burst were lost")
+            return
+        }
+        #expect(again == facts[0])
+    }
+}

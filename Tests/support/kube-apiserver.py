@@ -32,6 +32,7 @@ import copy
 import datetime
 import json
 import random
+import socket
 import ssl
 import threading
 import time
@@ -75,48 +76,58 @@ class Store:
         self.forced_conflicts = 0  # set by /debug/conflict
         self.cluster_ips = iter(f"10.43.{i // 250}.{i % 250 + 1}" for i in range(100000))
         self.state_file = None
+        self.pods_cache = None     # the pods Deployments would run; reset when one or a Node changes
 
     def load(self, path):
+        """Replays the journal of writes (one JSON line each), so a restarted server has
+        every object it had; appending a line per write keeps each write O(1)."""
         self.state_file = path
         try:
             with open(path) as f:
-                saved = json.load(f)
+                lines = f.readlines()
         except FileNotFoundError:
-            return
-        self.rv = self.compacted = saved["rv"]
-        self.objects = {tuple(None if part == "" else part for part in key.split("|")): obj for key, obj in saved["objects"].items()}
-        for _ in range(saved.get("ips", 0)):
+            lines = []
+        services = 0
+        for line in lines:
+            try:
+                rv, kind, key, obj = json.loads(line)
+            except ValueError:
+                break  # a line cut short by a kill: the writes before it stand
+            key = tuple(None if part == "" else part for part in key.split("|"))
+            if kind == "DELETED":
+                self.objects.pop(key, None)
+            else:
+                if kind == "ADDED" and key[1] == "services":
+                    services += 1
+                self.objects[key] = obj
+            self.rv = self.compacted = max(self.rv, rv)
+        for _ in range(services):
             next(self.cluster_ips)
+        self.journal = open(path, "a")
 
-    def save(self):
-        if not self.state_file:
-            return
-        tmp = self.state_file + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump({"rv": self.rv, "ips": sum(1 for (_, r, _, _) in self.objects if r == "services"),
-                       "objects": {"|".join(part or "" for part in key): obj for key, obj in self.objects.items()}}, f)
-        import os
-        os.replace(tmp, self.state_file)
+    def save(self, kind, key, obj):
+        if self.state_file:
+            self.journal.write(json.dumps([self.rv, kind, "|".join(part or "" for part in key), obj]) + "\n")
+            self.journal.flush()
 
     def bump(self, kind, gv, resource, obj):
         self.write(kind, gv, resource, obj)
-        if resource in ("deployments", "services", "nodes"):
+        if resource in ("deployments", "nodes"):
+            self.pods_cache = None
             self.sync_endpoints()
+        elif resource == "services":
+            self.sync_endpoints(only=(obj["metadata"].get("namespace"), obj["metadata"]["name"]))
 
-    def sync_endpoints(self):
-        """The endpoints controller's work, for the pods the Deployments would run."""
-        nodes = sorted(name for (g, r, _, name) in self.objects if g == "v1" and r == "nodes")
-        pods = []  # (namespace, labels, address, node)
-        deployments = sorted((k, o) for k, o in self.objects.items() if k[0] == "apps/v1" and k[1] == "deployments")
-        for index, ((_, _, namespace, name), deployment) in enumerate(deployments):
-            spec = deployment.get("spec", {})
-            labels = spec.get("template", {}).get("metadata", {}).get("labels", {})
-            for replica in range(int(spec.get("replicas", 1))):
-                node = nodes[(index + replica) % len(nodes)] if nodes else None
-                pods.append((namespace, labels, f"10.42.{index % 250}.{replica + 1}", node))
-        for (g, r, namespace, name), service in list(self.objects.items()):
-            if g != "v1" or r != "services":
-                continue
+    def sync_endpoints(self, only=None):
+        """The endpoints controller's work, for the pods the Deployments would run: for one
+        Service (`only`: namespace, name) or, after a Deployment or Node changed, all."""
+        pods = self.pods()
+        if only is not None:
+            candidates = [(("v1", "services", only[0], only[1]), self.objects.get(("v1", "services", only[0], only[1])))]
+            candidates = [c for c in candidates if c[1] is not None]
+        else:
+            candidates = [item for item in list(self.objects.items()) if item[0][0] == "v1" and item[0][1] == "services"]
+        for (g, r, namespace, name), service in candidates:
             selector = service.get("spec", {}).get("selector")
             key = ("discovery.k8s.io/v1", "endpointslices", namespace, f"{name}-lab")
             if not selector:
@@ -140,20 +151,40 @@ class Store:
             self.objects[key] = slice_
             self.write("MODIFIED" if current else "ADDED", "discovery.k8s.io/v1", "endpointslices", slice_)
         # Slices of deleted Services go with them.
-        for key in [k for k in self.objects if k[0] == "discovery.k8s.io/v1" and k[1] == "endpointslices" and k[3].endswith("-lab")]:
-            if ("v1", "services", key[2], key[3][:-4]) not in self.objects:
+        gone = [only] if only is not None else [(k[2], k[3][:-4]) for k in self.objects
+                                                 if k[0] == "discovery.k8s.io/v1" and k[1] == "endpointslices" and k[3].endswith("-lab")]
+        for namespace, name in gone:
+            key = ("discovery.k8s.io/v1", "endpointslices", namespace, f"{name}-lab")
+            if key in self.objects and ("v1", "services", namespace, name) not in self.objects:
                 self.write("DELETED", key[0], key[1], self.objects.pop(key))
+
+    def pods(self):
+        """(namespace, labels, address, node) of every pod the Deployments would run. Worked
+        out again only after a Deployment or Node changed: a pass over every object per
+        Service write made writes slower the more Services there were."""
+        if self.pods_cache is None:
+            nodes = sorted(name for (g, r, _, name) in self.objects if g == "v1" and r == "nodes")
+            pods = []
+            deployments = sorted((k, o) for k, o in self.objects.items() if k[0] == "apps/v1" and k[1] == "deployments")
+            for index, ((_, _, namespace, name), deployment) in enumerate(deployments):
+                spec = deployment.get("spec", {})
+                labels = spec.get("template", {}).get("metadata", {}).get("labels", {})
+                for replica in range(int(spec.get("replicas", 1))):
+                    node = nodes[(index + replica) % len(nodes)] if nodes else None
+                    pods.append((namespace, labels, f"10.42.{index % 250}.{replica + 1}", node))
+            self.pods_cache = pods
+        return self.pods_cache
 
     def write(self, kind, gv, resource, obj):
         self.rv += 1
         obj["metadata"]["resourceVersion"] = str(self.rv)
         self.history.append((self.rv, kind, gv, resource, copy.deepcopy(obj)))
         self.history_rvs.append(self.rv)
-        if len(self.history) > 20000:
-            self.history = self.history[-10000:]
-            self.history_rvs = self.history_rvs[-10000:]
+        if len(self.history) > 200000:
+            self.history = self.history[-100000:]
+            self.history_rvs = self.history_rvs[-100000:]
             self.compacted = self.history[0][0] - 1
-        self.save()
+        self.save(kind, (gv, resource, obj["metadata"].get("namespace"), obj["metadata"]["name"]), None if kind == "DELETED" else obj)
         self.lock.notify_all()
 
 
@@ -242,6 +273,12 @@ def merge_patch(target, patch):
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "herald-test-apiserver"
+
+    def setup(self):
+        super().setup()
+        # Headers and body go out as two TLS records: without TCP_NODELAY the body waits
+        # for the client's delayed ACK of the headers, 40 ms per request.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, fmt, *args):
         if self.server.verbose:
@@ -573,6 +610,8 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "2")
             self.end_headers()
             return self.wfile.write(data)
+        if method == "GET" and path == "/debug/stats":
+            return self.send_json(200, STATS.report())
         if method == "POST" and path.startswith("/debug/"):
             if who != "admin":
                 return self.fail(403, "Forbidden", "debug endpoints need the admin certificate")
@@ -589,20 +628,56 @@ class Handler(BaseHTTPRequestHandler):
                                         "forcedConflicts": remaining})
         return self.fail(404, "NotFound", "the server could not find the requested resource")
 
+    def timed(self, method):
+        """Handles one request and records how long the server took (watches excluded:
+        they last as long as the client wants), for GET /debug/stats."""
+        start = time.perf_counter()
+        self.handle_any(method)
+        if "watch=" not in self.path and not self.path.startswith("/debug/stats"):
+            STATS.record(method, time.perf_counter() - start)
+
     def do_GET(self):
-        self.handle_any("GET")
+        self.timed("GET")
 
     def do_POST(self):
-        self.handle_any("POST")
+        self.timed("POST")
 
     def do_PUT(self):
-        self.handle_any("PUT")
+        self.timed("PUT")
 
     def do_PATCH(self):
-        self.handle_any("PATCH")
+        self.timed("PATCH")
 
     def do_DELETE(self):
-        self.handle_any("DELETE")
+        self.timed("DELETE")
+
+
+class Stats:
+    """The server's own time per request, by method: the bench reports it beside
+    heraldd's figures, so it is clear which of the two a figure measures."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.samples = {}
+
+    def record(self, method, seconds):
+        with self.lock:
+            samples = self.samples.setdefault(method, [])
+            if len(samples) < 200_000:
+                samples.append(seconds)
+
+    def report(self):
+        with self.lock:
+            result = {}
+            for method, samples in self.samples.items():
+                ordered = sorted(samples)
+                pick = lambda p: ordered[min(len(ordered) - 1, int(p * (len(ordered) - 1)))] * 1000
+                result[method] = {"count": len(ordered), "mean_ms": sum(ordered) / len(ordered) * 1000,
+                                  "p50_ms": pick(0.5), "p99_ms": pick(0.99)}
+            return result
+
+
+STATS = Stats()
 
 
 def main():

@@ -78,10 +78,22 @@ public struct Allocator: Sendable {
     private var holders: [IPAddress: [ServiceClaim]] = [:]
     /// Service key → its addresses and pool.
     public private(set) var assignments: [String: (pool: String, addresses: [IPAddress])] = [:]
+    /// Sharing key → the addresses Services with that key hold.
+    private var sharedBy: [String: Set<IPAddress>] = [:]
+    /// Per pool and family, a point below which every address of the pool is held: the
+    /// search for a free one starts there, so giving N Services addresses one after another
+    /// is O(N), not O(N²). Freeing an address below it moves it back.
+    private var searchFrom: [SearchKey: UInt128] = [:]
+    private struct SearchKey: Hashable {
+        let pool: String
+        let isIPv4: Bool
+    }
 
     public init(pools: [PoolConfig]) {
         self.pools = pools
-        sets = Dictionary(pools.map { ($0.name, $0.addressSet) }, uniquingKeysWith: { first, _ in first })
+        sets = Dictionary(pools.map { ($0.name, AddressSet($0.addresses.sorted { $0.first.numeric < $1.first.numeric },
+                                                           avoidBuggyIPs: $0.avoidBuggyIPs)) },
+                          uniquingKeysWith: { first, _ in first })
     }
 
     /// The pool an address belongs to, if any.
@@ -142,8 +154,19 @@ public struct Allocator: Sendable {
     public mutating func release(_ key: String) {
         guard let previous = assignments.removeValue(forKey: key) else { return }
         for address in previous.addresses {
+            if let sharingKey = holders[address]?.first(where: { $0.key == key })?.sharingKey,
+               holders[address]?.contains(where: { $0.key != key && $0.sharingKey == sharingKey }) != true {
+                sharedBy[sharingKey]?.remove(address)
+                if sharedBy[sharingKey]?.isEmpty ?? false { sharedBy[sharingKey] = nil }
+            }
             holders[address]?.removeAll { $0.key == key }
-            if holders[address]?.isEmpty ?? false { holders[address] = nil }
+            if holders[address]?.isEmpty ?? false {
+                holders[address] = nil
+                let v4 = IPFamily(address) == .v4
+                for (search, from) in searchFrom where search.isIPv4 == v4 && address.numeric < from {
+                    searchFrom[search] = address.numeric
+                }
+            }
         }
     }
 
@@ -204,7 +227,7 @@ public struct Allocator: Sendable {
     }
 
     /// The lowest free (or shareable) address of each family the claim needs, from `pool`.
-    private func take(from pool: PoolConfig, for claim: ServiceClaim) -> Result<[IPAddress], AllocationError> {
+    private mutating func take(from pool: PoolConfig, for claim: ServiceClaim) -> Result<[IPAddress], AllocationError> {
         let wanted: [IPFamily]
         let primary = claim.families.first ?? .v4
         switch claim.familyPolicy {
@@ -225,27 +248,36 @@ public struct Allocator: Sendable {
         return .success(chosen)
     }
 
-    private func lowestUsable(in pool: PoolConfig, family: IPFamily, for claim: ServiceClaim) -> IPAddress? {
+    private mutating func lowestUsable(in pool: PoolConfig, family: IPFamily, for claim: ServiceClaim) -> IPAddress? {
         guard let set = sets[pool.name] else { return nil }
         // A shareable address already in use by the same sharing key comes first, so
         // Services with one key end up on one address, as MetalLB does.
-        if claim.sharingKey != nil {
-            for (address, others) in holders.sorted(by: { $0.key < $1.key })
-            where IPFamily(address) == family && set.contains(address) && !others.isEmpty && sharingProblem(address, claim) == nil {
+        if let key = claim.sharingKey, let shared = sharedBy[key] {
+            for address in shared.sorted(by: { $0.numeric < $1.numeric })
+            where IPFamily(address) == family && set.contains(address) && sharingProblem(address, claim) == nil {
                 return address
             }
         }
-        for range in set.ranges.sorted(by: { $0.first < $1.first }) where range.isIPv4 == (family == .v4) {
-            for address in AddressSet([range], avoidBuggyIPs: set.avoidBuggyIPs) where holders[address] == nil {
+        let search = SearchKey(pool: pool.name, isIPv4: family == .v4)
+        let from = searchFrom[search] ?? 0
+        for range in set.ranges where range.isIPv4 == (family == .v4) && range.last.numeric >= from {
+            let first = IPAddress(sameFamilyAs: range.first, numeric: max(from, range.first.numeric))
+            guard let rest = IPRange(first: first, last: range.last) else { continue }
+            for address in AddressSet([rest], avoidBuggyIPs: set.avoidBuggyIPs) where holders[address] == nil {
+                searchFrom[search] = address.numeric
                 return address
             }
         }
+        searchFrom[search] = .max
         return nil
     }
 
     private mutating func commit(_ claim: ServiceClaim, _ addresses: [IPAddress]) -> [IPAddress] {
         let sorted = addresses.sorted { IPFamily($0) == (claim.families.first ?? .v4) && IPFamily($1) != (claim.families.first ?? .v4) }
-        for address in sorted { holders[address, default: []].append(claim) }
+        for address in sorted {
+            holders[address, default: []].append(claim)
+            if let key = claim.sharingKey { sharedBy[key, default: []].insert(address) }
+        }
         assignments[claim.key] = (pool(of: sorted[0])?.name ?? "", sorted)
         return sorted
     }

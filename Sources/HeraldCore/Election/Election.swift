@@ -45,7 +45,27 @@ public enum Election {
 
     /// Every known member in election order, with the reason each is passed over.
     public static func rank(_ vip: VIPConfig, members: [Member]) -> [Ranked] {
-        members.map { member -> (key: [UInt8], ranked: Ranked) in
+        rank(vip, in: Electorate(members))
+    }
+
+    /// The members with their metadata decoded once, for many elections in a row (one per
+    /// VIP and Service address: ten thousand Services must not decode it ten thousand times).
+    public struct Electorate: Sendable {
+        public let members: [Member]
+        let metas: [String: NodeMeta]
+
+        public init(_ members: [Member]) {
+            self.members = members
+            var metas: [String: NodeMeta] = [:]
+            for member in members where metas[member.name] == nil {
+                if let meta = NodeMeta.decode(member.meta) { metas[member.name] = meta }
+            }
+            self.metas = metas
+        }
+    }
+
+    public static func rank(_ vip: VIPConfig, in electorate: Electorate) -> [Ranked] {
+        electorate.members.map { member -> (key: [UInt8], ranked: Ranked) in
             let key = Array(SHA256.hash(data: Array("\(member.name)#\(vip.address)".utf8)))
             guard member.isCandidate else {
                 return (key, Ranked(name: member.name, ineligibility: .notAlive(member.status), interfaces: []))
@@ -53,7 +73,7 @@ public enum Election {
             guard vip.allows(node: member.name) else {
                 return (key, Ranked(name: member.name, ineligibility: .excludedByNodes, interfaces: []))
             }
-            guard let meta = NodeMeta.decode(member.meta) else {
+            guard let meta = electorate.metas[member.name] else {
                 return (key, Ranked(name: member.name, ineligibility: .unreadableMeta, interfaces: []))
             }
             let interfaces = meta.interfaces.filter { interface in
@@ -74,9 +94,10 @@ public enum Election {
 
     /// The owner of every VIP that has one.
     public static func owners(_ vips: [VIPConfig], members: [Member]) -> [IPAddress: String] {
+        let electorate = Electorate(members)
         var owners: [IPAddress: String] = [:]
         for vip in vips {
-            if let owner = owner(of: vip, members: members) { owners[vip.address] = owner }
+            if let owner = rank(vip, in: electorate).first(where: { $0.ineligibility == nil })?.name { owners[vip.address] = owner }
         }
         return owners
     }
@@ -92,15 +113,20 @@ extension Election {
     /// `TargetElection`) only the VIP reasons and subnet coverage apply.
     public static func rank(service key: String, addresses: [IPAddress], pool: PoolConfig, members: [Member],
                             nodes: [String: KubeNodeFacts]?, endpointNodes: Set<String>?) -> [Ranked] {
+        rank(service: key, addresses: addresses, pool: pool, in: Electorate(members), nodes: nodes, endpointNodes: endpointNodes)
+    }
+
+    public static func rank(service key: String, addresses: [IPAddress], pool: PoolConfig, in electorate: Electorate,
+                            nodes: [String: KubeNodeFacts]?, endpointNodes: Set<String>?) -> [Ranked] {
         guard let first = addresses.first else { return [] }
         let vip = VIPConfig(name: key, address: first, nodes: [], interfaces: pool.interfaces, check: nil, location: pool.location)
-        let metas = Dictionary(members.map { ($0.name, NodeMeta.decode($0.meta)) }, uniquingKeysWith: { first, _ in first })
-        return rank(vip, members: members).map { ranked in
+        let metas = electorate.metas
+        return rank(vip, in: electorate).map { ranked in
             guard ranked.ineligibility == nil else { return ranked }
             var result = ranked
             // A dual-stack Service needs the node on the subnet of each of its addresses.
             let covered = addresses.dropFirst().allSatisfy { address in
-                metas[ranked.name]??.interfaces.contains { interface in
+                metas[ranked.name]?.interfaces.contains { interface in
                     (pool.interfaces?.contains(interface.name) ?? true) && interface.prefixes.contains { $0.contains(address) }
                 } ?? false
             }

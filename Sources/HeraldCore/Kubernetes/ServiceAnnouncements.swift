@@ -45,8 +45,9 @@ public struct ServiceAnnouncements: Equatable, Sendable {
     public init(_ facts: KubernetesFacts, config: HeraldConfig, members: [Member]) {
         let allocator = Allocator(pools: config.pools)
         let unreachable = config.node.mode == .adjacent ? Self.unreachable(members) : nil
+        let electorate = Election.Electorate(members)
         for service in facts.services {
-            guard let election = Self.election(of: service, facts, allocator: allocator, members: members, unreachable: unreachable)
+            guard let election = Self.election(of: service, facts, allocator: allocator, electorate: electorate, unreachable: unreachable)
             else { continue }
             var owner = election.owner
             if let targets = election.targets {
@@ -77,26 +78,26 @@ public struct ServiceAnnouncements: Equatable, Sendable {
                                members: [Member]) -> (address: IPAddress, election: ServiceElection)? {
         let address = IPAddress(text)
         guard let service = facts.services.first(where: { $0.key == text || address.map($0.addresses.contains) ?? false }),
-              let election = election(of: service, facts, allocator: Allocator(pools: config.pools), members: members,
+              let election = election(of: service, facts, allocator: Allocator(pools: config.pools), electorate: Election.Electorate(members),
                                       unreachable: config.node.mode == .adjacent ? unreachable(members) : nil)
         else { return nil }
         return (address ?? election.addresses[0], election)
     }
 
     /// Adjacent mode without `unreachable` means local mode: the announcers are nodes.
-    static func election(of service: ServiceFacts, _ facts: KubernetesFacts, allocator: Allocator, members: [Member],
+    static func election(of service: ServiceFacts, _ facts: KubernetesFacts, allocator: Allocator, electorate: Election.Electorate,
                          unreachable: [String: [String]]?) -> ServiceElection? {
         let addresses = service.addresses.filter { allocator.pool(of: $0) != nil }
         guard let first = addresses.first, let pool = allocator.pool(of: first) else { return nil }
         let endpointNodes = service.localTraffic ? service.readyEndpointNodes : nil
         guard let unreachable else {
             return ServiceElection(service: service.key, addresses: addresses, pool: pool, owners: Election.rank(
-                service: service.key, addresses: addresses, pool: pool, members: members, nodes: facts.nodes, endpointNodes: endpointNodes),
+                service: service.key, addresses: addresses, pool: pool, in: electorate, nodes: facts.nodes, endpointNodes: endpointNodes),
                 noReadyEndpoint: !service.hasReadyEndpoint)
         }
         return ServiceElection(
             service: service.key, addresses: addresses, pool: pool,
-            owners: Election.rank(service: service.key, addresses: addresses, pool: pool, members: members, nodes: nil, endpointNodes: nil),
+            owners: Election.rank(service: service.key, addresses: addresses, pool: pool, in: electorate, nodes: nil, endpointNodes: nil),
             targets: TargetElection.rank(addresses: addresses, pool: pool, nodes: facts.nodes, endpointNodes: endpointNodes,
                                          unreachable: unreachable),
             noReadyEndpoint: !service.hasReadyEndpoint)

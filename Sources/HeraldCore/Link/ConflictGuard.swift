@@ -75,7 +75,15 @@ public struct ConflictGuard: Sendable {
     }
 
     public let settings: Settings
-    public private(set) var phases: [IPAddress: Phase] = [:]
+    /// Addresses whose probe found nobody else: answered and announced as any other.
+    private var clear: Set<IPAddress> = []
+    /// The others, being probed or in conflict: few at a time however many addresses a
+    /// link serves, so a turn looks only at these.
+    private var unsettled: [IPAddress: Phase] = [:]
+    /// Every address's phase (for reports and tests).
+    public var phases: [IPAddress: Phase] {
+        unsettled.merging(clear.map { ($0, Phase.clear) }, uniquingKeysWith: { phase, _ in phase })
+    }
     /// MACs of this cluster's members; `nil` until known.
     public private(set) var knownMACs: Set<MACAddress>?
     private var lastReport: [IPAddress: Duration] = [:]
@@ -90,18 +98,16 @@ public struct ConflictGuard: Sendable {
     public init(settings: Settings = .standard) { self.settings = settings }
 
     /// Addresses that must not be answered or announced now: being probed, or in conflict.
-    public var withheld: Set<IPAddress> {
-        Set(phases.compactMap { $0.value == .clear ? nil : $0.key })
-    }
+    public var withheld: Set<IPAddress> { Set(unsettled.keys) }
 
     /// Addresses whose first probe has not been decided yet.
     public var isProbing: Bool {
-        phases.values.contains { if case .probing = $0 { true } else { false } }
+        unsettled.values.contains { if case .probing = $0 { true } else { false } }
     }
 
     /// The addresses in conflict, with the MAC that claims each.
     public var conflicts: [IPAddress: MACAddress] {
-        phases.reduce(into: [:]) { result, entry in
+        unsettled.reduce(into: [:]) { result, entry in
             if case .conflict(let mac, _) = entry.value { result[entry.key] = mac }
         }
     }
@@ -109,12 +115,13 @@ public struct ConflictGuard: Sendable {
     /// Sets the addresses this link could ever serve: new ones start probing, ones that
     /// left the config are forgotten.
     public mutating func onCandidates(_ addresses: Set<IPAddress>, now: Duration) {
-        phases = phases.filter { addresses.contains($0.key) }
+        clear.formIntersection(addresses)
+        unsettled = unsettled.filter { addresses.contains($0.key) }
         claimants = claimants.filter { addresses.contains($0.key) }
         retrying.formIntersection(addresses)
         uncounted.formIntersection(addresses)
-        for address in addresses where phases[address] == nil {
-            phases[address] = .probing(startedAt: now, next: 0)
+        for address in addresses where !clear.contains(address) && unsettled[address] == nil {
+            unsettled[address] = .probing(startedAt: now, next: 0)
         }
     }
 
@@ -122,8 +129,8 @@ public struct ConflictGuard: Sendable {
     /// them is a handover, not a conflict. Earlier conflicts with such a MAC are dropped.
     public mutating func onKnownMACs(_ macs: Set<MACAddress>) {
         knownMACs = macs
-        for (address, phase) in phases {
-            if case .conflict(let mac, _) = phase, macs.contains(mac) { phases[address] = .clear }
+        for (address, phase) in unsettled {
+            if case .conflict(let mac, _) = phase, macs.contains(mac) { set(address, .clear) }
         }
         claimants = claimants.filter { !macs.contains($0.value) }
     }
@@ -131,7 +138,8 @@ public struct ConflictGuard: Sendable {
     /// Another MAC sent a frame claiming `address` (a reply to our probe, an announcement,
     /// a request from that address). `announcing`: whether this node answers for it now.
     public mutating func onClaim(_ address: IPAddress, by mac: MACAddress, announcing: Bool, now: Duration) -> [Action] {
-        guard let phase = phases[address], !(knownMACs?.contains(mac) ?? false) else { return [] }
+        guard let phase = unsettled[address] ?? (clear.contains(address) ? .clear : nil),
+              !(knownMACs?.contains(mac) ?? false) else { return [] }
         let counted: [Action] = knownMACs == nil ? [] : [.claimed(address, mac)]
         switch phase {
         case .probing:
@@ -139,7 +147,7 @@ public struct ConflictGuard: Sendable {
             if knownMACs == nil { uncounted.insert(address) }
             return counted
         case .conflict(_, let retryAt):
-            phases[address] = .conflict(mac, retryAt: retryAt)
+            unsettled[address] = .conflict(mac, retryAt: retryAt)
             return counted + report(address, mac, inUse: false, now: now)
         case .clear:
             guard knownMACs != nil, announcing else { return [] }
@@ -152,10 +160,20 @@ public struct ConflictGuard: Sendable {
         }
     }
 
+    private mutating func set(_ address: IPAddress, _ phase: Phase) {
+        if phase == .clear {
+            unsettled[address] = nil
+            clear.insert(address)
+        } else {
+            clear.remove(address)
+            unsettled[address] = phase
+        }
+    }
+
     /// Sends due probes and closes probe windows. Call on every loop turn.
     public mutating func onTick(now: Duration) -> [Action] {
         var actions: [Action] = []
-        for (address, phase) in phases.sorted(by: { $0.key < $1.key }) {
+        for (address, phase) in unsettled.sorted(by: { $0.key < $1.key }) {
             switch phase {
             case .probing(let startedAt, var next):
                 // One probe per turn even if the thread was late and several fell due.
@@ -164,21 +182,21 @@ public struct ConflictGuard: Sendable {
                 if next > due { actions.append(.probe(address)) }
                 let decideAt = startedAt + settings.probes[settings.probes.count - 1] + settings.probeWait
                 guard next == settings.probes.count, now >= decideAt, let known = knownMACs else {
-                    phases[address] = .probing(startedAt: startedAt, next: next)
+                    unsettled[address] = .probing(startedAt: startedAt, next: next)
                     continue
                 }
                 let wasCounted = uncounted.remove(address) == nil
                 if let mac = claimants.removeValue(forKey: address), !known.contains(mac) {
-                    phases[address] = .conflict(mac, retryAt: now + settings.retryInterval)
+                    unsettled[address] = .conflict(mac, retryAt: now + settings.retryInterval)
                     if !wasCounted { actions.append(.claimed(address, mac)) }
                     actions += report(address, mac, inUse: false, now: now)
                 } else {
-                    phases[address] = .clear
+                    set(address, .clear)
                     actions.append(retrying.remove(address) != nil ? .resolved(address) : .cleared(address))
                 }
             case .conflict(_, let retryAt) where now >= retryAt:
                 retrying.insert(address)
-                phases[address] = .probing(startedAt: now, next: 1)
+                unsettled[address] = .probing(startedAt: now, next: 1)
                 actions.append(.probe(address))
             case .conflict, .clear:
                 break
@@ -189,7 +207,7 @@ public struct ConflictGuard: Sendable {
 
     /// When `onTick` next has something to do.
     public var nextDeadline: Duration? {
-        phases.values.compactMap { phase -> Duration? in
+        unsettled.values.compactMap { phase -> Duration? in
             switch phase {
             case .probing(let startedAt, let next):
                 next < settings.probes.count ? startedAt + settings.probes[next]

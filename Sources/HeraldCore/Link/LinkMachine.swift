@@ -50,6 +50,8 @@ public struct LinkMachine: Sendable {
     /// probe, and nothing to be ready for).
     private var assigned = false
     private var reportedReady = false
+    /// Whether answers held when `update` last worked out what is answered.
+    private var decidedUnderLease = false
 
     public init(mac: MACAddress, settings: Settings) {
         self.mac = mac
@@ -178,8 +180,11 @@ public struct LinkMachine: Sendable {
         }
         if !changes.isEmpty { learnMACs() }
         outputs += neighborEvents(changes)
-        outputs += perform(conflictGuard.onTick(now: now))
-        outputs += update(now: now)
+        let judged = conflictGuard.onTick(now: now)
+        outputs += perform(judged)
+        // What is answered changes with the targets, the conflict guard or the lease; most
+        // turns change none of them and need not work it out again over every address.
+        if !changes.isEmpty || !judged.isEmpty || holds(at: now) != decidedUnderLease { outputs += update(now: now) }
         for address in scheduler.onTick(now: now) where capturing && holds(at: now) {
             for frame in Announcement.frames(for: address, mac: mac, hardware: context.answerMACs[address]) {
                 tally.gratuitousSent[address, default: 0] += 1
@@ -216,6 +221,7 @@ public struct LinkMachine: Sendable {
     /// for addresses just taken, and restarts announcements.
     private mutating func update(now: Duration) -> [LinkOutput] {
         let holds = holds(at: now)
+        decidedUnderLease = holds
         let withheld = conflictGuard.withheld
         let targets = assignment.targets
         // Adjacent mode: an address is answered only with a reachable target's MAC.
