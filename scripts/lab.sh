@@ -190,6 +190,27 @@ lab_stop() {
     return "$status"
 }
 
+# lab_hog_start [SECONDS]: a CPU hog on every core of the machine (stress-ng --cpu 0, at
+# nice 0, as VMs or a build would be), for at most SECONDS (default 900); lab_hog_stop,
+# also run by the cleanup, stops it and waits for its workers (SIGKILL on the parent
+# alone would leave them spinning).
+lab_hog_start() {
+    stress-ng --cpu 0 --timeout "${1:-900}s" --quiet >"$LAB_DIR/hog.log" 2>&1 &
+    echo $! >"$LAB_DIR/hog.run"
+    lab_on_cleanup lab_hog_stop
+    sleep 1
+    kill -0 "$(cat "$LAB_DIR/hog.run")" 2>/dev/null || { echo "FAIL: stress-ng did not start: $(cat "$LAB_DIR/hog.log")" >&2; exit 1; }
+}
+lab_hog_stop() {
+    local pid i
+    pid=$(cat "$LAB_DIR/hog.run" 2>/dev/null) || return 0
+    kill -TERM "$pid" 2>/dev/null
+    for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    wait "$pid" 2>/dev/null || :   # its status after SIGTERM
+    rm -f "$LAB_DIR/hog.run"
+    return 0
+}
+
 # Stops every heraldd the lab started that still runs with SIGTERM, then kills the rest
 # of what it started (by recorded PID) and deletes its namespaces. Runs from an EXIT trap,
 # so it must not stop half way: errexit is off here. A test that passed so far fails if a

@@ -16,6 +16,10 @@
  *                                            answered or SECONDS pass; prints how many answered and
  *                                            when (ms from the start) the first answers came: p50,
  *                                            p99 and the last
+ *   arpblast IFACE respond TARGET            answers ARP requests for TARGET from user space, as
+ *                                            little as that can be (a blocking packet socket with a
+ *                                            filter, reply sent at once), until SIGTERM: the floor
+ *                                            of any responder that is not the kernel
  *
  * `asks` sends each request from one of 50 sender addresses (.200-.249 of the interface's
  * /24, unused in the lab) in turn, so every reply names the request it answers.
@@ -26,6 +30,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/filter.h>
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
 #include <net/if.h>
@@ -429,10 +434,40 @@ static int sweep(uint32_t first, long count, double seconds) {
     return got == count ? 0 : 1;
 }
 
+static int respond(uint32_t target) {
+    uint8_t buf[2048], reply[42];
+    /* Woken only for ARP frames asking for TARGET, as a responder would set itself up. */
+    struct sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 12),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x0806, 0, 3),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 38),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ntohl(target), 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, 0xffff),
+        BPF_STMT(BPF_RET | BPF_K, 0),
+    };
+    struct sock_fprog program = {sizeof code / sizeof code[0], code};
+    if (setsockopt(sock, SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof program) < 0) die("SO_ATTACH_FILTER");
+    for (;;) {
+        ssize_t n = recv(sock, buf, sizeof buf, 0);
+        if (n < 0) die("recv");
+        if (n < 42 || buf[12] != 0x08 || buf[13] != 0x06 || buf[21] != 1 || memcmp(buf + 38, &target, 4) != 0) continue;
+        memcpy(reply, buf + 6, 6);          /* to the asker */
+        memcpy(reply + 6, our_mac, 6);
+        reply[12] = 0x08; reply[13] = 0x06;
+        memcpy(reply + 14, buf + 14, 6);    /* htype, ptype, sizes */
+        reply[20] = 0; reply[21] = 2;
+        memcpy(reply + 22, our_mac, 6);
+        memcpy(reply + 28, &target, 4);
+        memcpy(reply + 32, buf + 22, 10);   /* the asker's MAC and address */
+        if (send(sock, reply, sizeof reply, 0) < 0) die("send");
+    }
+    return 0; /* not reached: stopped by a signal */
+}
+
 int main(int argc, char **argv) {
     if (argc < 4) {
         fprintf(stderr, "usage: %s IFACE latency TARGET COUNT | flood TARGET RATE SECONDS | garbage COUNT SEED\n"
-                        "       | watch TARGET SECONDS | asks TARGET INTERVAL_MS | sweep FIRST COUNT SECONDS\n", argv[0]);
+                        "       | watch TARGET SECONDS | asks TARGET INTERVAL_MS | sweep FIRST COUNT SECONDS | respond TARGET\n", argv[0]);
         return 2;
     }
     open_socket(argv[1]);
@@ -445,6 +480,8 @@ int main(int argc, char **argv) {
         return watch(target, atof(argv[4]));
     if (!strcmp(argv[2], "asks") && argc == 5 && inet_pton(AF_INET, argv[3], &target) == 1 && atof(argv[4]) > 0)
         return ask(target, atof(argv[4]) / 1000);
+    if (!strcmp(argv[2], "respond") && argc == 4 && inet_pton(AF_INET, argv[3], &target) == 1)
+        return respond(target);
     if (!strcmp(argv[2], "sweep") && argc == 6 && inet_pton(AF_INET, argv[3], &target) == 1 && atol(argv[4]) > 0)
         return sweep(target, atol(argv[4]), atof(argv[5]));
     if (!strcmp(argv[2], "garbage") && argc == 5)

@@ -55,13 +55,14 @@ final class ThreadLoop: Sendable {
 /// their work instead), and short-lived joined ones for work done in parallel.
 enum Thread {
     /// Runs the calling thread at SCHED_FIFO `priority`, ahead of every normal thread on
-    /// the host (the kernel still keeps 5 % of each second for them). Throws when this
-    /// process may not (no CAP_SYS_NICE and RLIMIT_RTPRIO below `priority`).
-    static func runInRealTime(priority: Int32) throws(SystemError) {
+    /// the host (the kernel still keeps 5 % of each second for them), or with `nil` back
+    /// at normal scheduling. Throws when this process may not (no CAP_SYS_NICE and
+    /// RLIMIT_RTPRIO below `priority`).
+    static func runInRealTime(priority: Int32?) throws(SystemError) {
         var parameters = sched_param()
-        parameters.sched_priority = priority
-        let result = pthread_setschedparam(pthread_self(), SCHED_FIFO, &parameters)
-        guard result == 0 else { throw SystemError("real-time priority \(priority)", errno: result) }
+        parameters.sched_priority = priority ?? 0
+        let result = pthread_setschedparam(pthread_self(), priority == nil ? SCHED_OTHER : SCHED_FIFO, &parameters)
+        guard result == 0 else { throw SystemError(priority.map { "real-time priority \($0)" } ?? "normal scheduling", errno: result) }
     }
 
     /// Starts `body` on a new thread named `name` (what `top -H` shows; 15 bytes at most).

@@ -258,3 +258,16 @@ extension ControlSocketTests {
         #expect(again == facts[0])
     }
 }
+
+@Suite struct CaptureUrgencyTests {
+    @Test func realTimeOnlyWhileFramesWaitAndForAWhileAfter() {
+        var urgency = LinkService.CaptureUrgency()
+        #expect(urgency.after(frames: 1, drops: 0, now: .seconds(1)) == nil, "an idle link stays at normal priority")
+        #expect(urgency.after(frames: 31, drops: 0, now: .seconds(2)) == nil)
+        #expect(urgency.after(frames: 32, drops: 0, now: .seconds(3)) == true, "a backlog: real-time")
+        #expect(urgency.after(frames: 2, drops: 0, now: .seconds(7)) == nil, "held after the backlog")
+        #expect(urgency.after(frames: 2, drops: 0, now: .seconds(8)) == false, "quiet for the hold: back to normal")
+        #expect(urgency.after(frames: 0, drops: 3, now: .seconds(9)) == true, "kernel drops: real-time")
+        #expect(urgency.realtime)
+    }
+}
