@@ -5,7 +5,7 @@
 #   make test    install what is missing, build, run unit and integration tests
 #   make test-fresh  make test in a fresh Debian 12 root (only Swift's prerequisites), as CI would
 #   make fuzz    libFuzzer on frames, gossip, config and Kubernetes input (FUZZ_SECONDS each, default 600)
-#   make bench   latency, flood rate, memory, failover and Kubernetes figures (release build, ~30 min)
+#   make bench   latency, floods, busy hosts, memory, idle cost, failover, Kubernetes (release build, ~45 min)
 #   make install install binaries, unit, man pages, example config (PREFIX, DESTDIR)
 #   make deb     build .build/herald_VERSION_ARCH.deb (dpkg-deb) and check it with lintian
 
@@ -61,6 +61,7 @@ demo-adjacent: build
 
 bench: release
 	@HERALD_BIN=$(CURDIR)/.build/release bash scripts/bench.sh
+	@HERALD_BIN=$(CURDIR)/.build/release bash scripts/bench-idle.sh
 	@HERALD_BIN=$(CURDIR)/.build/release bash scripts/bench-failover.sh
 	@HERALD_BIN=$(CURDIR)/.build/release bash scripts/bench-k8s.sh
 	@HERALD_BIN=$(CURDIR)/.build/release bash scripts/bench-adjacent.sh
