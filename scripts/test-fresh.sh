@@ -11,8 +11,10 @@ cd "$(dirname "$0")/.."
 repo=$PWD
 swift_root=$(dirname "$(dirname "$(dirname "$(command -v swift)")")")   # /opt/swift for /opt/swift/usr/bin/swift
 
-# Swift's documented prerequisites on Debian 12, and make.
-prerequisites=binutils,gcc,git,libc6-dev,libcurl4-openssl-dev,libedit2,libgcc-12-dev,libpython3-dev,libsqlite3-0,libstdc++-12-dev,libxml2-dev,libz3-dev,pkg-config,tzdata,zlib1g-dev,unzip,make,ca-certificates
+# Swift's documented prerequisites on Debian 12, and make; and libncurses6, which the
+# 6.3 toolchain's own binaries need (swift: libncurses.so.6, libform, libpanel) though
+# the documented list leaves it out: part of installing Swift, not of Herald.
+prerequisites=binutils,gcc,git,libc6-dev,libcurl4-openssl-dev,libedit2,libgcc-12-dev,libpython3-dev,libsqlite3-0,libstdc++-12-dev,libxml2-dev,libz3-dev,pkg-config,tzdata,zlib1g-dev,unzip,make,ca-certificates,libncurses6
 base=.build/fresh-rootfs/$(printf '%s\n' "$prerequisites" | sha256sum | cut -c1-16)
 if [ ! -d "$base/usr" ]; then
     echo "building a Debian 12 root with only Swift's prerequisites and make"

@@ -12,8 +12,13 @@ interfaces = ["eth0"]
 name = "smb"
 address = "198.51.100.50"
 check = { command = "test -e $up", interval = "200ms", timeout = "1s", rise = 2, fall = 2 }
+[[vip]]
+name = "hung"
+address = "198.51.100.51"
+check = { command = "env >$LAB_DIR/hung.env; grep -E '^Cap(Inh|Amb)' /proc/self/status >$LAB_DIR/hung.caps; ls -l /proc/\$\$/fd >$LAB_DIR/hung.fds; sleep 307 & sleep 306", interval = "300ms", timeout = "200ms" }
 TOML
-lab_heraldd h1 "$LAB_DIR/herald.toml"
+# Nothing of heraldd's environment may reach a check.
+HERALD_TEST_SECRET=do-not-pass lab_heraldd h1 "$LAB_DIR/herald.toml"
 lab_wait_ready h1
 
 # answered_within SECONDS: whether c gets a reply for the VIP within SECONDS (polling).
@@ -53,3 +58,17 @@ pass "after fall failures it is not"
 touch "$up"
 answered_within 10 || fail "not answered again after the check passed again"
 pass "and back once the check passes again"
+
+# The "hung" check never finishes within its 200 ms: each run is killed with its whole
+# process group (no orphaned sleeps piling up), with PATH and HERALD_VIP only, no
+# inheritable or ambient capabilities (under the unit heraldd's CAP_NET_RAW is ambient;
+# here heraldd is root, whose commands run as root) and no descriptor of heraldd's.
+sleeps() { grep -lx 'sleep.30[67].' /proc/[0-9]*/cmdline 2>/dev/null | wc -l; }
+sleep 3
+[ "$(sleeps)" -le 2 ] || fail "$(sleeps) check processes left running after timeouts (not killed as a group)"
+grep -q '^HERALD_VIP=198.51.100.51$' "$LAB_DIR/hung.env" || fail "no HERALD_VIP in the check's environment: $(cat "$LAB_DIR/hung.env")"
+! grep -q HERALD_TEST_SECRET "$LAB_DIR/hung.env" || fail "heraldd's environment reached the check"
+[ "$(awk '{print $2}' "$LAB_DIR/hung.caps" | sort -u)" = 0000000000000000 ] || fail "the check inherits capabilities: $(cat "$LAB_DIR/hung.caps")"
+# Its own 0-2 (and dash's copy of stdin, fd 10) only: none of heraldd's sockets, pipes or eventfds.
+! grep -qE 'socket:|pipe:|anon_inode:' "$LAB_DIR/hung.fds" || fail "the check inherited descriptors: $(cat "$LAB_DIR/hung.fds")"
+pass "a hung check is killed with its children; it sees PATH and HERALD_VIP only, no inherited capabilities, no descriptors"
