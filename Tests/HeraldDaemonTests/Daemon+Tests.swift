@@ -85,6 +85,44 @@ let noInterfaces = HostFacts(hostname: "h1", interfaces: [])
         #expect(errors.description == "/nonexistent/herald.toml: cannot open /nonexistent/herald.toml: No such file or directory")
     }
 
+    @Test func refusesAKubeconfigOthersCanReadOrChange() {
+        let scratch = ScratchDirectory()
+        let kubeconfig = """
+            apiVersion: v1
+            kind: Config
+            clusters: [{name: c, cluster: {server: "https://198.51.100.5:6443", certificate-authority-data: "\(Data("ca".utf8).base64EncodedString())"}}]
+            users: [{name: u, user: {token: secret}}]
+            contexts: [{name: x, context: {cluster: c, user: u}}]
+            current-context: x
+            """
+        let path = "\(scratch.path)/kubeconfig"
+        scratch.write("kubeconfig", kubeconfig, mode: 0o644)
+        #expect(ConfigLoader.kubeconfigProblem(path) == "\(path) holds credentials and others can read it (mode 644); run: chmod 640 \(path)")
+        scratch.write("kubeconfig", kubeconfig, mode: 0o660)
+        #expect(ConfigLoader.kubeconfigProblem(path) == "\(path) can be changed by group or others (mode 660); run: chmod 640 \(path)")
+        scratch.write("kubeconfig", kubeconfig, mode: 0o640)
+        #expect(ConfigLoader.kubeconfigProblem(path) == nil)
+    }
+
+    @Test func keyFilesAreWrittenWholeWithTheirModeAndOwner() throws {
+        // heraldctl keygen: a new file by rename (readers see old or new, never half), mode
+        // 0600 whatever it replaces, owned by herald when root writes it.
+        let scratch = ScratchDirectory()
+        let path = "\(scratch.path)/gossip.key"
+        scratch.write("gossip.key", "old\n", mode: 0o644)
+        var before = stat()
+        #expect(stat(path, &before) == 0)
+        let owner: (uid: uid_t, gid: gid_t)? = getuid() == 0 ? (65534, 65534) : nil
+        try System.writeFileAtomically(path, "new\n", mode: 0o600, owner: owner)
+        var after = stat()
+        #expect(stat(path, &after) == 0)
+        #expect(after.st_ino != before.st_ino, "replaced by rename, not rewritten in place")
+        #expect(after.st_mode & 0o777 == 0o600)
+        if let owner { #expect(after.st_uid == owner.uid && after.st_gid == owner.gid) }
+        #expect(try System.readFile(path, limit: 100) == "new\n")
+        #expect(System.listDirectory(scratch.path) == ["gossip.key"], "no temporary file left")
+    }
+
     @Test func refusesAKeyFileOthersCanRead() {
         let scratch = ScratchDirectory()
         let key = testKeyLine(1) + "\n"
