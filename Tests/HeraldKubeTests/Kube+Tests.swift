@@ -101,6 +101,17 @@ func serviceJSON(_ name: String, annotations: String = "{}") -> String {
         }
     }
 
+    @Test func aKubeconfigNestedDeepIsRefusedAtTheLimit() {
+        // libyaml slows down with the square of the depth: 100,000 levels took > 25 s.
+        let deep = "apiVersion: v1\nclusters: " + String(repeating: "[", count: 100_000) + "\n"
+        do {
+            _ = try KubeConfigLoader.parse(deep, path: "k")
+            Issue.record("a kubeconfig nested 100,000 deep was accepted")
+        } catch {
+            #expect("\(error)".contains("nested more than 64 deep"), "\(error)")
+        }
+    }
+
     @Test func kubeconfigProblemsAreNamed() throws {
         let base = """
             apiVersion: v1
