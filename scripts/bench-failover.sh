@@ -81,7 +81,7 @@ echo "== busy hosts: lan profile, 3 hosts, $BUSY_TRIALS link cuts and SIGSTOPs a
       for t in $(seq "$BUSY_TRIALS"); do trial $kind 3 lan+hog; done
       echo "   $kind: $(grep -c "^lan+hog 3 $kind " "$results") trials"
   done )
-wait $soak_pid || true
+wait "$soak_pid" || echo "   (the soak ended with status $?)"
 soak=$(tail -n 1 "$soak_file")
 rm -f "$soak_file"
 echo "   soak: $soak"
