@@ -2,8 +2,8 @@
 # `make test-fresh`: `make test` on a fresh machine, as a new user would run it. A Debian 12
 # root file system with only Swift's own prerequisites and make (built with mmdebstrap,
 # cached in .build/fresh-rootfs) gets a fresh clone of HEAD, the Swift toolchain and the
-# Swift package mirror bind-mounted read-only, and runs `make test` in a chroot with its
-# own mount namespace (the kernel, its network namespaces and the network are this
+# Swift package mirror bind-mounted read-only, and runs `make test` in it as the root of
+# its own mount namespace (the kernel, its network namespaces and the network are this
 # machine's, as on any host). Nothing it installs or writes outlives the run: the root is
 # an overlay. Takes as long as a CI run plus the root's first build (~1 min).
 set -euo pipefail
@@ -58,6 +58,12 @@ unshare --mount --propagation private -- bash -euo pipefail -c '
         mount --bind "$dir" "$root$dir"
         mount -o remount,bind,ro "$root$dir"
     done
-    chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 PATH="$swift_root/usr/bin:/usr/sbin:/usr/bin:/sbin:/bin" "$@" \
+    # Into the root with pivot_root, not chroot: t_systemd_boot boots containers with
+    # systemd-nspawn, which pivots into them, and that needs a real root.
+    cd "$root"
+    mkdir -p .oldroot
+    pivot_root . .oldroot
+    umount -l /.oldroot
+    exec /usr/bin/env -i HOME=/root LANG=C.UTF-8 PATH="$swift_root/usr/bin:/usr/sbin:/usr/bin:/sbin:/bin" "$@" \
         bash -c "cd /root/herald && make test"
 ' fresh "$run/root" "$swift_root" "${trust[@]}"
