@@ -54,8 +54,9 @@ public struct NodeSettings: Equatable, Sendable {
     /// Adjacent mode: how often each target node is probed on the link; it counts as
     /// unreachable after `TargetTracker.Settings.misses` probes in a row go unanswered.
     public var targetProbeInterval: Duration = .milliseconds(100)
-    /// The SCHED_FIFO priority of the capture and gossip threads (0: normal scheduling), so
-    /// answers and probes are on time on a host whose cores are busy.
+    /// The SCHED_FIFO priority of the gossip thread, and of the capture thread while frames
+    /// queue up for it (0: normal scheduling), so answers and probes are on time on a host
+    /// whose cores are busy.
     public var realtimePriority = 10
 
     public init(name: String? = nil, interfaces: [String]? = nil, mode: Mode = .local) {
