@@ -7,7 +7,8 @@
 #   make fuzz    libFuzzer on frames, gossip, config and Kubernetes input (FUZZ_SECONDS each, default 600)
 #   make bench   latency, floods, busy hosts, memory, idle cost, failover, Kubernetes (release build, ~45 min)
 #   make install install binaries, unit, man pages, example config (PREFIX, DESTDIR)
-#   make deb     build .build/herald_VERSION_ARCH.deb (dpkg-deb) and check it with lintian
+#   make deb     build .build/herald_VERSION_ARCH.deb (dpkg-deb) and check it with lintian;
+#                installs only what building needs (the [build] section of scripts/packages.txt)
 
 SWIFT ?= swift
 TOOLS := .build/tools/arpblast
@@ -24,17 +25,24 @@ SYSCONFDIR ?= /etc
 
 FUZZ_SECONDS ?= 600
 
-.PHONY: all deps build release test test-fresh fuzz demo demo-k8s demo-adjacent bench install deb clean
+.PHONY: all deps deps-build deps-test build release test test-fresh fuzz demo demo-k8s demo-adjacent bench install deb clean
 
 all: build
 
+# scripts/packages.txt in sections: building and packaging, testing, benchmarking.
 deps:
-	@bash scripts/install-deps.sh
+	@bash scripts/install-deps.sh build test bench
 
-build: deps $(TOOLS)
+deps-build:
+	@bash scripts/install-deps.sh build
+
+deps-test:
+	@bash scripts/install-deps.sh build test
+
+build: deps-test $(TOOLS)
 	$(SWIFT) build
 
-release: deps $(TOOLS)
+release: deps-build
 	$(SWIFT) build $(RELEASE_FLAGS)
 
 $(TOOLS): tools/arpblast.c
@@ -47,7 +55,7 @@ test: build
 test-fresh:
 	@bash scripts/test-fresh.sh
 
-fuzz: deps
+fuzz: deps-test
 	@bash scripts/fuzz.sh $(FUZZ_SECONDS)
 
 demo: build
@@ -59,7 +67,7 @@ demo-k8s: build
 demo-adjacent: build
 	@bash scripts/demo-adjacent.sh
 
-bench: release
+bench: deps release $(TOOLS)
 	@HERALD_BIN=$(CURDIR)/.build/release bash scripts/bench.sh
 	@HERALD_BIN=$(CURDIR)/.build/release bash scripts/bench-idle.sh
 	@HERALD_BIN=$(CURDIR)/.build/release bash scripts/bench-failover.sh
@@ -71,7 +79,7 @@ install: release
 	install -D -m 755 .build/release/heraldd $(DESTDIR)$(SBINDIR)/heraldd
 	install -D -m 755 .build/release/heraldctl $(DESTDIR)$(SBINDIR)/heraldctl
 	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
-	sed 's|/usr/sbin/heraldd|$(SBINDIR)/heraldd|' systemd/herald.service >$(DESTDIR)$(UNITDIR)/herald.service
+	sed 's|/usr/sbin/herald|$(SBINDIR)/herald|' systemd/herald.service >$(DESTDIR)$(UNITDIR)/herald.service
 	chmod 644 $(DESTDIR)$(UNITDIR)/herald.service
 	install -m 644 systemd/herald.sysusers $(DESTDIR)$(SYSUSERSDIR)/herald.conf
 	gzip -9n -c man/heraldd.8 >$(DESTDIR)$(MANDIR)/man8/heraldd.8.gz

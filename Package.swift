@@ -29,6 +29,8 @@ let package = Package(
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
         // libcurl's headers at build time; the library itself is loaded when [kubernetes] is used.
         .target(name: "CCurl"),
+        // Starting a health check's command confined, and fencing heraldd's own identity changes.
+        .target(name: "CConfine"),
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         .systemLibrary(name: "CLinux"),
         .target(name: "HeraldWire", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
@@ -40,7 +42,7 @@ let package = Package(
         .target(
             name: "HeraldDaemon",
             dependencies: [
-                "HeraldWire", "HeraldCore", "HeraldMembership", "HeraldKube", "HeraldControl", "CPcap", "CSystemd", "CLinux",
+                "HeraldWire", "HeraldCore", "HeraldMembership", "HeraldKube", "HeraldControl", "CPcap", "CSystemd", "CLinux", "CConfine",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

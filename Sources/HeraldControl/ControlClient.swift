@@ -41,7 +41,8 @@ public enum ControlClient {
     public static func request(_ command: ControlRequest, path: String = defaultPath) throws(SystemError) -> [UInt8] {
         let fd = try connectSocket(path)
         defer { close(fd) }
-        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        // A reload reads, checks and applies a whole config before it answers.
+        var timeout = timeval(tv_sec: command == .reload ? 60 : 5, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         let line = Array((command.line + "\n").utf8)
         guard send(fd, line, line.count, Int32(MSG_NOSIGNAL)) == line.count else {

@@ -8,6 +8,8 @@ public enum ControlRequest: Equatable, Sendable {
     case status
     case members
     case explain(String)
+    /// Re-read the config files and answer the verdict (`ReloadReport`).
+    case reload
 
     public init?(line: String) {
         let words = line.split(separator: " ").map(String.init)
@@ -15,6 +17,7 @@ public enum ControlRequest: Equatable, Sendable {
         case ("status", 1): self = .status
         case ("members", 1): self = .members
         case ("explain", 2): self = .explain(words[1])
+        case ("reload", 1): self = .reload
         default: return nil
         }
     }
@@ -24,10 +27,24 @@ public enum ControlRequest: Equatable, Sendable {
         case .status: "status"
         case .members: "members"
         case .explain(let address): "explain \(address)"
+        case .reload: "reload"
         }
     }
 
-    public static let usage = "status | members | explain ADDRESS"
+    public static let usage = "status | members | explain ADDRESS | reload"
+}
+
+/// The answer to `reload`: applied, or refused with every problem (`FILE:LINE: key: message`).
+public struct ReloadReport: Codable, Equatable, Sendable {
+    public var applied: Bool
+    public var message: String
+    public var errors: [String]
+
+    public init(applied: Bool, message: String, errors: [String]) {
+        self.applied = applied
+        self.message = message
+        self.errors = errors
+    }
 }
 
 public struct StatusReport: Codable, Equatable, Sendable {

@@ -9,7 +9,29 @@ import HeraldWire
 /// virtual or a bridge port — and only when it describes the same device.
 package enum InterfaceDiscovery {
     package static func hostFacts() -> HostFacts {
-        HostFacts(hostname: System.hostname(), interfaces: interfaces())
+        HostFacts(hostname: System.hostname(), interfaces: interfaces(), gateways: gateways())
+    }
+
+    /// The next hops of the default routes, from the kernel's route tables as procfs shows
+    /// them for this network namespace (`/proc/self/net`, which a unit's ProcSubset=pid keeps).
+    package static func gateways() -> [IPAddress] {
+        var result: [IPAddress] = []
+        // Iface Destination Gateway Flags …: hexadecimal, in the kernel's (little-endian) order.
+        for line in ((try? System.readFile("/proc/self/net/route")) ?? "").split(separator: "\n").dropFirst() {
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            guard fields.count >= 8, fields[1] == "00000000", fields[7] == "00000000",
+                  let raw = UInt32(fields[2], radix: 16), raw != 0 else { continue }
+            result.append(.v4(IPv4Address(rawValue: raw.byteSwapped)))
+        }
+        // destination, its length, source, its length, next hop, …: hexadecimal, network order.
+        for line in ((try? System.readFile("/proc/self/net/ipv6_route")) ?? "").split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            guard fields.count >= 5, fields[1] == "00", fields[0].allSatisfy({ $0 == "0" }), fields[4].count == 32,
+                  let high = UInt64(fields[4].prefix(16), radix: 16), let low = UInt64(fields[4].suffix(16), radix: 16),
+                  high != 0 || low != 0 else { continue }
+            result.append(.v6(IPv6Address(high: high, low: low)))
+        }
+        return Array(Set(result)).sorted()
     }
 
     private struct Link {

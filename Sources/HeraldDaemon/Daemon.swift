@@ -50,6 +50,19 @@ public enum Daemon {
         }
     }
 
+    /// heraldd may switch to the check user (`node.check_user`) to start a check's command,
+    /// and to no one else: fenced with a seccomp filter before any other thread starts.
+    /// Why it could not, when this process could switch identities (root, or CAP_SETUID);
+    /// `nil` otherwise.
+    public static func fenceIdentity(checkUser: UserIdentity?) -> String? {
+        guard let problem = ConfinedCommand.pinIdentity(to: checkUser) else { return nil }
+        let status = (try? System.readFile("/proc/self/status")) ?? ""
+        let effective = status.split(separator: "\n").first(where: { $0.hasPrefix("CapEff:") })
+        let capabilities = effective.flatMap { UInt64(String($0.dropFirst(7)).trimmingWhitespace, radix: 16) } ?? 0
+        let canSwitch = geteuid() == 0 || capabilities & (1 << 7) != 0
+        return canSwitch ? problem : nil
+    }
+
     /// Writes to a peer that went away must fail with EPIPE, not end the process.
     public static func ignoreSIGPIPE() { signal(SIGPIPE, SIG_IGN) }
 
@@ -84,7 +97,7 @@ public enum Daemon {
         if config.kubernetes != nil && config.gossip == nil {
             logger.warning("[kubernetes] without [gossip]: this host allocates and announces every Service address by itself; run it on one host only, or give every host [gossip]")
         }
-        let checks = HealthCheckService(vips: allowedVIPs(loaded), node: inbox)
+        let checks = HealthCheckService(vips: allowedVIPs(loaded), user: loaded.checkUser, node: inbox, logger: logger)
         let gossip = try config.gossip.map { settings throws(SystemError) -> GossipService in
             guard let bind = UDPSocket.resolve(settings.bind) else {
                 throw SystemError("gossip.bind \(settings.bind) is not an address of this host", errno: 0)
@@ -100,7 +113,7 @@ public enum Daemon {
                                   logger: logger)
         }
         let node = NodeService(state: state, inbox: inbox, links: links, gossip: gossip, kubernetes: kubernetes, logger: logger)
-        let reports = Reports(runtime: runtime, node: state, linkSet: links, gossip: gossip, kubernetes: kubernetes)
+        let reports = Reports(runtime: runtime, node: state, linkSet: links, gossip: gossip, kubernetes: kubernetes, checks: checks)
         let metrics = try config.metrics.map { settings throws(SystemError) in
             try MetricsService(listen: settings.listen, logger: logger) { reports.metrics }
         }
@@ -115,7 +128,9 @@ public enum Daemon {
             inbox.post(.config(new))
         }
 
-        let control = try ControlService(path: options.controlSocket, logger: logger) { request in reports.answer(request) }
+        let control = try ControlService(path: options.controlSocket, logger: logger) { request in
+            request == .reload ? controlReply(reload.reload()) : reports.answer(request)
+        }
         let notifier = SystemdNotifier(
             readiness: readiness,
             status: "\(config.vips.count) VIP(s) on \(interfaces.map(\.name).joined(separator: ", "))\(config.gossip == nil ? "" : ", gossip")",

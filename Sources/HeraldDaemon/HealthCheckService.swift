@@ -9,7 +9,8 @@ import Synchronization
 /// Runs the `check` of every VIP this node may announce, each on a thread of its own (a
 /// probe blocks for up to its timeout), and posts every result to the node service, whose
 /// machine applies rise and fall: whether a check passes is decided there, with or without
-/// gossip.
+/// gossip. A failed run says why in the journal (exit status and the first line of its
+/// standard error, a signal, a timeout, a refused connection), at most once a minute per VIP.
 final class HealthCheckService: Service, Sendable {
     /// One running check: its thread stops when `loop` is stopped.
     private final class Runner: Sendable {
@@ -27,13 +28,20 @@ final class HealthCheckService: Service, Sendable {
     }
 
     private let node: NodeInbox
+    private let logger: Logger
+    /// The user command checks run as (`node.check_user`), fixed at start.
+    private let user: UserIdentity?
     private let runners = Mutex<[String: Runner]>([:])
+    /// The last outcome of each VIP's check (by name), for `heraldctl explain`.
+    private let outcomes = Mutex<[String: CheckOutcome]>([:])
     /// Runners to start: the first ones, then those a reload adds.
     private let started: AsyncStream<Runner>
     private let starter: AsyncStream<Runner>.Continuation
 
-    init(vips: [VIPConfig], node: NodeInbox) {
+    init(vips: [VIPConfig], user: UserIdentity?, node: NodeInbox, logger: Logger) {
         self.node = node
+        self.user = user
+        self.logger = logger
         (started, starter) = AsyncStream.makeStream()
         let initial = Self.runners(for: vips)
         runners.withLock { $0 = initial }
@@ -63,8 +71,14 @@ final class HealthCheckService: Service, Sendable {
             return (added, removed)
         }
         for runner in removed { runner.loop.stop() }
+        outcomes.withLock { current in
+            for runner in removed { current[runner.vip] = nil }
+        }
         for runner in added { starter.yield(runner) }
     }
+
+    /// How the last run of VIP `name`'s check ended, if it has run.
+    func lastOutcome(_ name: String) -> CheckOutcome? { outcomes.withLock { $0[name] } }
 
     func run() async throws {
         // Each runner stops on the graceful shutdown (a probe in flight is abandoned within
@@ -79,69 +93,57 @@ final class HealthCheckService: Service, Sendable {
     private func probeLoop(_ runner: Runner) {
         let environment = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HERALD_VIP=\(runner.address)",
                            "HERALD_VIP_NAME=\(runner.vip)"]
+        var failures = RateLimitedLog(interval: .seconds(60))
+        var previous: CheckOutcome?
         while !runner.loop.isStopping {
-            let ok = Self.probe(runner.check.probe, timeout: runner.check.timeout, environment: environment) { runner.loop.isStopping }
+            let outcome = probe(runner.check, environment: environment, wake: runner.loop.wake.fd) { runner.loop.isStopping }
             if runner.loop.isStopping { return }
-            node.post(.check(runner.vip, passed: ok))
+            outcomes.withLock { $0[runner.vip] = outcome }
+            if case .failed(let reason) = outcome, let held = failures.admit(now: .now) {
+                var metadata: Logger.Metadata = ["vip": "\(runner.address)", "vip_name": "\(runner.vip)", "reason": "\(reason)"]
+                if held > 0 { metadata["failures_not_logged"] = "\(held)" }
+                logger.warning("health check failed: \(reason)", metadata: metadata)
+            } else if outcome.passed, let previous, !previous.passed {
+                logger.info("health check passed", metadata: ["vip": "\(runner.address)", "vip_name": "\(runner.vip)"])
+            }
+            previous = outcome
+            node.post(.check(runner.vip, passed: outcome.passed))
             runner.loop.wake.wait(milliseconds: Int32(runner.check.interval.milliseconds))
         }
     }
 
-    static func probe(_ probe: HealthCheck.Probe, timeout: Duration, environment: [String],
-                      stopping: () -> Bool = { false }) -> Bool {
-        switch probe {
+    private func probe(_ check: HealthCheck, environment: [String], wake: Int32, stopping: () -> Bool) -> CheckOutcome {
+        switch check.probe {
         case .tcp(let target):
-            guard let address = UDPSocket.resolve(target) else { return false }
-            return connects(to: address, timeout: timeout, stopping: stopping)
+            guard let address = UDPSocket.resolve(target) else { return .failed("cannot resolve \(target)") }
+            return Self.connect(to: address, timeout: check.timeout, wake: wake, stopping: stopping)
         case .command(let command):
-            return runs(command, timeout: timeout, environment: environment, stopping: stopping)
+            return ConfinedCommand.run(command, as: user, timeout: check.timeout, environment: environment, wake: wake, stopping: stopping)
         }
     }
 
     /// A TCP connect that completes within `timeout` (abandoned when `stopping()`).
-    static func connects(to address: GossipAddress, timeout: Duration, stopping: () -> Bool = { false }) -> Bool {
+    static func connect(to address: GossipAddress, timeout: Duration, wake: Int32? = nil, stopping: () -> Bool = { false }) -> CheckOutcome {
         let fd = socket(address.ip.isIPv4 ? AF_INET : AF_INET6,
                         Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return false }
+        guard fd >= 0 else { return .failed("socket: \(System.errorString(errno))") }
         defer { close(fd) }
         var storage = UDPSocket.sockaddr(address)
         let length = socklen_t(address.ip.isIPv4 ? MemoryLayout<sockaddr_in>.size : MemoryLayout<sockaddr_in6>.size)
-        let result = withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, length) } }
-        if result == 0 { return true }
-        guard errno == EINPROGRESS else { return false }
+        let result = withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, length) } }
+        if result == 0 { return .passed }
+        guard errno == EINPROGRESS else { return .failed("connecting to \(address): \(System.errorString(errno))") }
         let deadline = ContinuousClock.now + timeout
-        var fds = [pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)]
         while true {
             let left = ContinuousClock.now.duration(to: deadline)
-            guard left > .zero, !stopping() else { return false }
-            if poll(&fds, 1, Int32(min(left, .milliseconds(100)).milliseconds + 1)) == 1 { break }
+            guard left > .zero else { return .failed("connecting to \(address): no answer within \(timeout.configText)") }
+            if stopping() { return .failed("stopped") }
+            var fds = [pollfd(fd: fd, events: Int16(POLLOUT), revents: 0), pollfd(fd: wake ?? -1, events: Int16(POLLIN), revents: 0)]
+            if poll(&fds, nfds_t(fds.count), Int32(clamping: left.milliseconds + 1)) > 0, fds[0].revents != 0 { break }
         }
         var error: Int32 = 0
         var size = socklen_t(MemoryLayout<Int32>.size)
         getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &size)
-        return error == 0
+        return error == 0 ? .passed : .failed("connecting to \(address): \(System.errorString(error))")
     }
-
-    /// `/bin/sh -c command` exits 0 within `timeout`. It runs in a process group of its
-    /// own, killed as a whole when it is done or late (nothing it started lingers to pile
-    /// up against TasksMax), with `environment` only (PATH and the VIP it checks), and
-    /// without the capabilities heraldd was given (setpriv drops the inherited and ambient
-    /// sets before sh starts, so a check cannot send raw frames).
-    static func runs(_ command: String, timeout: Duration, environment: [String], stopping: () -> Bool = { false }) -> Bool {
-        guard let pid = System.spawn([setpriv, "--inh-caps=-all", "--ambient-caps=-all", "--", "/bin/sh", "-c", command],
-                                     environment: environment) else { return false }
-        defer { kill(-pid, SIGKILL) }
-        let deadline = ContinuousClock.now + timeout
-        var status: Int32 = 0
-        while ContinuousClock.now < deadline && !stopping() {
-            if waitpid(pid, &status, WNOHANG) == pid { return (status & 0x7F) == 0 && ((status >> 8) & 0xFF) == 0 }
-            usleep(10_000)
-        }
-        kill(-pid, SIGKILL)
-        waitpid(pid, &status, 0)
-        return false
-    }
-
-    /// util-linux's setpriv (Debian's essential set).
-    static let setpriv = "/usr/bin/setpriv"
 }

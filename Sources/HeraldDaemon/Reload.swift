@@ -2,18 +2,28 @@ import HeraldCore
 import HeraldControl
 import Logging
 import ServiceLifecycle
+import Synchronization
 import UnixSignals
 
-/// Live reload on SIGHUP (`systemctl reload herald`). The new files are read and checked
-/// on the side; only a config that validates, changes nothing that needs a restart, and
-/// whose new interfaces all open is applied. Anything else leaves the running config as
-/// it was, logs why (`FILE:LINE` errors), and counts a failed reload.
-struct ReloadService: Service {
+/// Live reload, on `heraldctl reload` (the unit's ExecReload: `systemctl reload herald`
+/// fails when the new config is refused) or SIGHUP. The new files are read and checked on
+/// the side; only a config that validates, changes nothing that needs a restart, and whose
+/// new interfaces all open is applied. Anything else leaves the running config as it was,
+/// logs why (`FILE:LINE` errors), counts a failed reload, and answers the verdict.
+final class ReloadService: Service, Sendable {
     let runtime: Runtime
     let logger: Logger
     /// Applies a validated config to the running services; throws if it cannot (a new
     /// interface does not open), having changed nothing.
     let apply: @Sendable (LoadedConfig) throws(SystemError) -> Void
+    /// One reload at a time, whether a signal or a control request asked for it.
+    private let serial = Mutex(())
+
+    init(runtime: Runtime, logger: Logger, apply: @escaping @Sendable (LoadedConfig) throws(SystemError) -> Void) {
+        self.runtime = runtime
+        self.logger = logger
+        self.apply = apply
+    }
 
     func run() async throws {
         for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
@@ -22,7 +32,11 @@ struct ReloadService: Service {
     }
 
     @discardableResult
-    func reload() -> Bool {
+    func reload() -> ReloadReport {
+        serial.withLock { _ in reloadOnce() }
+    }
+
+    private func reloadOnce() -> ReloadReport {
         SystemdNotifier.notify("RELOADING=1\nMONOTONIC_USEC=\(Heartbeat.monotonicNanoseconds() / 1000)")
         defer { SystemdNotifier.notify("READY=1") }
         let old = runtime.loaded
@@ -49,14 +63,16 @@ struct ReloadService: Service {
         if !change.addedVIPs.isEmpty { metadata["added"] = "\(change.addedVIPs.joined(separator: ","))" }
         if !change.removedVIPs.isEmpty { metadata["removed"] = "\(change.removedVIPs.joined(separator: ","))" }
         if !change.changedVIPs.isEmpty { metadata["changed"] = "\(change.changedVIPs.joined(separator: ","))" }
-        logger.notice(change.isEmpty ? "config reloaded: nothing changed" : "config reloaded", metadata: metadata)
-        return true
+        let message = change.isEmpty ? "config reloaded: nothing changed" : "config reloaded"
+        logger.notice("\(message)", metadata: metadata)
+        return ReloadReport(applied: true, message: change.isEmpty ? message : "\(message): \(change.summary)", errors: [])
     }
 
-    private func fail(_ problems: [String]) -> Bool {
+    private func fail(_ problems: [String]) -> ReloadReport {
         for problem in problems { logger.error("\(problem)") }
         runtime.countReload(ok: false)
-        logger.error("reload failed; still running the previous config", metadata: ["errors": "\(problems.count)"])
-        return false
+        let message = "reload failed; still running the previous config"
+        logger.error("\(message)", metadata: ["errors": "\(problems.count)"])
+        return ReloadReport(applied: false, message: message, errors: problems)
     }
 }

@@ -12,6 +12,7 @@ struct Reports: Sendable {
     let linkSet: LinkSet
     let gossip: GossipService?
     let kubernetes: KubernetesService?
+    let checks: HealthCheckService
     let started = ContinuousClock.now
 
     var loaded: LoadedConfig { runtime.loaded }
@@ -23,6 +24,7 @@ struct Reports: Sendable {
         case .members: controlReply(members)
         case .explain(let text): explain(text).map(controlReply)
             ?? controlReply(ControlErrorReply(error: "\(text) is neither a configured VIP nor a Service address"))
+        case .reload: controlReply(ControlErrorReply(error: "reload is answered by the reload service"))
         }
     }
 
@@ -134,8 +136,14 @@ struct Reports: Sendable {
         guard let vip = loaded.config.vips.first(where: { $0.address.description == text || IPAddress(text) == $0.address || $0.name == text })
         else { return explainService(text) }
         let ranked = Election.rank(vip, members: view)
+        var candidates = ranked.map(ExplainReport.Candidate.init)
+        // This node's own check: why its last run failed.
+        if let index = candidates.firstIndex(where: { $0.name == loaded.nodeName }),
+           ranked[index].ineligibility == .checkNotPassing, case .failed(let why)? = checks.lastOutcome(vip.name) {
+            candidates[index].reason = "\(ranked[index].ineligibility!.description) (last run: \(why))"
+        }
         return ExplainReport(vip: vip.name, address: vip.address.description, owner: ranked.first { $0.ineligibility == nil }?.name,
-                             candidates: ranked.map(ExplainReport.Candidate.init))
+                             candidates: candidates)
     }
 
     /// `explain` for a Service address (or `namespace/name`): its announcers, and in

@@ -126,6 +126,14 @@ public enum IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible {
 
     public var isIPv4: Bool { if case .v4 = self { true } else { false } }
 
+    /// `0.0.0.0` or `::`: every address, as a bind address.
+    public var isUnspecified: Bool {
+        switch self {
+        case .v4(let v4): v4.rawValue == 0
+        case .v6(let v6): v6.isUnspecified
+        }
+    }
+
     public static func < (lhs: IPAddress, rhs: IPAddress) -> Bool {
         switch (lhs, rhs) {
         case (.v4(let a), .v4(let b)): a < b

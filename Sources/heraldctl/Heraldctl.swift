@@ -12,7 +12,7 @@ struct Heraldctl: ParsableCommand {
         commandName: "heraldctl",
         abstract: "Inspect and check Herald.",
         version: HeraldVersion.current,
-        subcommands: [Check.self, Status.self, Members.self, VIPs.self, Explain.self, Keygen.self, ImportMetalLB.self])
+        subcommands: [Check.self, Status.self, Members.self, VIPs.self, Explain.self, Reload.self, Apply.self, Keygen.self, ImportMetalLB.self])
 }
 
 struct SocketOptions: ParsableArguments {
@@ -64,10 +64,13 @@ func table(_ rows: [[String]]) {
 
 struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Validate configs (and pools.d/ next to each) against this host, or --offline; exit 78 on errors.",
+        abstract: "Validate configs (and pools.d/ next to each) as heraldd would at start on this host, or --offline; exit 78 on errors.",
         discussion: """
-            With several files (one per host of a repository), hosts of one gossip cluster must also agree on \
-            what is shared — pools, VIPs, cluster settings (their config digest, as heraldctl members shows it).
+            On a host it runs every check heraldd runs at start, with the same messages: interfaces, addresses \
+            and routes, the key file and kubeconfig as heraldd's user reads them, the check user, and who may \
+            change a file holding a check's command. With several files (one per host of a repository), hosts \
+            of one gossip cluster (those that join one another) must also agree on what is shared — pools, \
+            VIPs, cluster settings (their config digest, as heraldctl members shows it).
             """)
 
     @Argument(help: "Main config files (default /etc/herald/herald.toml).")
@@ -76,29 +79,97 @@ struct Check: ParsableCommand {
     @Flag(help: "Check without this host: no interfaces, key file or kubeconfig (for CI on a git repository of host configs).")
     var offline = false
 
+    @Option(help: "The user heraldd runs as, who must be able to read the key file and kubeconfig (default: herald when run as root and that user exists, else you).")
+    var user: String?
+
     func run() throws {
+        let serviceUser: UserIdentity?
+        if let user {
+            guard let identity = FileSafety.user(named: user) else { throw ValidationError("no user '\(user)' on this host") }
+            serviceUser = identity
+        } else {
+            serviceUser = getuid() == 0 ? FileSafety.user(named: "herald") : nil
+        }
         var failed = false
-        var clusters: [String: [(file: String, digest: String)]] = [:]
+        var hosts: [(file: String, digest: String, gossip: GossipSettings)] = []
         for file in files.isEmpty ? ["/etc/herald/herald.toml"] : files {
-            switch ConfigLoader.load(path: file, offline: offline) {
+            switch ConfigLoader.load(path: file, offline: offline, serviceUser: serviceUser) {
             case .success(let loaded):
                 let digest = ConfigDigest.of(loaded.config)
                 print("\(file): OK (\(loaded.config.pools.count) pool(s), \(loaded.config.vips.count) VIP(s), "
                       + "node \(loaded.nodeName), config digest \(digest))")
-                if let cluster = loaded.config.gossip?.cluster { clusters[cluster, default: []].append((file, digest)) }
+                if let gossip = loaded.config.gossip { hosts.append((file, digest, gossip)) }
             case .failure(let errors):
                 for error in errors.errors { Console.error("\(error)") }
                 failed = true
             }
         }
-        for (cluster, hosts) in clusters.sorted(by: { $0.key < $1.key }) where Set(hosts.map(\.digest)).count > 1 {
-            Console.error("gossip cluster \"\(cluster)\": the hosts' shared config differs (pools, VIPs or cluster settings):")
-            for (digest, group) in Dictionary(grouping: hosts, by: \.digest).sorted(by: { $0.key < $1.key }) {
+        for cluster in GossipClusters.group(hosts.map(\.gossip)).map({ $0.map { hosts[$0] } }) where Set(cluster.map(\.digest)).count > 1 {
+            Console.error("gossip cluster \"\(cluster[0].gossip.cluster)\" (\(cluster.map(\.file).joined(separator: ", "))): the hosts' shared config differs (pools, VIPs or cluster settings):")
+            for (digest, group) in Dictionary(grouping: cluster, by: \.digest).sorted(by: { $0.key < $1.key }) {
                 Console.error("  \(digest): \(group.map(\.file).joined(separator: ", "))")
             }
             failed = true
         }
         if failed { throw ExitCode(ConfigLoader.exitStatus) }
+    }
+}
+
+/// A rollout's one step on a host: check, install atomically, reload, and fail loudly.
+struct Apply: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Install herald.toml and pools.d/ from DIRECTORY as heraldd's config, checked first and reloaded after; exit 78 (invalid, nothing installed) or 1 (refused, old files put back).",
+        discussion: """
+            DIRECTORY holds herald.toml and, optionally, pools.d/*.toml, as /etc/herald does (a host's directory \
+            of a git checkout, say). The files are staged next to the config, checked as heraldd checks at start \
+            (on this host, for heraldd's user), swapped in (pools.d in one exchange, herald.toml in one rename) \
+            and heraldd reloads them. Other files there (the gossip key, the kubeconfig) are left alone.
+            """)
+
+    @Argument(help: "The directory with the new herald.toml and pools.d/.")
+    var directory: String
+
+    @Option(help: "The main config to replace; its pools.d is replaced too.")
+    var config = "/etc/herald/herald.toml"
+
+    @Option(help: "heraldd's control socket.")
+    var socket = ControlClient.defaultPath
+
+    @Flag(help: "Install without asking heraldd to reload (for changes that take a restart).")
+    var noReload = false
+
+    func run() throws {
+        let serviceUser = getuid() == 0 ? FileSafety.user(named: "herald") : nil
+        do {
+            switch try ConfigInstall.apply(source: directory, target: config, socket: socket, reload: !noReload, serviceUser: serviceUser) {
+            case .unchanged: print("\(config): already the config in \(directory); nothing to do")
+            case .installed(let verdict?): print("installed \(directory) as \(config); heraldd: \(verdict)")
+            case .installed(nil): print("installed \(directory) as \(config); not reloaded (systemctl restart herald to apply it)")
+            case .installedNotRunning: print("installed \(directory) as \(config); heraldd is not running (systemctl start herald)")
+            }
+        } catch {
+            for line in error.lines { Console.error(line) }
+            throw ExitCode(error.status)
+        }
+    }
+}
+
+/// `systemctl reload herald` runs this (the unit's ExecReload), so the reload fails when
+/// heraldd refuses the new config.
+struct Reload: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Have heraldd re-read its config and say whether it applied it; exit 1 when it refused it (errors on stderr).")
+
+    @OptionGroup var options: SocketOptions
+
+    func run() throws {
+        guard let report = try options.fetch(.reload, as: ReloadReport.self) else { return }
+        for error in report.errors { Console.error(error) }
+        guard report.applied else {
+            Console.error("heraldd: \(report.message)")
+            throw ExitCode.failure
+        }
+        print(report.message)
     }
 }
 

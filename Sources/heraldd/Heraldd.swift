@@ -1,3 +1,4 @@
+import Glibc
 import HeraldControl
 import HeraldCore
 import HeraldDaemon
@@ -90,6 +91,11 @@ enum Heraldd {
             print("\(flags.config): OK (\(loaded.config.pools.count) pool(s), \(loaded.config.vips.count) VIP(s), node \(loaded.nodeName))")
             return
         }
+        // Before any other thread starts, so every thread is fenced.
+        if let problem = Daemon.fenceIdentity(checkUser: loaded.checkUser) {
+            logger.critical("cannot fence heraldd's identity changes to the check user: \(problem); not starting")
+            Daemon.exit(1)
+        }
         let options = Daemon.Options(configPath: flags.config, controlSocket: flags.controlSocket)
         Daemon.exit(Daemon.runToCompletion(priority: .medium) {
             do {
@@ -97,7 +103,10 @@ enum Heraldd {
                 return 0
             } catch let error as SystemError {
                 logger.critical("cannot start: \(error)")
-                return 1
+                // An address this host does not have is the config's fault: restarting cannot
+                // fix it (78, which the unit does not restart). heraldd checks for it at load;
+                // this covers an address that went away in between.
+                return error.code == EADDRNOTAVAIL ? ConfigLoader.exitStatus : 1
             } catch {
                 logger.critical("stopped: \(error)")
                 return 1

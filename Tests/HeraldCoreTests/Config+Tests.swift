@@ -167,8 +167,8 @@ let labHost = HostFacts(hostname: "h1", interfaces: [
         interfaces = ["eth0"]
         """
         #expect(errors(config, host: labHost) == [
+            "/etc/herald/herald.toml:14: vip.address: 198.51.100.11 is configured on eth0: the kernel already answers for it, so it cannot be a VIP",
             "/etc/herald/herald.toml:5: vip.address: 192.0.2.50 is on no subnet of the interfaces Herald uses here (eth0: 198.51.100.11/24 2001:db8:100::11/64 fe80::11/64; eth1: 203.0.113.11/24)",
-            "/etc/herald/herald.toml:14: vip.address: 198.51.100.11 is configured on eth0; the kernel already answers for it, so it cannot be a VIP",
             "/etc/herald/herald.toml:22: vip.address: 203.0.113.50 is on no subnet of the interfaces Herald uses here (eth0: 198.51.100.11/24 2001:db8:100::11/64 fe80::11/64)",
         ])
     }

@@ -38,6 +38,11 @@ final class ScratchDirectory {
 }
 
 let noInterfaces = HostFacts(hostname: "h1", interfaces: [])
+/// A host whose one NIC is on 10.0.0.0/16.
+let tenNet = HostFacts(hostname: "h1", interfaces: [
+    HostInterface(name: "eth0", index: 2, mac: MACAddress("02:00:00:00:00:11"), isUp: true, isBroadcast: true, isLoopback: false,
+                  isVirtual: false, hasMaster: false, prefixes: [IPPrefix(address: IPAddress("10.0.200.1")!, length: 16)]),
+])
 
 @Suite struct LogHandlerTests {
     @Test func logfmtQuotesOnlyWhatNeedsIt() {
@@ -68,10 +73,10 @@ let noInterfaces = HostFacts(hostname: "h1", interfaces: [])
     @Test func readsMainFileAndPoolsDirectoryInOrder() throws {
         let scratch = ScratchDirectory()
         scratch.write("herald.toml", "[node]\nname = \"h1\"\n")
-        scratch.write("pools.d/20-b.toml", "[[pool]]\nname = \"b\"\naddresses = [\"10.0.1.0/24\"]\n")
-        scratch.write("pools.d/10-a.toml", "[[pool]]\nname = \"a\"\naddresses = [\"10.0.0.0/24\"]\n")
+        scratch.write("pools.d/20-b.toml", "[[pool]]\nname = \"b\"\naddresses = [\"10.0.1.16/28\"]\n")
+        scratch.write("pools.d/10-a.toml", "[[pool]]\nname = \"a\"\naddresses = [\"10.0.0.16/28\"]\n")
         scratch.write("pools.d/notes.txt", "ignored")
-        let loaded = try ConfigLoader.load(path: "\(scratch.path)/herald.toml", host: noInterfaces).get()
+        let loaded = try ConfigLoader.load(path: "\(scratch.path)/herald.toml", host: tenNet).get()
         #expect(loaded.config.pools.map(\.name) == ["a", "b"])
         #expect(loaded.files == ["\(scratch.path)/herald.toml", "\(scratch.path)/pools.d/10-a.toml", "\(scratch.path)/pools.d/20-b.toml"])
         #expect(loaded.nodeName == "h1")
@@ -97,11 +102,11 @@ let noInterfaces = HostFacts(hostname: "h1", interfaces: [])
             """
         let path = "\(scratch.path)/kubeconfig"
         scratch.write("kubeconfig", kubeconfig, mode: 0o644)
-        #expect(ConfigLoader.kubeconfigProblem(path) == "\(path) holds credentials and others can read it (mode 644); run: chmod 640 \(path)")
+        #expect(ConfigLoader.kubeconfigProblem(path, reader: FileSafety.currentUser()) == "\(path) holds credentials and others can read it (mode 644); run: chmod 640 \(path)")
         scratch.write("kubeconfig", kubeconfig, mode: 0o660)
-        #expect(ConfigLoader.kubeconfigProblem(path) == "\(path) can be changed by group or others (mode 660); run: chmod 640 \(path)")
+        #expect(ConfigLoader.kubeconfigProblem(path, reader: FileSafety.currentUser()) == "\(path) can be changed by group or others (mode 660); run: chmod 640 \(path)")
         scratch.write("kubeconfig", kubeconfig, mode: 0o640)
-        #expect(ConfigLoader.kubeconfigProblem(path) == nil)
+        #expect(ConfigLoader.kubeconfigProblem(path, reader: FileSafety.currentUser()) == nil)
     }
 
     @Test func keyFilesAreWrittenWholeWithTheirModeAndOwner() throws {
@@ -127,7 +132,7 @@ let noInterfaces = HostFacts(hostname: "h1", interfaces: [])
         let scratch = ScratchDirectory()
         let key = testKeyLine(1) + "\n"
         scratch.write("gossip.key", key, mode: 0o644)
-        scratch.write("herald.toml", "[gossip]\nbind = \"127.0.0.1:7946\"\nkey_file = \"\(scratch.path)/gossip.key\"\n")
+        scratch.write("herald.toml", "[gossip]\nbind = \"0.0.0.0:7946\"\nkey_file = \"\(scratch.path)/gossip.key\"\n")
         guard case .failure(let errors) = ConfigLoader.load(path: "\(scratch.path)/herald.toml", host: noInterfaces) else {
             Issue.record("accepted a world-readable key")
             return
@@ -307,5 +312,82 @@ extension ControlSocketTests {
         #expect(urgency.after(frames: 2, drops: 0, now: .seconds(8)) == false, "quiet for the hold: back to normal")
         #expect(urgency.after(frames: 0, drops: 3, now: .seconds(9)) == true, "kernel drops: real-time")
         #expect(urgency.realtime)
+    }
+}
+
+@Suite struct CommandCheckTests {
+    /// A config whose VIP has a command check, in a directory of its own.
+    func configWithCommandCheck(_ scratch: ScratchDirectory, checkUser: String = "nobody", mode: mode_t = 0o644,
+                                command: String = "true") -> String {
+        scratch.write("herald.toml", """
+            [node]
+            check_user = "\(checkUser)"
+            [[vip]]
+            name = "nas"
+            address = "10.0.0.50"
+            check = { command = "\(command)" }
+            """, mode: mode)
+        return "\(scratch.path)/herald.toml"
+    }
+
+    @Test func theCheckUserMustExistAndNotBeHeralddsOwn() throws {
+        let scratch = ScratchDirectory()
+        let loaded = try ConfigLoader.load(path: configWithCommandCheck(scratch), host: tenNet).get()
+        #expect(loaded.checkUser?.name == "nobody" && loaded.checkUser?.uid == 65534)
+        guard case .failure(let missing) = ConfigLoader.load(path: configWithCommandCheck(scratch, checkUser: "no-such-user"), host: tenNet)
+        else { Issue.record("accepted a check user that does not exist"); return }
+        #expect(missing.description == "\(scratch.path)/herald.toml:2: node.check_user: no user 'no-such-user' on this host to run health-check commands as: the package creates herald-check (systemd-sysusers herald.conf); or name another unprivileged user")
+        let nobody = FileSafety.user(named: "nobody")!
+        guard case .failure(let own) = ConfigLoader.load(path: configWithCommandCheck(scratch), host: tenNet, serviceUser: nobody)
+        else { Issue.record("accepted heraldd's own user for checks"); return }
+        #expect(own.description.contains("node.check_user: 'nobody' is the user heraldd runs as"))
+    }
+
+    @Test func aCommandCheckInAFileOthersCanChangeIsRefused() throws {
+        guard getuid() == 0 else { return }  // the files must be root's to pass
+        let scratch = ScratchDirectory()
+        let path = configWithCommandCheck(scratch, mode: 0o664)
+        guard case .failure(let errors) = ConfigLoader.load(path: path, host: tenNet) else {
+            Issue.record("accepted a command check in a group-writable file")
+            return
+        }
+        #expect(errors.description == "\(path):3: vip.check.command: \(path) holds a command check, but it can be changed by group or others (mode 664); a check runs a command on this host, so only root may change the file and its directories: chown root:root \(path) && chmod go-w \(path)")
+        chmod(path, 0o644)
+        #expect((try? ConfigLoader.load(path: path, host: tenNet).get()) != nil)
+        chown(path, 65534, 65534)
+        #expect(ConfigLoader.load(path: path, host: tenNet).description.contains("it is owned by uid 65534, not root"))
+        chown(path, 0, 0)
+        chmod(scratch.path, 0o777)
+        #expect(ConfigLoader.load(path: path, host: tenNet).description.contains("its directory \(scratch.path) can be changed by group or others (mode 777)"))
+        chmod(scratch.path, 0o1777)
+        #expect((try? ConfigLoader.load(path: path, host: tenNet).get()) != nil, "a sticky directory protects root's file")
+        chmod(scratch.path, 0o700)
+        // The program a check names by absolute path is held to the same rule.
+        scratch.write("check.sh", "#!/bin/sh\nexit 0\n", mode: 0o777)
+        let named = configWithCommandCheck(scratch, command: "\(scratch.path)/check.sh --quick")
+        #expect(ConfigLoader.load(path: named, host: tenNet).description.contains("the check's program \(scratch.path)/check.sh: it can be changed by group or others (mode 777)"))
+    }
+
+    @Test func keyAndKubeconfigAreCheckedForTheUserHeralddRunsAs() {
+        guard getuid() == 0 else { return }
+        let scratch = ScratchDirectory()
+        scratch.write("gossip.key", testKeyLine(1) + "\n", mode: 0o600)
+        scratch.write("herald.toml", "[gossip]\nbind = \"0.0.0.0:7946\"\nkey_file = \"\(scratch.path)/gossip.key\"\n")
+        chmod(scratch.path, 0o755)
+        let path = "\(scratch.path)/herald.toml"
+        #expect((try? ConfigLoader.load(path: path, host: tenNet).get()) != nil, "root reads it")
+        let nobody = FileSafety.user(named: "nobody")!
+        #expect(ConfigLoader.load(path: path, host: tenNet, serviceUser: nobody).description
+            == "\(path):3: gossip.key_file: cannot use key file \(scratch.path)/gossip.key: heraldd runs as user nobody, who cannot read it (owner uid 0, mode 600); run: chown nobody:nobody \(scratch.path)/gossip.key")
+        chown("\(scratch.path)/gossip.key", 65534, 65534)
+        #expect((try? ConfigLoader.load(path: path, host: tenNet, serviceUser: nobody).get()) != nil)
+    }
+}
+
+extension Result where Failure == ConfigErrors {
+    /// The errors, or "" when it loaded.
+    var description: String {
+        if case .failure(let errors) = self { return errors.description }
+        return ""
     }
 }

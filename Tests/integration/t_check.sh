@@ -1,21 +1,32 @@
 # Health checks gate a standalone VIP (no [gossip]): failing at start, the VIP is not
 # answered; after `rise` passes it is; after `fall` failures it is not; and back again.
-# The check is a command testing for a file the test creates and removes.
+# The check is a command testing for a file the test creates and removes; a failing run
+# says why in the log. Commands run as node.check_user ("nobody" here; the package's
+# herald-check under the unit, t_systemd_boot) with nothing of heraldd's: no capability,
+# real-time or nice limit, descriptor, environment variable, or access to its key and
+# control socket; heraldd itself can switch to that user and to nobody else (root here).
 source "$(dirname "$0")/lib.sh"
 test_lab
 lab_host h1 11; lab_host c 2
-up="$LAB_DIR/service-up"
+# The check user may pass through the lab directory but not list it; outputs go to out/.
+chmod 711 "$LAB_DIR"
+mkdir -m 1777 "$LAB_DIR/out"
+up="$LAB_DIR/out/service-up"
+out="$LAB_DIR/out"
+echo secret >"$LAB_DIR/secret.key"
+chmod 600 "$LAB_DIR/secret.key"
 cat >"$LAB_DIR/herald.toml" <<TOML
 [node]
 interfaces = ["eth0"]
+check_user = "nobody"
 [[vip]]
 name = "smb"
 address = "198.51.100.50"
-check = { command = "test -e $up", interval = "200ms", timeout = "1s", rise = 2, fall = 2 }
+check = { command = "test -e $up || { echo 'smb is down' >&2; exit 3; }", interval = "200ms", timeout = "1s", rise = 2, fall = 2 }
 [[vip]]
 name = "hung"
 address = "198.51.100.51"
-check = { command = "env >$LAB_DIR/hung.env; grep -E '^Cap(Inh|Amb)' /proc/self/status >$LAB_DIR/hung.caps; ls -l /proc/\$\$/fd >$LAB_DIR/hung.fds; sleep 307 & sleep 306", interval = "300ms", timeout = "200ms" }
+check = { command = "exec 2>$out/hung.err; id -u >$out/hung.id; env >$out/hung.env; grep -E '^(Cap(Inh|Prm|Eff|Amb)|NoNewPrivs)' /proc/self/status >$out/hung.caps; grep -E '^Max (realtime priority|nice priority)' /proc/self/limits >$out/hung.limits; ls -l /proc/\$\$/fd >$out/hung.fds; cat $LAB_DIR/secret.key >$out/hung.key; /usr/bin/python3 -c 'import socket; socket.socket(socket.AF_UNIX).connect(\"$LAB_DIR/h1.sock\")' 2>$out/hung.control || echo refused >>$out/hung.control; sleep 307 & sleep 306", interval = "300ms", timeout = "200ms" }
 TOML
 # Nothing of heraldd's environment may reach a check.
 HERALD_TEST_SECRET=do-not-pass lab_heraldd h1 "$LAB_DIR/herald.toml"
@@ -42,7 +53,12 @@ silent_within() {
 
 [ -z "$(arping_macs c 198.51.100.50 3)" ] || fail "answered while the check has never passed"
 lab_ctl h1 vips | grep -s >/dev/null "198.51.100.50 .*not-eligible" || fail "vips: $(lab_ctl h1 vips)"
-pass "failing check: the standalone VIP is not answered (vips says not-eligible)"
+grep -s >/dev/null 'msg="health check failed: exit status 3: smb is down".*vip=198.51.100.50' "$LAB_DIR/h1.log" \
+    || fail "no reason for the failing check in the log: $(grep 'health check' "$LAB_DIR/h1.log" | head -n 3)"
+[ "$(grep -c 'health check failed: exit status 3' "$LAB_DIR/h1.log")" -le 2 ] || fail "failed runs are not rate-limited in the log"
+lab_ctl h1 explain smb | grep -s >/dev/null 'health check not passing (last run: exit status 3: smb is down)' \
+    || fail "explain does not say why: $(lab_ctl h1 explain smb)"
+pass "failing check: the standalone VIP is not answered; the log and explain say 'exit status 3: smb is down'"
 
 touch "$up"
 answered_within 10 || fail "not answered 10 s after the check started passing"
@@ -60,15 +76,35 @@ answered_within 10 || fail "not answered again after the check passed again"
 pass "and back once the check passes again"
 
 # The "hung" check never finishes within its 200 ms: each run is killed with its whole
-# process group (no orphaned sleeps piling up), with PATH and HERALD_VIP only, no
-# inheritable or ambient capabilities (under the unit heraldd's CAP_NET_RAW is ambient;
-# here heraldd is root, whose commands run as root) and no descriptor of heraldd's.
+# process group (no orphaned sleeps piling up) and logged as a timeout.
 sleeps() { grep -lx 'sleep.30[67].' /proc/[0-9]*/cmdline 2>/dev/null | wc -l; }
 sleep 3
 [ "$(sleeps)" -le 2 ] || fail "$(sleeps) check processes left running after timeouts (not killed as a group)"
-grep -q '^HERALD_VIP=198.51.100.51$' "$LAB_DIR/hung.env" || fail "no HERALD_VIP in the check's environment: $(cat "$LAB_DIR/hung.env")"
-! grep -q HERALD_TEST_SECRET "$LAB_DIR/hung.env" || fail "heraldd's environment reached the check"
-[ "$(awk '{print $2}' "$LAB_DIR/hung.caps" | sort -u)" = 0000000000000000 ] || fail "the check inherits capabilities: $(cat "$LAB_DIR/hung.caps")"
+grep -s >/dev/null 'msg="health check failed: timed out after 200ms".*vip=198.51.100.51' "$LAB_DIR/h1.log" \
+    || fail "no timeout in the log: $(grep 'vip=198.51.100.51' "$LAB_DIR/h1.log" | head -n 3)"
+pass "a hung check is killed with its children after its timeout, and the log says so"
+
+nobody=$(id -u nobody)
+[ "$(cat "$out/hung.id")" = "$nobody" ] || fail "the check ran as uid $(cat "$out/hung.id"), not nobody ($nobody)"
+grep -q '^HERALD_VIP=198.51.100.51$' "$out/hung.env" || fail "no HERALD_VIP in the check's environment: $(cat "$out/hung.env")"
+! grep -q HERALD_TEST_SECRET "$out/hung.env" || fail "heraldd's environment reached the check"
+[ "$(grep '^Cap' "$out/hung.caps" | awk '{print $2}' | sort -u)" = 0000000000000000 ] || fail "the check has capabilities: $(cat "$out/hung.caps")"
+grep -qE '^NoNewPrivs:\s+1$' "$out/hung.caps" || fail "the check may gain privileges: $(cat "$out/hung.caps")"
+[ "$(awk '{print $4, $5}' "$out/hung.limits" | sort -u)" = "0 0" ] || fail "the check inherits priority limits: $(cat "$out/hung.limits")"
 # Its own 0-2 (and dash's copy of stdin, fd 10) only: none of heraldd's sockets, pipes or eventfds.
-! grep -qE 'socket:|pipe:|anon_inode:' "$LAB_DIR/hung.fds" || fail "the check inherited descriptors: $(cat "$LAB_DIR/hung.fds")"
-pass "a hung check is killed with its children; it sees PATH and HERALD_VIP only, no inherited capabilities, no descriptors"
+! grep -qE 'socket:|anon_inode:' "$out/hung.fds" || fail "the check inherited descriptors: $(cat "$out/hung.fds")"
+[ ! -s "$out/hung.key" ] && grep -q 'Permission denied' "$out/hung.err" || fail "the check could read heraldd's key: $(cat "$out/hung.key" "$out/hung.err")"
+grep -q '^refused$' "$out/hung.control" || fail "the check could connect to the control socket: $(cat "$out/hung.control")"
+pass "the check runs as nobody with PATH and HERALD_VIP only, no capabilities or priority limits, no descriptors; it cannot read the key or reach the control socket"
+
+# heraldd's own identity changes are fenced to the check user: every thread carries the
+# filter, and the filter (built into a small program here) refuses any other identity.
+pid=$(lab_pid h1)
+for status in /proc/"$pid"/task/*/status; do
+    grep -qE '^Seccomp_filters:\s+[1-9]' "$status" || fail "thread $status without the identity fence: $(grep Seccomp "$status")"
+done
+cc -O2 -Wall -I Sources/CConfine/include -o "$LAB_DIR/pin-check" Tests/support/pin-check.c Sources/CConfine/cconfine.c
+results=$("$LAB_DIR/pin-check" "$nobody" "$(id -g nobody)" | tr '\n' ' ')
+expected="setuid-root refused setresuid-root refused setresuid-mixed refused setreuid refused setfsuid refused setgid-root refused setresgid-other refused setgroups-some refused setgroups-none ok setresgid-pinned ok setresuid-pinned ok uid $nobody gid $(id -g nobody) "
+[ "$results" = "$expected" ] || fail "the identity fence: $results"
+pass "every thread of heraldd is fenced ($(ls /proc/"$pid"/task | wc -l) threads); the fence allows only the check user: $results"

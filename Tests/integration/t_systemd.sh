@@ -5,8 +5,11 @@ test_lab
 lab_host h1 11; lab_host c 2
 lab_vip_config 198.51.100.50
 
+# 2.2: CAP_SETUID/CAP_SETGID and capset (0.5 of it) start health checks as herald-check
+# without any capability; heraldd fences them to that user with a seccomp filter of its
+# own, which systemd-analyze cannot see (t_check tests the fence).
 score=$(systemd-analyze security --offline=yes systemd/herald.service 2>/dev/null | sed -n 's/.*Overall exposure level for herald.service: \([0-9.]*\).*/\1/p')
-[ -n "$score" ] && /usr/bin/python3 -c "import sys; sys.exit(0 if float('$score') <= 2.0 else 1)" || fail "exposure $score > 2.0"
+[ -n "$score" ] && /usr/bin/python3 -c "import sys; sys.exit(0 if float('$score') <= 2.2 else 1)" || fail "exposure $score > 2.2"
 pass "systemd-analyze exposure $score"
 
 # sd_notify: READY=1 only once the link announces (the VIP answers by then), STOPPING=1 on SIGTERM.

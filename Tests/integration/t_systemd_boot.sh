@@ -1,24 +1,21 @@
-# heraldd under a real systemd (PID 1 of a Debian 12 container, systemd-nspawn): the .deb
-# installed, `systemctl enable --now`, READY, answers from outside, journal fields,
-# reload (good and bad), restart, a clean stop (Result=success), a config error (status 78,
-# no restart loop), the watchdog restarting a stopped daemon, no sandbox denial in the
-# journal; then two containers with gossip: stopping the owner is a success there and a
-# takeover on the other.
+# heraldd under a real systemd (PID 1 of a Debian 12 container, systemd-nspawn), as users
+# run it: the .deb installed, `systemctl enable --now`, READY, answers from outside,
+# journal fields; health checks (command and TCP, passing and failing) run as herald-check
+# inside the unit's sandbox, confined; the control socket and metrics; reload accepted
+# and refused (`systemctl reload` fails then); restart, a clean stop (Result=success), a
+# config error (status 78, no restart loop), the watchdog restarting a stopped daemon, no
+# sandbox denial in the journal; then two containers with gossip and a key: the gossip
+# thread's real-time priority, and stopping the owner is a success there and a takeover
+# on the other.
 source "$(dirname "$0")/lib.sh"
 source Tests/support/systemd-container.sh
-deb=$(ls .build/herald_*.deb 2>/dev/null | head -n 1)
-[ -n "$deb" ] || fail "no .build/herald_*.deb: run make deb first"
-test_lab
-lab_on_cleanup sd_stop s1
-lab_on_cleanup sd_stop s2
+sd_test_lab s1 s2
 lab_host s1 21; lab_host s2 22; lab_host c 2
-root=$(sd_rootfs "$deb") || fail "cannot build the container root file system"
-mkdir -p "$LAB_DIR/share"
-cp "$deb" "$LAB_DIR/share/herald.deb"
+root=$(sd_rootfs "$SD_DEB") || fail "cannot build the container root file system"
 sd_boot s1 s1 "$root" || fail "container s1 did not boot"
 pass "container s1 booted: systemd $(sd_exec s1 systemctl --version | head -n 1 | cut -d' ' -f2), system running"
 
-sd_exec s1 dpkg -i /mnt/share/herald.deb >"$LAB_DIR/dpkg.log" 2>&1 || fail "dpkg -i: $(cat "$LAB_DIR/dpkg.log")"
+sd_install s1
 [ "$(sd_exec s1 systemctl is-enabled herald)" = disabled ] || fail "the package enabled the unit"
 sd_exec s1 id herald >/dev/null || fail "no user herald after install"
 
@@ -57,21 +54,88 @@ grep -qx 'announcing VIP' "$LAB_DIR/vip.txt" || fail "journalctl HERALD_VIP=198.
 grep -qx 'probed VIP: nobody else answers it' "$LAB_DIR/vip.txt" || fail "no probe result for the VIP"
 pass "journal: native fields; journalctl HERALD_VIP=198.51.100.50 gives $(wc -l <"$LAB_DIR/vip.txt") lines, the announce among them"
 
-vips 198.51.100.50 2001:db8:100::50 198.51.100.51 | config s1
-sd_exec s1 systemctl reload herald || fail "reload failed: $(journal | tail -n 5)"
+# Health checks as the package runs them: as herald-check, in the unit's sandbox. A stub
+# service stands for what a keepalived track script watches; a TCP listener for a port.
+sd_exec s1 sh -c 'printf "[Service]\nExecStart=/bin/sleep infinity\n" >/etc/systemd/system/stub.service && systemctl daemon-reload && systemctl start stub'
+# Passes only when it runs confined; says on standard error (the journal) what is not.
+sd_exec s1 sh -c 'cat >/usr/local/bin/herald-confined && chmod 755 /usr/local/bin/herald-confined' <<'SH'
+#!/bin/sh
+[ "$(id -un)" = herald-check ] || { echo "runs as $(id -un)" >&2; exit 1; }
+grep -E '^Cap(Inh|Prm|Eff|Amb):' /proc/self/status | grep -qv ':[[:space:]]*0*$' && { grep ^Cap /proc/self/status | tr '\n' ' ' >&2; exit 2; }
+[ "$(awk '/^Max (realtime|nice) priority/ {print $4 $5}' /proc/self/limits)" = "$(printf '00\n00')" ] || { grep priority /proc/self/limits | tr '\n' ' ' >&2; exit 3; }
+cat /etc/herald/gossip.key >/dev/null 2>&1 && { echo "reads the gossip key" >&2; exit 4; }
+cat /etc/herald/kubeconfig >/dev/null 2>&1 && { echo "reads the kubeconfig" >&2; exit 5; }
+heraldctl status >/dev/null 2>&1 && { echo "reaches the control socket" >&2; exit 6; }
+exit 0
+SH
+sd_exec s1 heraldctl keygen /etc/herald/gossip.key >/dev/null
+sd_exec s1 sh -c 'echo "apiVersion: v1" >/etc/herald/kubeconfig && chown root:herald /etc/herald/kubeconfig && chmod 640 /etc/herald/kubeconfig'
+check_vip() { printf '[[vip]]\nname = "%s"\naddress = "%s"\ncheck = %s\n' "$@"; }
+{ vips 198.51.100.50 2001:db8:100::50 198.51.100.51
+  printf '\n[metrics]\nlisten = "127.0.0.1:9473"\n'
+  check_vip ok 198.51.100.60 '{ command = "true", interval = "500ms", rise = 1 }'
+  check_vip bad 198.51.100.61 '{ command = "echo no service here >&2; false", interval = "500ms" }'
+  check_vip unit 198.51.100.62 '{ command = "systemctl is-active --quiet stub.service", interval = "500ms", rise = 1, fall = 1 }'
+  check_vip tcp 198.51.100.63 '{ tcp = "127.0.0.1:8080", interval = "500ms", rise = 1, fall = 1 }'
+  check_vip confined 198.51.100.64 '{ command = "/usr/local/bin/herald-confined", interval = "500ms", rise = 1 }'
+} | config s1
+lab_spawn tcp8080 s1 /usr/bin/python3 -m http.server 8080 --bind 127.0.0.1
+sd_exec s1 systemctl restart herald || fail "restart with checks: $(journal | tail -n 5)"
+pid=$(sd_show s1 herald MainPID)
+# answered ADDRESS MAC|"" SECONDS: polls until ADDRESS is answered by MAC (or by nobody).
+answered() {
+    local i
+    for i in $(seq $(( $3 * 5 ))); do
+        [ "$(arping_macs c "$1" 1)" = "$2" ] && return 0
+        sleep 0.2
+    done
+    return 1
+}
+answered 198.51.100.60 "$mac1" 10 || fail "a check of 'true' does not pass under the unit: $(journal -o cat HERALD_VIP=198.51.100.60 | tail -n 3)"
+answered 198.51.100.64 "$mac1" 10 || fail "the check is not confined: $(journal -o cat HERALD_VIP=198.51.100.64 | tail -n 3)"
+answered 198.51.100.62 "$mac1" 10 || fail "systemctl is-active from a check: $(journal -o cat HERALD_VIP=198.51.100.62 | tail -n 3)"
+answered 198.51.100.63 "$mac1" 10 || fail "a TCP check: $(journal -o cat HERALD_VIP=198.51.100.63 | tail -n 3)"
+[ -z "$(arping_macs c 198.51.100.61 3)" ] || fail "the VIP of a failing check is answered"
+journal -o cat HERALD_VIP=198.51.100.61 | grep -qx 'health check failed: exit status 1: no service here' \
+    || fail "the journal does not say why the check fails: $(journal -o cat HERALD_VIP=198.51.100.61)"
+sd_exec s1 heraldctl explain bad | grep -q 'no: health check not passing (last run: exit status 1: no service here)' \
+    || fail "explain: $(sd_exec s1 heraldctl explain bad)"
+pass "checks under the unit: true, systemctl is-active and a TCP port pass; false fails and the journal says 'exit status 1: no service here'; the check runs as herald-check with no capabilities or priority limits and cannot read the key or kubeconfig or reach the control socket"
+sd_exec s1 systemctl stop stub
+answered 198.51.100.62 "" 10 || fail "still answered after the watched service stopped"
+journal -o cat HERALD_VIP=198.51.100.62 | grep -qx 'health check failed: exit status 3' || fail "no reason: $(journal -o cat HERALD_VIP=198.51.100.62 | tail -n 3)"
+kill "$(cat "$LAB_DIR/tcp8080.pid")"
+answered 198.51.100.63 "" 10 || fail "still answered after the port closed"
+journal -o cat HERALD_VIP=198.51.100.63 | grep -q '^health check failed: connecting to 127.0.0.1:8080: Connection refused$' \
+    || fail "no reason: $(journal -o cat HERALD_VIP=198.51.100.63 | tail -n 3)"
+sd_exec s1 systemctl start stub
+answered 198.51.100.62 "$mac1" 10 || fail "not answered again after the watched service started"
+pass "a stopped service (exit status 3) and a closed port (connection refused) take their VIPs away, and the service's return brings its VIP back"
+
+sd_exec s1 heraldctl status | grep -q "^node s1, heraldd " || fail "heraldctl status in the container: $(sd_exec s1 heraldctl status 2>&1)"
+sd_exec s1 heraldctl vips | grep -qE '^ok +198\.51\.100\.60 +s1 +announcing' || fail "heraldctl vips: $(sd_exec s1 heraldctl vips)"
+lab_exec s1 curl -sf http://127.0.0.1:9473/metrics >"$LAB_DIR/metrics.txt" || fail "no metrics from the unit"
+grep -q '^metallb_speaker_announced{.*ip="198.51.100.60".*} 1$' "$LAB_DIR/metrics.txt" || fail "metrics: $(grep announced "$LAB_DIR/metrics.txt")"
+pass "the control socket (heraldctl status, vips, explain) and the metrics endpoint under the unit"
+
+{ vips 198.51.100.50 2001:db8:100::50 198.51.100.51; printf '\n[metrics]\nlisten = "127.0.0.1:9473"\n'; } | config s1
+sd_exec s1 systemctl reload herald >"$LAB_DIR/reload.out" 2>&1 || fail "reload failed: $(cat "$LAB_DIR/reload.out"; journal | tail -n 5)"
 [ "$(sd_show s1 herald MainPID)" = "$pid" ] || fail "reload changed the main PID"
 [ "$(arping_macs c 198.51.100.51 3 | sort -u)" = "$mac1" ] || fail "added VIP not answered after reload"
 journal -o cat | grep -q '^config reloaded$' || fail "no 'config reloaded' in the journal"
 pass "systemctl reload: new VIP answered, same PID"
 
 printf '[node]\ninterfaces = ["eth0"]\nnmae = "x"\n' | config s1
-sd_exec s1 systemctl reload herald || fail "reload with a bad config: systemctl failed"
-for i in $(seq 50); do journal -o cat | grep -q 'reload failed; still running the previous config' && break; sleep 0.1; done
+if sd_exec s1 systemctl reload herald >"$LAB_DIR/reload.out" 2>&1; then fail "systemctl reload of a refused config succeeded"; fi
+grep -q 'Job for herald.service failed' "$LAB_DIR/reload.out" || fail "systemctl reload said: $(cat "$LAB_DIR/reload.out")"
 journal -o cat | grep -q '/etc/herald/herald.toml:3: node.nmae: unknown key' || fail "the bad key is not named in the journal: $(journal | tail -n 5)"
 journal -o cat | grep -q 'reload failed; still running the previous config' || fail "no reload failure in the journal"
+sd_exec s1 journalctl -u herald --no-pager -o cat _COMM=heraldctl | grep -q '^/etc/herald/herald.toml:3: node.nmae: unknown key' \
+    || fail "ExecReload's own output does not name the problem: $(sd_exec s1 journalctl -u herald --no-pager -o cat _COMM=heraldctl | tail -n 3)"
 [ "$(sd_show s1 herald MainPID)" = "$pid" ] || fail "a bad reload changed the main PID"
+[ "$(sd_show s1 herald ActiveState)" = active ] || fail "a refused reload left the unit $(sd_show s1 herald ActiveState)"
 [ "$(arping_macs c 198.51.100.51 3 | sort -u)" = "$mac1" ] || fail "VIP lost after a bad reload"
-pass "systemctl reload with a bad key: refused in the journal (FILE:LINE), old VIPs still answered"
+pass "systemctl reload with a bad key fails ($(head -n 1 "$LAB_DIR/reload.out")); the journal names FILE:LINE; heraldd stays active on the old config, its VIPs still answered"
 
 vips 198.51.100.50 2001:db8:100::50 | config s1
 sd_exec s1 systemctl restart herald || fail "restart failed: $(journal | tail -n 5)"
@@ -129,8 +193,7 @@ fi
 
 # Two containers with gossip: the owner of the VIP stops, the other takes over.
 sd_boot s2 s2 "$root" || fail "container s2 did not boot"
-sd_exec s2 dpkg -i /mnt/share/herald.deb >"$LAB_DIR/dpkg2.log" 2>&1 || fail "dpkg -i on s2: $(cat "$LAB_DIR/dpkg2.log")"
-sd_exec s1 heraldctl keygen /etc/herald/gossip.key >/dev/null
+sd_install s2
 sd_exec s1 cat /etc/herald/gossip.key | sd_exec s2 sh -c 'umask 077; cat >/etc/herald/gossip.key; chown herald:herald /etc/herald/gossip.key'
 sd_exec s1 chown herald:herald /etc/herald/gossip.key
 for n in 1 2; do

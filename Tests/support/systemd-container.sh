@@ -1,4 +1,4 @@
-# Debian 12 containers booted by a real systemd (systemd-nspawn -b), for testing heraldd
+# Debian containers booted by a real systemd (systemd-nspawn -b), for testing heraldd
 # as users run it: the .deb installed, `systemctl`, the journal, the watchdog, the sandbox.
 # Source after scripts/lab.sh. Each container runs in a lab host's network namespace (so
 # its eth0 is on the lab's bridge and nothing else), on a shared cached root file system
@@ -7,19 +7,42 @@
 
 SD_CACHE=${SD_CACHE:-$(pwd)/.build/systemd-rootfs}
 
-# sd_rootfs DEB: a cached bookworm root with systemd and the runtime dependencies of DEB
+# sd_test_lab NAME...: the lab of a container test (test_lab, from Tests/integration/lib.sh),
+# with the .deb `make deb` built in $SD_DEB and at $LAB_DIR/share/herald.deb (containers see
+# /mnt/share/herald.deb), and containers NAME... stopped however the test ends.
+sd_test_lab() {
+    local name
+    SD_DEB=$(ls .build/herald_*.deb 2>/dev/null | head -n 1)
+    [ -n "$SD_DEB" ] || fail "no .build/herald_*.deb: run make deb first"
+    test_lab
+    for name in "$@"; do lab_on_cleanup sd_stop "$name"; done
+    mkdir -p "$LAB_DIR/share"
+    cp "$SD_DEB" "$LAB_DIR/share/herald.deb"
+}
+
+# sd_install NAME: installs /mnt/share/herald.deb in container NAME, or fails the test.
+sd_install() {
+    sd_exec "$1" dpkg -i /mnt/share/herald.deb >"$LAB_DIR/$1.dpkg" 2>&1 || fail "dpkg -i on $1: $(cat "$LAB_DIR/$1.dpkg")"
+}
+
+# sd_rootfs DEB [SUITE]: a cached root of Debian SUITE (default bookworm; trixie is the base
+# of Proxmox VE 9 and Raspberry Pi OS) with systemd and the runtime dependencies of DEB
 # (its Depends), built with mmdebstrap from Debian's mirror on first use (~30 s); prints
-# its path. The cache is keyed by the package list, so a new dependency builds a new root.
+# its path. The cache is keyed by suite and package list, so a new dependency builds a
+# new root.
 sd_rootfs() {
-    local deb=$1 depends includes key root
+    local deb=$1 suite=${2:-bookworm} depends includes key root
     depends=$(dpkg-deb -f "$deb" Depends | tr ',' '\n' | sed -e 's/(.*)//' -e 's/|.*//' -e 's/[[:space:]]//g' | sort -u | paste -sd, -)
+    # trixie renamed libraries for its 64-bit time_t; the new names provide the old ones,
+    # which apt installs but will not pick among by itself.
+    [ "$suite" = bookworm ] || depends=$(echo "$depends" | sed -e 's/\blibcurl4\b/libcurl4t64/' -e 's/\blibpcap0\.8\b/libpcap0.8t64/')
     includes="systemd,systemd-sysv,dbus,iproute2,procps,$depends"
-    key=$(printf 'bookworm %s\n' "$includes" | sha256sum | cut -c1-16)
+    key=$(printf '%s %s\n' "$suite" "$includes" | sha256sum | cut -c1-16)
     root="$SD_CACHE/$key"
     if [ ! -d "$root/usr" ]; then
         rm -rf "$root.tmp"
         mkdir -p "$SD_CACHE"
-        mmdebstrap --quiet --variant=minbase --mode=root --include="$includes" bookworm "$root.tmp" \
+        mmdebstrap --quiet --variant=minbase --mode=root --include="$includes" "$suite" "$root.tmp" \
             http://deb.debian.org/debian >&2
         # The node name comes from the host name; each container gets its own (bind-mounted).
         rm -f "$root.tmp/etc/hostname"

@@ -38,6 +38,12 @@ public struct IPPrefix: Hashable, Sendable, CustomStringConvertible {
 
     public var network: IPAddress { IPAddress(sameFamilyAs: address, numeric: address.numeric & mask) }
 
+    /// The highest address of the prefix: IPv4's broadcast address.
+    public var last: IPAddress {
+        let width: UInt128 = address.isIPv4 ? 0xFFFF_FFFF : .max
+        return IPAddress(sameFamilyAs: address, numeric: (address.numeric & mask) | (~mask & width))
+    }
+
     public func contains(_ other: IPAddress) -> Bool {
         other.isIPv4 == address.isIPv4 && other.numeric & mask == address.numeric & mask
     }

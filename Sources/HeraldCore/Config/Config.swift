@@ -58,6 +58,13 @@ public struct NodeSettings: Equatable, Sendable {
     /// queue up for it (0: normal scheduling), so answers and probes are on time on a host
     /// whose cores are busy.
     public var realtimePriority = 10
+    /// The user health-check commands run as: never heraldd's own (which can read the
+    /// gossip key, the kubeconfig and the control socket), never root. The package creates
+    /// this one.
+    public var checkUser = NodeSettings.defaultCheckUser
+    public var checkUserLocation: SourceLocation?
+
+    public static let defaultCheckUser = "herald-check"
 
     public init(name: String? = nil, interfaces: [String]? = nil, mode: Mode = .local) {
         self.name = name
@@ -68,6 +75,7 @@ public struct NodeSettings: Equatable, Sendable {
     public static func == (lhs: NodeSettings, rhs: NodeSettings) -> Bool {
         lhs.name == rhs.name && lhs.interfaces == rhs.interfaces && lhs.mode == rhs.mode
             && lhs.targetProbeInterval == rhs.targetProbeInterval && lhs.realtimePriority == rhs.realtimePriority
+            && lhs.checkUser == rhs.checkUser
     }
 }
 
@@ -223,7 +231,7 @@ func parseDuration(_ text: String) -> Duration? {
 
 extension Duration {
     /// As the config writes it: `250ms`, `10s`, `1h`.
-    var configText: String {
+    public var configText: String {
         let milliseconds = components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
         for (unit, size) in [("h", Int64(3_600_000)), ("m", 60_000), ("s", 1000)] where milliseconds % size == 0 {
             return "\(milliseconds / size)\(unit)"

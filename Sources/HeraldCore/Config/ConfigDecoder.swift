@@ -52,7 +52,7 @@ public enum ConfigDecoder {
             if let line = root.table[key]?.line { config.sectionLocations[key] = root.location(line) }
         }
         if var node = root.table("node") {
-            node.known = ["name", "interfaces", "mode", "target_probe_interval", "realtime_priority"]
+            node.known = ["name", "interfaces", "mode", "target_probe_interval", "realtime_priority", "check_user"]
             if let (name, line) = node.string("name") {
                 if isValidNodeName(name) {
                     config.node.name = name
@@ -74,6 +74,16 @@ public enum ConfigDecoder {
                 }
             }
             if let (priority, _) = node.int("realtime_priority", in: 0...49) { config.node.realtimePriority = priority }
+            if let (user, line) = node.string("check_user") {
+                if user == "root" {
+                    node.error(line, "check_user", "health checks never run as root: name an unprivileged user of their own")
+                } else if isValidUserName(user) {
+                    config.node.checkUser = user
+                    config.node.checkUserLocation = node.location(line)
+                } else {
+                    node.error(line, "check_user", "'\(user.prefix(64))' is not a valid user name")
+                }
+            }
             if let interval = node.duration("target_probe_interval", in: .milliseconds(10)...(.seconds(10))) {
                 config.node.targetProbeInterval = interval
             }
@@ -250,6 +260,12 @@ public enum ConfigDecoder {
         for name in names where !seen.insert(name).inserted {
             reader.error(line, key, "'\(name.prefix(64))' is listed twice")
         }
+    }
+
+    /// A user name as Debian's adduser and systemd-sysusers accept it.
+    static func isValidUserName(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.count <= 32 && name.first != "-" && !name.allSatisfy(\.isNumber)
+            && name.allSatisfy { ($0.isLetter || $0.isNumber || "-._".contains($0)) && $0.isASCII }
     }
 
     static func isValidNodeName(_ name: String) -> Bool {

@@ -1,7 +1,7 @@
 import HeraldWire
 
-/// The checks that look at more than one value: duplicates, overlaps, and — given the
-/// host's interfaces — whether each VIP this node may announce sits on a subnet it has.
+/// The checks that look at more than one value: duplicates and overlaps, and — given the
+/// host's facts — everything `HostValidator` checks.
 public enum ConfigValidator {
     public static func validate(_ config: HeraldConfig, host: HostFacts?) -> [ConfigError] {
         var errors: [ConfigError] = []
@@ -55,35 +55,7 @@ public enum ConfigValidator {
                  "\"adjacent\" announces Kubernetes Services on behalf of their nodes and needs a [kubernetes] section")
         }
 
-        guard let host else { return errors }
-        if let names = config.node.interfaces, let location = config.node.interfacesLocation {
-            for name in names where !host.interfaces.contains(where: { $0.name == name }) {
-                let present = host.interfaces.filter { !$0.isLoopback }.map(\.name).joined(separator: ", ")
-                fail(location, "node.interfaces", "interface '\(name)' does not exist on this host (present: \(present))")
-            }
-        }
-        let nodeName = config.node.name ?? host.hostname
-        let usable = host.usableInterfaces(config.node)
-        for vip in config.vips where vip.allows(node: nodeName) {
-            if let owner = host.interfaces.first(where: { $0.prefixes.contains { $0.address == vip.address } }) {
-                fail(vip.location, "vip.address",
-                     "\(vip.address) is configured on \(owner.name); the kernel already answers for it, so it cannot be a VIP")
-                continue
-            }
-            let candidates = usable.filter { vip.interfaces?.contains($0.name) ?? true }
-            if let names = vip.interfaces {
-                for name in names where !usable.contains(where: { $0.name == name }) {
-                    fail(vip.location, "vip.interfaces", "interface '\(name)' is not one Herald uses on this host (see node.interfaces)")
-                }
-            }
-            if !candidates.contains(where: { $0.subnet(containing: vip.address) != nil }) {
-                let seen = candidates.map { interface in
-                    "\(interface.name): " + (interface.prefixes.isEmpty ? "no addresses" : interface.prefixes.map(\.description).joined(separator: " "))
-                }.joined(separator: "; ")
-                fail(vip.location, "vip.address",
-                     "\(vip.address) is on no subnet of the interfaces Herald uses here (\(seen.isEmpty ? "none found" : seen))")
-            }
-        }
+        if let host { errors += HostValidator.validate(config, host: host) }
         return errors
     }
 

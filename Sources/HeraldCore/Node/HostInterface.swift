@@ -48,10 +48,13 @@ public struct HostInterface: Hashable, Sendable {
 public struct HostFacts: Equatable, Sendable {
     public var hostname: String
     public var interfaces: [HostInterface]
+    /// The next hops of this host's default routes (IPv4 and IPv6).
+    public var gateways: [IPAddress]
 
-    public init(hostname: String, interfaces: [HostInterface]) {
+    public init(hostname: String, interfaces: [HostInterface], gateways: [IPAddress] = []) {
         self.hostname = hostname
         self.interfaces = interfaces
+        self.gateways = gateways
     }
 
     /// The interfaces Herald may answer on: those listed in `node.interfaces`, or the
