@@ -21,6 +21,8 @@ SEPARATORS = {";", "&", "&&", "||", "|", "|&", "(", ")", "\n", ";;", "{", "}", "
 KEYWORDS = {"if", "then", "elif", "else", "fi", "do", "done", "while", "until", "for", "in", "case", "esac",
             "function", "time", "select", "[[", "]]", "coproc"}
 SYSTEM_DIRS = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+# What `make deb` and `make install` run, with only the [build] section installed.
+BUILD_FILES = {"scripts/deb.sh", "scripts/install-deps.sh", "Makefile"}
 
 
 class Lexer:
@@ -350,13 +352,21 @@ def essential_packages():
     return {line.split()[0] for line in out.splitlines() if line.endswith(" yes")}
 
 
-def listed_packages(exclude):
-    """scripts/packages.txt: Debian packages one per line; `name from SOURCE: path`
-    lines for the few programs that come from elsewhere (kubectl from PyPI)."""
+def listed_packages(exclude, sections=None):
+    """scripts/packages.txt: Debian packages one per line, under `[build]`, `[test]` and
+    `[bench]`; `name from SOURCE: path` lines for the few programs that come from
+    elsewhere (kubectl from PyPI). `sections`: only those (default all)."""
     packages, others = set(), {}
+    section = None
     for line in open(os.path.join(ROOT, "scripts/packages.txt"), encoding="utf-8"):
         line = line.split("#", 1)[0].strip()
         if not line:
+            continue
+        header = re.match(r"^\[([a-z]+)\]$", line)
+        if header:
+            section = header.group(1)
+            continue
+        if sections is not None and section not in sections:
             continue
         match = re.match(r"^(\S+) from ([^:]+?)(?:: (\S+))?$", line)
         if match:
@@ -378,6 +388,7 @@ def main(argv):
             print(f"usage: check-deps.py [--exclude PACKAGE]...", file=sys.stderr)
             return 2
     packages, others = listed_packages(exclude)
+    build_packages, build_others = listed_packages(exclude, {"build"})
     essential = essential_packages()
     known = builtins()
     sources = shell_sources()
@@ -427,6 +438,9 @@ def main(argv):
                             f"scripts/install-deps.sh")
         elif package not in packages and package not in essential:
             problems.append(f"{name} (used in {where}): add package {package} to scripts/packages.txt")
+        elif package not in build_packages and package not in essential and uses[name] & BUILD_FILES:
+            # `make deb` installs only [build]: what building and packaging run must be there.
+            problems.append(f"{name} (used in {where}): add package {package} to the [build] section of scripts/packages.txt")
     for problem in problems:
         print(f"check-deps: {problem}")
     print(f"check-deps: {len(uses)} commands, {len(problems)} not provided by scripts/packages.txt")

@@ -73,17 +73,54 @@ Description: layer-2 load-balancer announcer (ARP/NDP) for VIPs and Services
  without dropping requests and exports Prometheus metrics.
 TEXT
 echo /etc/herald/herald.toml >"$stage/DEBIAN/conffiles"
+# Maintainer scripts as debhelper's systemd handling would write them: the unit is never
+# enabled or started by the package (the admin writes a config first), a running heraldd
+# is restarted onto the new binary on upgrade and stopped on removal, and purge removes
+# what the package and heraldd made (the state directory, the enablement link). Users
+# stay, as Debian policy asks; files the admin made in /etc/herald (a key, a kubeconfig)
+# stay too. Without systemd running (a chroot, an image build) they only touch files.
 cat >"$stage/DEBIAN/postinst" <<'TEXT'
 #!/bin/sh
-# Creates the user the unit runs as. The unit is installed but not enabled:
-# edit /etc/herald/herald.toml, then: systemctl enable --now herald
 set -e
-if [ "$1" = configure ]; then
+if [ "$1" = configure ] || [ "$1" = abort-upgrade ] || [ "$1" = abort-deconfigure ] || [ "$1" = abort-remove ]; then
     systemd-sysusers ${DPKG_ROOT:+--root="$DPKG_ROOT"} herald.conf
+    if [ -z "${DPKG_ROOT:-}" ] && [ -d /run/systemd/system ]; then
+        systemctl --system daemon-reload >/dev/null || true
+        # An upgrade (or a failed one undone) puts a running heraldd on this binary.
+        if [ -n "$2" ]; then
+            deb-systemd-invoke try-restart herald.service || echo "herald: restarting heraldd failed; see: journalctl -u herald" >&2
+        fi
+    fi
+fi
+if [ "$1" = configure ] && [ -z "$2" ]; then
+    echo "herald: edit /etc/herald/herald.toml, check it with heraldctl check, then: systemctl enable --now herald"
 fi
 exit 0
 TEXT
-chmod 755 "$stage/DEBIAN/postinst"
+cat >"$stage/DEBIAN/prerm" <<'TEXT'
+#!/bin/sh
+set -e
+# On removal heraldd stops answering before its binary goes; an upgrade restarts it in
+# postinst instead, so its VIPs move away only for the moment of the restart.
+if [ "$1" = remove ] && [ -z "${DPKG_ROOT:-}" ] && [ -d /run/systemd/system ]; then
+    deb-systemd-invoke stop herald.service || true
+fi
+exit 0
+TEXT
+cat >"$stage/DEBIAN/postrm" <<'TEXT'
+#!/bin/sh
+set -e
+if [ -z "${DPKG_ROOT:-}" ] && [ -d /run/systemd/system ]; then
+    systemctl --system daemon-reload >/dev/null || true
+fi
+if [ "$1" = purge ]; then
+    rm -rf "${DPKG_ROOT:-}/var/lib/herald"
+    link="${DPKG_ROOT:-}/etc/systemd/system/multi-user.target.wants/herald.service"
+    if [ -L "$link" ]; then rm -f "$link"; fi
+fi
+exit 0
+TEXT
+chmod 755 "$stage/DEBIAN/postinst" "$stage/DEBIAN/prerm" "$stage/DEBIAN/postrm"
 # Built outside Debian's archive: there is no bug to close.
 mkdir -p "$stage/usr/share/lintian/overrides"
 echo "herald: initial-upload-closes-no-bugs" >"$stage/usr/share/lintian/overrides/herald"
