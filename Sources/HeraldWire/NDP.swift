@@ -125,6 +125,8 @@ public struct NDPPacket: Hashable, Sendable {
             }
         }
 
+        // No IPv6 packet comes from a multicast address (RFC 4291 §2.7): nothing to answer.
+        guard !source.isMulticast else { throw .badNDPAddressing }
         let header = IPv6Header(payloadLength: payloadLength, nextHeader: nextHeader, hopLimit: hopLimit,
                                 source: source, destination: destination)
         if type == typeSolicitation {

@@ -122,6 +122,14 @@ import Testing
             ethernetSource: h1MAC)
         #expect(throws: WireError.badNDPAddressing) { try Frame.decode(solicitedToGroup) }
 
+        // A solicitation from a multicast source (RFC 4291 §2.7): the fuzzer found that the
+        // responder built a reply to it that did not decode (Fuzz/corpus/FuzzFrames/ns-from-multicast-source).
+        let fromMulticast = NDPPacket.frame(
+            .solicitation(NeighborSolicitation(target: IPv6Address("2001:db8:100::50")!, sourceLinkLayer: h1MAC)),
+            source: IPv6Address("ff02::2")!, destination: IPv6Address("2001:db8:100::50")!.solicitedNodeMulticast,
+            ethernetDestination: .ipv6Multicast(IPv6Address("2001:db8:100::50")!.solicitedNodeMulticast), ethernetSource: h1MAC)
+        #expect(throws: WireError.badNDPAddressing) { try Frame.decode(fromMulticast) }
+
         var longPayload = Fixtures.ndisc6Solicitation
         longPayload[19] = 0xFF
         #expect(throws: WireError.self) { try Frame.decode(longPayload) }
