@@ -84,8 +84,12 @@ push_pull = bytes([8, 0]) + struct.pack(">H", 1) + record
 write("FuzzGossip", "payload-ping-alive", bytes([1]) + bytes([2]) + ping + alive)
 write("FuzzGossip", "payload-suspect-self", bytes([1]) + bytes([1]) + suspect)
 write("FuzzGossip", "payload-push-pull", bytes([1]) + bytes([1]) + push_pull)
-stamp = name("h2") + struct.pack(">QQ", 1_700_000_000_000_000, 1)
-write("FuzzGossip", "sealed-plaintext", bytes([0]) + b"HRLD" + bytes([2, 0]) + name("fuzz") + stamp + bytes([2]) + ack + push_pull)
+# Wire version 3: sender, run, counter, destination (the fuzz target's own address).
+stamp = name("h2") + struct.pack(">QQ", 0x0123_4567_89AB_CDEF, 1) + address("198.51.100.11")
+write("FuzzGossip", "sealed-plaintext", bytes([0]) + b"HRLD" + bytes([3, 0]) + name("fuzz") + stamp + bytes([2]) + ack + push_pull)
+challenge = bytes([9]) + struct.pack(">Q", 42)
+response = bytes([10]) + struct.pack(">Q", 42)
+write("FuzzGossip", "sealed-challenge", bytes([0]) + b"HRLD" + bytes([3, 0]) + name("fuzz") + stamp + bytes([2]) + challenge + response)
 
 # Config: the shipped examples.
 here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -73,7 +73,7 @@ lab_cluster_config() {
         [ -z "${LAB_NODE_MODE:-}" ] || printf 'mode = "%s"\n' "$LAB_NODE_MODE"
         [ -z "${LAB_TARGET_PROBE_INTERVAL:-}" ] || printf 'target_probe_interval = "%s"\n' "$LAB_TARGET_PROBE_INTERVAL"
         printf '\n[gossip]\nbind = "198.51.100.%s:7946"\njoin = [%s]\n' "$n" "${join%, }"
-        printf 'key_file = "%s"\nprofile = "%s"\nstate_directory = "%s"\n\n' "$LAB_DIR/gossip.key" "${LAB_PROFILE:-lan}" "$LAB_DIR/state-$host"
+        printf 'key_file = "%s"\nprofile = "%s"\n\n' "$LAB_DIR/gossip.key" "${LAB_PROFILE:-lan}"
         printf '[metrics]\nlisten = "127.0.0.1:9473"\n\n' 
         cat "$LAB_DIR/vips.toml"
     } >"$LAB_DIR/$host.toml"

@@ -3,8 +3,8 @@ import Glibc
 import HeraldMembership
 import HeraldWire
 
-// Gossip datagrams -> open (plaintext, so the fuzzer can reach past the seal) -> replay
-// guard -> decode -> a membership instance that already knows some members, ticked
+// Gossip datagrams -> open (plaintext, so the fuzzer can reach past the seal) -> decode ->
+// replay guard -> a membership instance that already knows some members, ticked
 // after each packet. Nothing an input carries may trap, and what the instance sends
 // must encode and decode again.
 let address = GossipAddress(ip: IPAddress("198.51.100.11")!, port: 7946)
@@ -30,20 +30,30 @@ func run(_ bytes: [UInt8]) {
         let peer = GossipAddress(ip: IPAddress("198.51.100.\(name == "h2" ? 12 : 13)")!, port: 7946)
         _ = instance.onPacket([.alive(name: name, address: peer, incarnation: 1, meta: [])], from: peer, now: .zero)
     }
-    var replays = ReplayGuard(capacity: 8)
-    // The first byte picks how the rest arrives: as a sealed packet or as a bare payload.
+    var replays = ReplayGuard(destinations: [address], settings: .init(capacity: 8, pendingCapacity: 4))
+    let source = GossipAddress(ip: IPAddress("198.51.100.99")!, port: 7946)
+    // The first byte picks how the rest arrives: as a sealed packet (through the replay
+    // guard, twice, so a confirmed run is exercised too) or as a bare payload.
     guard let mode = bytes.first else { return }
     let packet = Array(bytes.dropFirst())
-    let payload: [UInt8]
+    var actions: [MembershipAction] = []
     if mode & 1 == 0 {
-        guard let opened = try? seal.open(packet) else { return }
-        if let stamp = opened.stamp, !replays.admit(stamp) { return }
-        payload = opened.payload
+        guard let opened = try? seal.open(packet), let messages = try? GossipPayload.decode(opened.payload) else { return }
+        guard let stamp = opened.stamp else {
+            actions += instance.onPacket(messages, from: source, now: .milliseconds(10))
+            return
+        }
+        for _ in 0..<2 {
+            let outcome = replays.onPacket(stamp, messages, from: source, now: .milliseconds(10), using: &random)
+            for reply in outcome.replies {
+                precondition((try? GossipPayload.decode(GossipPayload.encode([reply.message]))) != nil, "a reply that does not decode")
+            }
+            for admitted in outcome.admitted { actions += instance.onPacket(admitted.messages, from: admitted.from, now: .milliseconds(10)) }
+        }
     } else {
-        payload = packet
+        guard let messages = try? GossipPayload.decode(packet) else { return }
+        actions += instance.onPacket(messages, from: source, now: .milliseconds(10))
     }
-    guard let messages = try? GossipPayload.decode(payload) else { return }
-    var actions = instance.onPacket(messages, from: GossipAddress(ip: IPAddress("198.51.100.99")!, port: 7946), now: .milliseconds(10))
     for step in 1...20 { actions += instance.onTick(now: .milliseconds(10 + 50 * step), using: &random) }
     for case .send(let sent, _) in actions {
         let encoded = GossipPayload.encode(sent)

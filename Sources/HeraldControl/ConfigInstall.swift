@@ -52,7 +52,7 @@ package enum ConfigInstall {
         // Staged next to the target: the same file system, so the swaps below are renames.
         var template = Array("\(directory)/.herald-apply.XXXXXX".utf8CString)
         guard mkdtemp(&template) != nil else { throw Failure(lines: ["cannot stage in \(directory): \(System.errorString(errno))"], status: 1) }
-        let stage = String(cString: template)
+        let stage = String(cBuffer: template)
         defer { removeTree(stage) }
         chmod(stage, 0o755)
         do {

@@ -102,11 +102,16 @@ public enum Daemon {
             guard let bind = UDPSocket.resolve(settings.bind) else {
                 throw SystemError("gossip.bind \(settings.bind) is not an address of this host", errno: 0)
             }
+            // Bound to every address, it is reached at each of them.
+            let destinations = bind.ip.isUnspecified
+                ? Set(loaded.host.interfaces.flatMap(\.prefixes).map(\.address).filter { $0.isIPv4 == bind.ip.isIPv4 || !bind.ip.isIPv4 }
+                    .map { GossipAddress(ip: $0, port: bind.port) })
+                : [bind]
             return try GossipService(
-                name: loaded.nodeName, address: bind, seeds: settings.join, seal: try loadSeal(settings),
-                epoch: RunEpoch.next(directory: settings.stateDirectory, logger: logger),
-                settings: MembershipSettings(profile: settings.profile), realtimePriority: config.node.realtimePriority,
-                meta: state.current.meta, node: inbox, logger: logger)
+                name: loaded.nodeName, address: bind, destinations: destinations, seeds: settings.join,
+                seal: try loadSeal(settings), settings: MembershipSettings(profile: settings.profile),
+                realtimePriority: config.node.realtimePriority, meta: state.current.meta, node: inbox,
+                workBacklog: { max(inbox.turnBacklog, links.all.map(\.heartbeat.lateness).max() ?? .zero) }, logger: logger)
         }
         let kubernetes = try config.kubernetes.map { settings throws(SystemError) in
             try KubernetesService(settings: settings, runtime: runtime, node: inbox, decided: state, readiness: readiness,

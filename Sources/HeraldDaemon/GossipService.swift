@@ -20,6 +20,8 @@ public final class GossipService: Service, Sendable {
         case refuted(MemberRecord.Status)
         case unresolved([String])
         case alone([GossipAddress], Duration)
+        /// The node machine or a link fell behind by this much (nil: caught up again).
+        case unresponsive(Duration?)
         case normalPriority(SystemError)
     }
 
@@ -41,8 +43,8 @@ public final class GossipService: Service, Sendable {
     let address: GossipAddress
     let settings: MembershipSettings
     let seeds: [HostPort]
-    /// This run's epoch (`GossipSeal.Stamp`): larger than any earlier run's.
-    let epoch: UInt64
+    /// The addresses peers may send to (`ReplayGuard.destinations`).
+    let destinations: Set<GossipAddress>
     /// Beats once per loop turn, for the systemd watchdog.
     let heartbeat = Heartbeat("gossip")
     private let sealBox: Mutex<GossipSeal>
@@ -61,14 +63,19 @@ public final class GossipService: Service, Sendable {
 
     /// SCHED_FIFO priority of the gossip thread (0: normal scheduling).
     private let realtimePriority: Int32
+    /// How far behind the work gossip stands for is: the node machine's backlog of turns
+    /// and the latest link loop. Past half a lease, this node stops acking probes.
+    private let workBacklog: @Sendable () -> Duration
 
-    init(name: String, address: GossipAddress, seeds: [HostPort], seal: GossipSeal, epoch: UInt64, settings: MembershipSettings,
-         realtimePriority: Int, meta: NodeMeta, node: NodeInbox, logger: Logger) throws(SystemError) {
+    init(name: String, address: GossipAddress, destinations: Set<GossipAddress>, seeds: [HostPort], seal: GossipSeal,
+         settings: MembershipSettings, realtimePriority: Int, meta: NodeMeta, node: NodeInbox,
+         workBacklog: @escaping @Sendable () -> Duration, logger: Logger) throws(SystemError) {
+        self.workBacklog = workBacklog
         self.realtimePriority = Int32(realtimePriority)
         self.name = name
         self.address = address
+        self.destinations = destinations
         self.seeds = seeds
-        self.epoch = epoch
         self.settings = settings
         self.node = node
         sealBox = Mutex(seal)
@@ -78,6 +85,15 @@ public final class GossipService: Service, Sendable {
         var logger = logger
         logger[metadataKey: "gossip"] = "\(address)"
         self.logger = logger
+    }
+
+    /// Set by `mergeNow`, taken by the gossip thread at its next turn.
+    private let mergeRequested = Atomic<Bool>(false)
+
+    /// Exchange full state with every known member at the next turn (after a cut-off).
+    func mergeNow() {
+        mergeRequested.store(true, ordering: .relaxed)
+        loop.wake.signal()
     }
 
     /// What this node gossips about itself from now on (the node machine decides it).
@@ -99,8 +115,8 @@ public final class GossipService: Service, Sendable {
         if !seal.isEncrypted {
             logger.warning("gossip is neither encrypted nor authenticated (insecure = true): anyone who can send UDP to port \(address.port) can move VIPs; use it in a lab only")
         }
-        if seal.wireVersion == 1 {
-            logger.warning("gossip.wire_version = 1: speaking the format of Herald 0.1, without replay protection; remove it once every host runs this version")
+        if seal.wireVersion < GossipSeal.currentVersion {
+            logger.warning("gossip.wire_version = \(seal.wireVersion): speaking an older Herald's format\(seal.wireVersion == 1 ? ", without replay protection" : ", whose replay protection relies on the clock"); remove it once every host runs this version")
         }
         async let logged: Void = logEvents()
         // On shutdown the loop leaves the cluster (peers take over at once) and ends.
@@ -132,6 +148,10 @@ public final class GossipService: Service, Sendable {
                 }
             case .refuted(let claimed):
                 logger.warning("refuted: another member had this node as \(claimed)")
+            case .unresponsive(let backlog?):
+                logger.error("this node's own work is \(backlog) behind (its node machine or a link is starved): not acking gossip probes, so peers take its VIPs over")
+            case .unresponsive(nil):
+                logger.notice("this node's work is on time again: acking gossip probes")
             case .normalPriority(let error):
                 logger.warning("gossip thread at normal priority: cannot use \(error); on a busy host probes may come late and peers may suspect this node (node.realtime_priority, herald.toml(5))")
             case .unresolved(let names):
@@ -162,9 +182,15 @@ public final class GossipService: Service, Sendable {
         var rng = SystemRandomNumberGenerator()
         var instance = MembershipInstance(name: name, address: address, meta: pending.withLock { $0 }, settings: settings,
                                           now: .zero)
-        var replays = ReplayGuard(capacity: settings.maxMembers * 2)
+        var replays = ReplayGuard(destinations: destinations, settings: .init(capacity: settings.maxMembers * 2))
+        var budget = SourceBudget()
+        // This run: random, so nothing about it rests on the clock or a state file. Version
+        // 2 peers (wire_version = 2, an upgrade) order runs by it: there, the clock.
+        var run = seal.wireVersion == 2 ? Self.wallClockMicroseconds() : UInt64.random(in: 1...UInt64.max, using: &rng)
         var counter: UInt64 = 0
-        var buffer = [UInt8](repeating: 0, count: 65536)
+        // One byte more than any packet a node sends: a larger datagram shows as such
+        // (MSG_TRUNC) without being copied whole.
+        var buffer = [UInt8](repeating: 0, count: GossipSeal.maxPacket + 1)
         let resolver = SeedResolver(seeds: seeds) { [loop] in loop.wake.signal() }
         defer { resolver.stop() }
         var resolved: [GossipAddress] = []
@@ -177,15 +203,26 @@ public final class GossipService: Service, Sendable {
         var lastTurnPosted: Duration?
         var nextAloneWarning = Duration.seconds(3)
 
+        func send(_ messages: [GossipMessage], to destination: GossipAddress) {
+            counter += 1
+            // The nonce is the run and the counter's low 32 bits: a new run before they wrap.
+            if counter >= 1 << 32 && seal.wireVersion >= 3 {
+                run = UInt64.random(in: 1...UInt64.max, using: &rng)
+                counter = 1
+            }
+            var nonce: [UInt8] = []
+            if seal.wireVersion < 3 {
+                nonce = (0..<GossipSeal.nonceLength).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            }
+            let stamp = GossipSeal.Stamp(sender: name, run: run, counter: counter, destination: destination)
+            _ = socket.send(seal.seal(GossipPayload.encode(messages), stamp: stamp, nonce: nonce), to: destination)
+        }
+
         func execute(_ actions: [MembershipAction]) {
             for action in actions {
                 switch action {
                 case .send(let messages, let destination):
-                    var nonce = [UInt8](repeating: 0, count: GossipSeal.nonceLength)
-                    for index in nonce.indices { nonce[index] = UInt8.random(in: 0...255, using: &rng) }
-                    counter += 1
-                    let stamp = GossipSeal.Stamp(sender: name, epoch: epoch, counter: counter)
-                    _ = socket.send(seal.seal(GossipPayload.encode(messages), stamp: stamp, nonce: nonce), to: destination)
+                    send(messages, to: destination)
                 case .changed(let member):
                     if member.status == .suspect { statsBox.withLock { $0.suspicions += 1 } }
                     eventSink.yield(.memberChanged(member))
@@ -209,6 +246,12 @@ public final class GossipService: Service, Sendable {
                 return
             }
             if meta != instance.meta { execute(instance.onMetaChanged(meta)) }
+            if mergeRequested.exchange(false, ordering: .relaxed) { execute(instance.onMergeNow(now: now)) }
+            let backlog = workBacklog()
+            if (backlog <= lease / 2) != instance.responsive {
+                instance.responsive = backlog <= lease / 2
+                eventSink.yield(.unresponsive(instance.responsive ? nil : backlog))
+            }
             let seedsNow = resolver.current
             if seedsNow.version != resolvedVersion {
                 resolvedVersion = seedsNow.version
@@ -222,10 +265,19 @@ public final class GossipService: Service, Sendable {
             for _ in 0..<256 {
                 guard let (count, from) = socket.receive(into: &buffer) else { break }
                 do throws(WireError) {
+                    // Cheap refusals first: no decryption for what no peer would send.
+                    guard GossipSeal.acceptsLength(count) else { throw WireError.gossipPacketTooLarge }
+                    guard budget.admit(from.ip, now: origin.duration(to: .now)) else { throw WireError.gossipRateLimited }
                     let opened = try seal.open(Array(buffer[..<count]))
-                    if let stamp = opened.stamp, !replays.admit(stamp) { throw WireError.gossipReplayed }
                     let messages = try GossipPayload.decode(opened.payload)
-                    execute(instance.onPacket(messages, from: from, now: now))
+                    guard let stamp = opened.stamp else {
+                        execute(instance.onPacket(messages, from: from, now: now))
+                        continue
+                    }
+                    let outcome = replays.onPacket(stamp, messages, from: from, now: now, using: &rng)
+                    for reply in outcome.replies { send([reply.message], to: reply.to) }
+                    for admitted in outcome.admitted { execute(instance.onPacket(admitted.messages, from: admitted.from, now: now)) }
+                    if let refused = outcome.refused { throw refused }
                 } catch {
                     statsBox.withLock { $0.rejected[error.reason, default: 0] += 1 }
                     eventSink.yield(.rejected(from, error))
@@ -269,6 +321,14 @@ public final class GossipService: Service, Sendable {
             _ = poll(&fds, 2, timeout)
             if fds[1].revents != 0 { loop.wake.drain() }
         }
+    }
+}
+
+extension GossipService {
+    static func wallClockMicroseconds() -> UInt64 {
+        var clock = timespec()
+        clock_gettime(CLOCK_REALTIME, &clock)
+        return UInt64(max(clock.tv_sec, 0)) * 1_000_000 + UInt64(max(clock.tv_nsec, 0)) / 1000
     }
 }
 

@@ -136,6 +136,12 @@ public final class LinkService: Service, Sendable {
                     logger.error("address conflict: another host uses this VIP; not announcing it (probing again every \(settings.conflicts.retryInterval))",
                                  metadata: ["vip": "\(address)", "foreign_mac": "\(foreign)"])
                 }
+            case .link(.yielded(let address, let foreign, let retryIn)):
+                node.post(.conflict(address, foreign))
+                logger.error("address conflict: another host claims this VIP again right after it was defended; giving it up (RFC 5227), probing again in \(retryIn)",
+                             metadata: ["vip": "\(address)", "foreign_mac": "\(foreign)"])
+            case .link(.witness(let address, let answers)):
+                node.post(.witness(address, answers: answers))
             case .link(.resolved(let address)):
                 logger.notice("address conflict over: nobody else answers; announcing", metadata: ["vip": "\(address)"])
             case .link(.cleared(let address)):
@@ -154,7 +160,11 @@ public final class LinkService: Service, Sendable {
                 }
                 node.post(.unreachable(interface.name, LinkMachine.unreachable(in: nodes)))
             case .carrier(let up, let detail):
-                if up { logger.notice("interface is back; answering again") } else { logger.error("interface down: \(detail)") }
+                if up {
+                    logger.notice("interface is back: \(detail); answering nothing until this node has merged with the cluster again")
+                } else {
+                    logger.error("interface down: \(detail); answering nothing on it")
+                }
                 node.post(.carrier(interface.name, up: up))
             case .failure(let message, let vip):
                 logger.error("\(message)", metadata: vip.map { ["vip": "\($0)"] })
@@ -185,6 +195,14 @@ public final class LinkService: Service, Sendable {
             multicast = nil
             eventSink.yield(.failure("IPv6 VIPs will only be answered in promiscuous setups: \(error)", vip: nil))
         }
+        let carrierWatch: CarrierWatch?
+        do {
+            carrierWatch = try CarrierWatch(interfaceIndex: interface.index)
+        } catch {
+            carrierWatch = nil
+            eventSink.yield(.failure("cannot watch the interface's carrier (\(error)): a lost carrier is noticed only when the capture fails", vip: nil))
+        }
+        var carrier = carrierWatch?.current(name: interface.name) ?? true
 
         func perform(_ outputs: [LinkOutput]) {
             for output in outputs {
@@ -201,7 +219,12 @@ public final class LinkService: Service, Sendable {
             }
         }
 
+        if !carrier {
+            eventSink.yield(.carrier(up: false, "no carrier"))
+            perform(machine.onCaptureLost(now: origin.duration(to: .now)))
+        }
         var readable = false
+        var carrierNews = false
         while true {
             // Read the inbox after every wake-up, before touching frames: frames that queued
             // while this process was stopped must meet the current lease, not the old one.
@@ -214,7 +237,14 @@ public final class LinkService: Service, Sendable {
             var now = origin.duration(to: .now)
             if let assignment { perform(machine.onAssignment(assignment, now: now)) }
             if let lease { perform(machine.onLease(until: origin.duration(to: lease), now: now)) }
-            if pcap == nil, InterfaceDiscovery.isRunning(interface.name), let handle = try? PcapHandle(interface: interface.name) {
+            if carrierNews, let watch = carrierWatch, let reported = watch.drain(), reported != carrier {
+                // Lost: silent at once. Back: capturing again, but silent until the node
+                // machine, told of it, decides again (it holds down and merges first).
+                carrier = reported
+                eventSink.yield(.carrier(up: carrier, carrier ? "carrier back" : "carrier lost"))
+                perform(carrier ? machine.onCaptureBack(now: origin.duration(to: .now)) : machine.onCaptureLost(now: origin.duration(to: .now)))
+            }
+            if pcap == nil, carrier, InterfaceDiscovery.isRunning(interface.name), let handle = try? PcapHandle(interface: interface.name) {
                 // The interface is back: capture again, and announce what we own at once.
                 pcap = handle
                 droppedBefore = 0
@@ -267,11 +297,13 @@ public final class LinkService: Service, Sendable {
             } ?? -1
             // Without a capture (interface down), poll only the wake-up pipe: fd -1 is ignored.
             var fds = [pollfd(fd: pcap?.selectableFD ?? -1, events: Int16(POLLIN), revents: 0),
-                       pollfd(fd: loop.wake.fd, events: Int16(POLLIN), revents: 0)]
+                       pollfd(fd: loop.wake.fd, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: carrierWatch?.fd ?? -1, events: Int16(POLLIN), revents: 0)]
             heartbeat.willWait(milliseconds: timeout)
-            _ = poll(&fds, 2, timeout)
+            _ = poll(&fds, 3, timeout)
             heartbeat.beat()   // awake: what follows must come round within the limit
             if fds[1].revents != 0 { loop.wake.drain() }
+            carrierNews = fds[2].revents != 0
             if fds[0].revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 {
                 pcap = nil
                 eventSink.yield(.carrier(up: false, "capture reported an error (interface down or removed)"))

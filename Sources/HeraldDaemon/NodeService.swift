@@ -21,6 +21,8 @@ final class NodeInbox: Sendable {
         case carrier(String, up: Bool)
         /// Adjacent mode: the nodes that do not answer on an interface.
         case unreachable(String, Set<String>)
+        /// The witness answers on the link, or stopped answering.
+        case witness(IPAddress, answers: Bool)
         /// A link saw another MAC claim an address.
         case conflict(IPAddress, MACAddress)
         /// Every link has probed its addresses (and the Kubernetes lists came in).
@@ -38,9 +40,27 @@ final class NodeInbox: Sendable {
     /// Services changing faster than the machine digests them must not pile up).
     private let newestFacts = Mutex<KubernetesFacts?>(nil)
 
+    /// When the gossip loop last posted a turn, and when the node service last took one
+    /// (monotonic nanoseconds): a turn outstanding for long means the node machine is
+    /// starved, and gossip stops answering for a node that does no work.
+    private let turnPosted = Atomic<Int64>(0)
+    private let turnHandled = Atomic<Int64>(0)
+
     init() { (events, sink) = AsyncStream.makeStream() }
 
+    /// How long the oldest turn posted has waited unhandled (zero when none waits).
+    var turnBacklog: Duration {
+        let posted = turnPosted.load(ordering: .relaxed)
+        guard turnHandled.load(ordering: .relaxed) < posted else { return .zero }
+        return .nanoseconds(Heartbeat.monotonicNanoseconds() - posted)
+    }
+
+    func tookTurn() { turnHandled.store(Heartbeat.monotonicNanoseconds(), ordering: .relaxed) }
+
     func post(_ event: Event) {
+        if case .turn = event, turnHandled.load(ordering: .relaxed) >= turnPosted.load(ordering: .relaxed) {
+            turnPosted.store(Heartbeat.monotonicNanoseconds(), ordering: .relaxed)
+        }
         if case .kubernetes(let facts) = event {
             let queued = newestFacts.withLock { slot in
                 defer { slot = facts }
@@ -112,6 +132,7 @@ final class NodeService: Service, Sendable {
                 (Self.handle(event, &machine, now: now, origin: state.origin), machine.nextDeadline)
             }
             apply(actions)
+            if case .turn = event { inbox.tookTurn() }
             // A deadline (hold-down, join grace) ends on time even if nothing else happens.
             if deadline != alarm?.at {
                 alarm?.task.cancel()
@@ -134,6 +155,7 @@ final class NodeService: Service, Sendable {
         case .check(let name, let passed): machine.onCheck(name, passed: passed, now: now)
         case .carrier(let interface, let up): machine.onCarrier(interface, up: up, now: now)
         case .unreachable(let interface, let nodes): machine.onUnreachable(nodes, on: interface, now: now)
+        case .witness(let address, let answers): machine.onWitness(address, answers: answers, now: now)
         case .conflict(let address, let mac): machine.onConflict(address, from: mac, now: now)
         case .ready: machine.onReady(now: now)
         case .config(let loaded): machine.onConfig(loaded, now: now)
@@ -184,6 +206,16 @@ final class NodeService: Service, Sendable {
                            metadata: ["vip": "\(address.map(\.description) ?? "")", "vip_name": "\(vip)"])
             case .stalled(let duration):
                 logger.warning("gossip loop stalled for \(duration) (stopped or starved); holding VIPs back until the view is fresh")
+            case .mergeNow:
+                gossip?.mergeNow()
+            case .isolation(.none):
+                logger.notice("the cluster is reachable (the witness answers, or the members are back): deciding as usual")
+            case .isolation(.asking(let lost, let witness)):
+                logger.warning("lost most of the cluster at once (\(lost.sorted().joined(separator: ", "))): asking the witness \(witness.address) on \(witness.interface) whether this host is the one cut off before taking their VIPs",
+                               metadata: ["iface": "\(witness.interface)"])
+            case .isolation(.cutOff(let lost, let witness)):
+                logger.error("cut off: the witness \(witness.address) does not answer either; not taking the VIPs of \(lost.sorted().joined(separator: ", ")) until they are back",
+                             metadata: ["iface": "\(witness.interface)"])
             case .holdDown(let on):
                 logger.notice(on ? "holding down: not eligible for VIPs for \(machine.settings.holdDown)"
                                  : "hold-down over: eligible again")

@@ -57,6 +57,7 @@ final class ReloadService: Service, Sendable {
         } catch {
             return fail([error.description])
         }
+        for warning in new.config.warnings { logger.warning("\(warning)") }
         let change = ConfigChange(from: old.config, to: new.config)
         runtime.countReload(ok: true)
         var metadata: Logger.Metadata = ["changes": "\(change.summary)"]

@@ -42,13 +42,16 @@ final class UDPSocket: @unchecked Sendable {
         return sent == bytes.count
     }
 
-    /// One waiting datagram, or nil when there is none.
+    /// One waiting datagram, or nil when there is none: its length (which may exceed the
+    /// buffer, whose bytes are then the datagram's first) and sender.
     func receive(into buffer: inout [UInt8]) -> (Int, GossipAddress)? {
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
         let count = buffer.withUnsafeMutableBytes { raw in
             withUnsafeMutablePointer(to: &storage) {
-                $0.withMemoryRebound(to: Glibc.sockaddr.self, capacity: 1) { recvfrom(fd, raw.baseAddress, raw.count, 0, $0, &length) }
+                $0.withMemoryRebound(to: Glibc.sockaddr.self, capacity: 1) {
+                    recvfrom(fd, raw.baseAddress, raw.count, Int32(MSG_TRUNC), $0, &length)
+                }
             }
         }
         guard count >= 0, let from = Self.address(storage) else { return nil }

@@ -28,6 +28,11 @@ public struct MembershipInstance: Sendable {
     private var candidateCount: Int?
     /// Lifeguard's local health multiplier: 0 is healthy.
     public private(set) var awareness = 0
+    /// Whether this node acks pings, relays them and refutes claims about itself: the
+    /// daemon sets it false while the work gossip stands for (deciding, answering on the
+    /// links) falls behind, so peers fail a starved node over instead of seeing it alive
+    /// while it answers nothing.
+    public var responsive = true
     public private(set) var hasLeft = false
 
     struct Probe: Sendable {
@@ -76,12 +81,22 @@ public struct MembershipInstance: Sendable {
     var relays: [UInt32: Relay] = [:]
     var suspicions: [String: Suspicion] = [:]
     var broadcasts = BroadcastQueue()
-    /// Addresses that answered a ping of ours: a full state goes only to those, so a
-    /// datagram with a forged source cannot make this node send kilobytes to a victim.
-    var verified: Set<GossipAddress> = []
-    /// Pings sent to check a push-pull requester's address, by sequence number: its ack
-    /// verifies the address and releases the full state it asked for.
-    var challenges: [UInt32: (address: GossipAddress, deadline: Duration)] = [:]
+    /// When each address last answered a ping of ours: a full state goes only to an
+    /// address that did so within `verificationLifetime`, so neither a datagram with a
+    /// forged source nor a member record with a victim's address can make this node send
+    /// kilobytes to an address that did not ask.
+    var verified: [GossipAddress: Duration] = [:]
+    /// Pings sent to check an address before a full state goes there, by sequence number:
+    /// its ack verifies the address and releases the full state (`isReply`: the answer to
+    /// a request; otherwise a request of ours).
+    var challenges: [UInt32: (address: GossipAddress, deadline: Duration, isReply: Bool)] = [:]
+    /// Members that left or died, in the order they did (`statusSince` never goes back), so
+    /// the oldest makes room in constant time; entries whose member came back or was
+    /// forgotten are skipped when met.
+    var departures: [(name: String, since: Duration)] = []
+    var departuresStart = 0
+    /// Claims about members ignored for raising an incarnation implausibly far.
+    public private(set) var implausibleClaims: UInt64 = 0
     /// Members refused because `settings.maxMembers` were known already.
     public private(set) var refusedMembers: UInt64 = 0
     var seeds: [GossipAddress] = []
@@ -149,7 +164,23 @@ public struct MembershipInstance: Sendable {
     public mutating func onJoin(seeds: [GossipAddress], now: Duration) -> [MembershipAction] {
         self.seeds = seeds.filter { $0 != address }
         nextJoinAt = now + settings.joinRetryInterval
-        return self.seeds.flatMap { fullState(to: $0, isReply: false) }
+        return self.seeds.map(joinRequest)
+    }
+
+    /// Asks for a member's full state with this node's own record only: nothing in bulk goes
+    /// to an address before it answered a ping of ours (the seed pings back, then answers).
+    func joinRequest(to seed: GossipAddress) -> MembershipAction {
+        .send([.pushPull(isReply: false, members: [selfMember.record])], to: seed)
+    }
+
+    /// Merges with every member this node knows at once (after a cut-off, say), instead of
+    /// on the next push-pull tick: each gets a full state, at once where its address
+    /// answered lately and after it answers a ping otherwise.
+    public mutating func onMergeNow(now: Duration) -> [MembershipAction] {
+        guard !hasLeft else { return [] }
+        return members.values.sorted { $0.name < $1.name }.flatMap { member in
+            fullStateIfFresh(to: member.address, name: member.name, now: now)
+        }
     }
 
     /// Announces new metadata (this node's eligibility) with a higher incarnation: gossiped
@@ -233,26 +264,34 @@ public struct MembershipInstance: Sendable {
         if now >= nextPushPullAt {
             nextPushPullAt = now + settings.pushPullInterval
             if let peer = members.values.filter({ $0.status == .alive }).map(\.name).sorted().randomElement(using: &rng) {
-                actions += fullState(to: members[peer]!.address, isReply: false)
+                actions += fullStateIfFresh(to: members[peer]!.address, name: peer, now: now)
             }
         }
         if now >= nextReconnectAt {
             nextReconnectAt = now + settings.reconnectInterval
+            // A dead member's address answered nobody lately: it is pinged first.
             if let peer = members.values.filter({ $0.status == .dead }).map(\.name).sorted().randomElement(using: &rng) {
-                actions += fullState(to: members[peer]!.address, isReply: false)
+                actions += fullStateIfFresh(to: members[peer]!.address, name: peer, now: now)
             }
         }
         if !seeds.isEmpty && aliveCount == 1 && now >= nextJoinAt {
             nextJoinAt = now + settings.joinRetryInterval
-            actions += seeds.flatMap { fullState(to: $0, isReply: false) }
+            actions += seeds.map(joinRequest)
         }
         for (seq, challenge) in challenges where now >= challenge.deadline { challenges[seq] = nil }
 
         for (memberName, member) in members where !member.isCandidate && now - member.statusSince > settings.deadRetention {
             members[memberName] = nil
         }
-        // Only the addresses of members stay verified.
-        if verified.count > members.count { verified.formIntersection(members.values.map(\.address)) }
+        // Departures of members that came back or were forgotten are dropped now and then.
+        if departures.count - departuresStart > 2 * settings.maxMembers {
+            departures = departures[departuresStart...].filter { entry in
+                members[entry.name].map { !$0.isCandidate && $0.statusSince == entry.since } ?? false
+            }
+            departuresStart = 0
+        }
+        // Only recent answers stay verified.
+        if verified.count > members.count { verified = verified.filter { now - $0.value <= settings.verificationLifetime } }
         return actions
     }
 
@@ -266,10 +305,10 @@ public struct MembershipInstance: Sendable {
         for message in updates + messages.filter({ $0.subject == nil }) {
             switch message {
             case .ping(let seq, let target, _):
-                if target == name { actions.append(send([.ack(seq: seq, source: name)], to: sender)) }
+                if target == name && responsive { actions.append(send([.ack(seq: seq, source: name)], to: sender)) }
             case .pingRequest(let seq, let target, let targetAddress, _):
                 // Bounded: each relay waits a probe timeout at most.
-                guard relays.count < 256 else { continue }
+                guard relays.count < 256, responsive else { continue }
                 sequence &+= 1
                 relays[sequence] = Relay(requester: sender, seq: seq, deadline: now + settings.probeTimeout * scale)
                 actions.append(send([.ping(seq: sequence, target: target, source: name)], to: targetAddress))
@@ -278,14 +317,14 @@ public struct MembershipInstance: Sendable {
                     probe = nil
                     adjustAwareness(-1)
                     if !current.indirect, let member = members[source] {
-                        if member.address == sender { verified.insert(sender) }
+                        if member.address == sender { verified[sender] = now }
                         members[source]?.roundTrip = now - current.sentAt
                         actions.append(.measured(member: source, roundTrip: now - current.sentAt))
                     }
                 } else if let challenge = challenges[seq], challenge.address == sender {
                     challenges[seq] = nil
-                    verified.insert(sender)
-                    actions += fullState(to: sender, isReply: true)
+                    verified[sender] = now
+                    actions += fullState(to: sender, isReply: challenge.isReply)
                 } else if let relay = relays.removeValue(forKey: seq) {
                     actions.append(send([.ack(seq: relay.seq, source: source)], to: relay.requester))
                 }
@@ -300,6 +339,9 @@ public struct MembershipInstance: Sendable {
             case .pushPull(let isReply, let records):
                 for record in records { actions += merge(record, now: now) }
                 if !isReply { actions += answerPushPull(from: sender, records: records, requestSize: requestSize, now: now) }
+            case .challenge, .response:
+                // Answered and checked by the replay guard before packets get here.
+                break
             }
         }
         return actions
@@ -339,13 +381,35 @@ public struct MembershipInstance: Sendable {
     /// than what was sent).
     mutating func answerPushPull(from sender: GossipAddress, records: [MemberRecord], requestSize: Int,
                                  now: Duration) -> [MembershipAction] {
-        if verified.contains(sender) { return fullState(to: sender, isReply: true) }
-        guard let requester = records.first, requester.name != name, challenges.count < 64 else { return [] }
+        if isFresh(sender, now: now) { return fullState(to: sender, isReply: true) }
+        guard let requester = records.first, requester.name != name else { return [] }
+        return challenge(sender, name: requester.name, isReply: true, sizeLimit: requestSize, now: now)
+    }
+
+    /// Whether `address` answered a ping of ours recently enough to be sent a full state.
+    func isFresh(_ address: GossipAddress, now: Duration) -> Bool {
+        verified[address].map { now - $0 <= settings.verificationLifetime } ?? false
+    }
+
+    /// A full state for `address` (a member named `name`), at once if the address answered
+    /// a ping lately, or else after it answers the ping sent now.
+    mutating func fullStateIfFresh(to address: GossipAddress, name memberName: String, now: Duration) -> [MembershipAction] {
+        isFresh(address, now: now) ? fullState(to: address, isReply: false)
+            : challenge(address, name: memberName, isReply: false, sizeLimit: nil, now: now)
+    }
+
+    /// Pings `address` (meant for member `name`); its ack releases a full state. With
+    /// `sizeLimit`, only if the ping is no larger (a reply never outweighs its request).
+    mutating func challenge(_ address: GossipAddress, name memberName: String, isReply: Bool, sizeLimit: Int?,
+                            now: Duration) -> [MembershipAction] {
+        guard challenges.count < 64, !challenges.values.contains(where: { $0.address == address && $0.isReply == isReply }) else {
+            return []
+        }
         sequence &+= 1
-        let ping = GossipMessage.ping(seq: sequence, target: requester.name, source: name)
-        guard ping.encodedSize + 1 <= requestSize else { return [] }
-        challenges[sequence] = (sender, now + settings.probeInterval * 4)
-        return [.send([ping], to: sender)]
+        let ping = GossipMessage.ping(seq: sequence, target: memberName, source: name)
+        if let sizeLimit, ping.encodedSize + 1 > sizeLimit { return [] }
+        challenges[sequence] = (address, now + settings.probeInterval * 4, isReply)
+        return [.send([ping], to: address)]
     }
 
     /// One more than `incarnation`, never past `GossipMessage.maxIncarnation` (which no
@@ -358,6 +422,7 @@ public struct MembershipInstance: Sendable {
     /// straight to (up to 16) alive members: a suspicion confirmed by others may time out
     /// in a few probe intervals, and piggybacking alone could miss that.
     mutating func refute(above claimed: UInt64, status: MemberRecord.Status) -> [MembershipAction] {
+        guard responsive else { return [] }
         incarnation = Self.outbid(max(incarnation, claimed))
         broadcasts.enqueue(aliveMessage)
         adjustAwareness(1)
@@ -376,6 +441,7 @@ public struct MembershipInstance: Sendable {
             return memberIncarnation > incarnation ? refute(above: memberIncarnation, status: .alive) : []
         }
         if let known = members[memberName], memberIncarnation <= known.incarnation { return [] }
+        if !isPlausible(memberName, memberIncarnation) { return [] }
         let previous = members[memberName]
         guard previous != nil || makeRoom() else { return [] }
         var member = Member(name: memberName, address: memberAddress, incarnation: memberIncarnation, status: .alive,
@@ -398,7 +464,8 @@ public struct MembershipInstance: Sendable {
     mutating func suspect(_ memberName: String, incarnation memberIncarnation: UInt64, from: String,
                           now: Duration) -> [MembershipAction] {
         if memberName == name { return refute(above: memberIncarnation, status: .suspect) }
-        guard var member = members[memberName], member.isCandidate, memberIncarnation >= member.incarnation else { return [] }
+        guard var member = members[memberName], member.isCandidate, memberIncarnation >= member.incarnation,
+              isPlausible(memberName, memberIncarnation) else { return [] }
         if member.status == .suspect, var suspicion = suspicions[memberName], memberIncarnation == suspicion.incarnation {
             if !from.isEmpty, suspicion.accusers.insert(from).inserted {
                 suspicions[memberName] = suspicion
@@ -422,11 +489,13 @@ public struct MembershipInstance: Sendable {
     mutating func declareDead(_ memberName: String, incarnation memberIncarnation: UInt64, from: String,
                               now: Duration) -> [MembershipAction] {
         if memberName == name { return refute(above: memberIncarnation, status: .dead) }
-        guard var member = members[memberName], member.isCandidate, memberIncarnation >= member.incarnation else { return [] }
+        guard var member = members[memberName], member.isCandidate, memberIncarnation >= member.incarnation,
+              isPlausible(memberName, memberIncarnation) else { return [] }
         member.incarnation = memberIncarnation
         member.status = from == memberName ? .left : .dead
         member.statusSince = now
         members[memberName] = member
+        departures.append((memberName, now))
         suspicions[memberName] = nil
         if probe?.target == memberName { probe = nil }
         broadcasts.enqueue(.dead(name: memberName, incarnation: memberIncarnation, from: from))
@@ -450,6 +519,7 @@ public struct MembershipInstance: Sendable {
                 guard makeRoom() else { return [] }
                 members[record.name] = Member(name: record.name, address: record.address, incarnation: record.incarnation,
                                               status: .dead, meta: record.meta, statusSince: now, roundTrip: nil)
+                departures.append((record.name, now))
                 return []
             }
             guard known.isCandidate else { return [] }
@@ -459,6 +529,7 @@ public struct MembershipInstance: Sendable {
                 guard makeRoom() else { return [] }
                 members[record.name] = Member(name: record.name, address: record.address, incarnation: record.incarnation,
                                               status: .left, meta: record.meta, statusSince: now, roundTrip: nil)
+                departures.append((record.name, now))
                 return []
             }
             return declareDead(record.name, incarnation: record.incarnation, from: record.name, now: now)
@@ -468,16 +539,41 @@ public struct MembershipInstance: Sendable {
     // MARK: Helpers
 
     /// Whether one more member fits: at the cap, the member that departed longest ago
-    /// makes room; with none departed, the newcomer is refused (and counted).
+    /// makes room; with none departed, the newcomer is refused (and counted). Constant time
+    /// (amortized): a full state of thousands of records costs thousands of steps, not
+    /// thousands times thousands.
     mutating func makeRoom() -> Bool {
         guard members.count >= settings.maxMembers else { return true }
-        // Counted from the cache, so a flood of refusals costs O(1) each.
-        if aliveCount - 1 < members.count,
-           let oldest = members.values.filter({ !$0.isCandidate }).min(by: { ($0.statusSince, $0.name) < ($1.statusSince, $1.name) }) {
-            members[oldest.name] = nil
+        while departuresStart < departures.count {
+            let (departed, since) = departures[departuresStart]
+            departuresStart += 1
+            // Skipped: came back, forgotten, or departed again later (a newer entry follows).
+            guard let member = members[departed], !member.isCandidate, member.statusSince == since else { continue }
+            members[departed] = nil
+            compactDepartures()
             return true
         }
+        compactDepartures()
         refusedMembers += 1
+        return false
+    }
+
+    /// Drops the part of `departures` already passed, once it is most of the array.
+    mutating func compactDepartures() {
+        if departuresStart > 64 && departuresStart * 2 > departures.count {
+            departures.removeFirst(departuresStart)
+            departuresStart = 0
+        }
+    }
+
+    /// Whether a claim raises `member`'s incarnation plausibly: by at most
+    /// `GossipMessage.maxIncarnationStep` over what this node knows. Only the member itself
+    /// raises its incarnation, one refutation or metadata change at a time; a key holder
+    /// claiming it far higher could otherwise leave it nothing to outbid with.
+    mutating func isPlausible(_ memberName: String, _ claimed: UInt64) -> Bool {
+        guard let known = members[memberName], claimed > known.incarnation,
+              claimed - known.incarnation > GossipMessage.maxIncarnationStep else { return true }
+        implausibleClaims += 1
         return false
     }
 

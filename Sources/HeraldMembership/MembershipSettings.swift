@@ -33,12 +33,15 @@ public struct MembershipSettings: Equatable, Sendable {
     /// Bytes of one full-state (push-pull) message, at most: a larger state goes as
     /// several, each well within a datagram.
     public var fullStateBytes: Int
+    /// How long an address that answered a ping of ours may be sent a full state without
+    /// being pinged again.
+    public var verificationLifetime: Duration
 
     public init(probeInterval: Duration, probeTimeout: Duration, indirectChecks: Int = 3, suspicionMinIntervals: Int,
                 suspicionMaxMultiplier: Int, suspicionConfirmations: Int = 2, retransmitMultiplier: Int = 4,
                 pushPullInterval: Duration, reconnectInterval: Duration, joinRetryInterval: Duration = .seconds(1),
                 maxAwareness: Int = 8, deadRetention: Duration = .seconds(3600), piggybackBytes: Int = 1200,
-                maxMembers: Int = 2048, fullStateBytes: Int = 16 * 1024) {
+                maxMembers: Int = 2048, fullStateBytes: Int = 16 * 1024, verificationLifetime: Duration = .seconds(60)) {
         self.probeInterval = probeInterval
         self.probeTimeout = probeTimeout
         self.indirectChecks = indirectChecks
@@ -54,6 +57,7 @@ public struct MembershipSettings: Equatable, Sendable {
         self.piggybackBytes = piggybackBytes
         self.maxMembers = maxMembers
         self.fullStateBytes = fullStateBytes
+        self.verificationLifetime = verificationLifetime
     }
 
     /// The shortest a suspicion lasts in a small cluster: the soonest a member that stops

@@ -55,6 +55,10 @@ public enum GossipMessage: Equatable, Sendable {
     case dead(name: String, incarnation: UInt64, from: String)
     /// Full state, for joining and anti-entropy; a request is answered with a reply.
     case pushPull(isReply: Bool, members: [MemberRecord])
+    /// Prove you are running now: answered with `response(nonce)`, sealed with the
+    /// sender's current run (`ReplayGuard`).
+    case challenge(nonce: UInt64)
+    case response(nonce: UInt64)
 
     public static let maxNameLength = 253
     public static let maxMetaLength = 1024
@@ -65,9 +69,13 @@ public enum GossipMessage: Equatable, Sendable {
     /// per refutation or metadata change, so a real one never comes near; a larger one is
     /// malformed, and bounding it means outbidding a claim (`+ 1`) can never overflow.
     public static let maxIncarnation: UInt64 = 1 << 48
+    /// The most a claim about another member may raise its incarnation over what the
+    /// receiver knows (`MembershipInstance`): a member's own changes add one at a time, so
+    /// pushing it to `maxIncarnation` takes 2^32 claims.
+    public static let maxIncarnationStep: UInt64 = 1 << 16
 
     enum Kind: UInt8 {
-        case ping = 1, pingRequest, ack, nack, alive, suspect, dead, pushPull
+        case ping = 1, pingRequest, ack, nack, alive, suspect, dead, pushPull, challenge, response
     }
 
     /// The member this message is about, for replacing older news about the same member.
@@ -102,6 +110,10 @@ public enum GossipMessage: Equatable, Sendable {
                 writer.name(member.name); writer.gossipAddress(member.address); writer.u64(member.incarnation)
                 writer.u8(member.status.rawValue); writer.meta(member.meta)
             }
+        case .challenge(let nonce):
+            writer.u8(Kind.challenge.rawValue); writer.u64(nonce)
+        case .response(let nonce):
+            writer.u8(Kind.response.rawValue); writer.u64(nonce)
         }
         bytes += writer.bytes
     }
@@ -149,6 +161,10 @@ public enum GossipMessage: Equatable, Sendable {
                                             meta: try reader.meta()))
             }
             return .pushPull(isReply: isReply, members: members)
+        case .challenge:
+            return .challenge(nonce: try reader.u64())
+        case .response:
+            return .response(nonce: try reader.u64())
         }
     }
 }

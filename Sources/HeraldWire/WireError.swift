@@ -29,8 +29,14 @@ public enum WireError: Error, Hashable, Sendable, CustomStringConvertible {
     case gossipAuthenticationFailed
     /// A plaintext (insecure) packet from another cluster.
     case gossipClusterMismatch
-    /// A packet seen before, or from an earlier run of its sender (`ReplayGuard`).
+    /// A packet seen before, or from a run of its sender that is not its current one (`ReplayGuard`).
     case gossipReplayed
+    /// A packet addressed to another node (a capture replayed to this one).
+    case gossipWrongDestination
+    /// Larger than any packet a node sends (`GossipSeal.maxPacket`), refused unopened.
+    case gossipPacketTooLarge
+    /// More packets from one address than any peer sends, dropped unopened.
+    case gossipRateLimited
     /// The peer sends plaintext while we require encryption, or the other way round.
     case gossipEncryptionMismatch(peerEncrypted: Bool)
 
@@ -53,7 +59,8 @@ public enum WireError: Error, Hashable, Sendable, CustomStringConvertible {
         case .gossipTrailingBytes: .gossipTrailingBytes(0)
         case .gossipEncryptionMismatch: .gossipEncryptionMismatch(peerEncrypted: false)
         case .tooManyExtensionHeaders, .badICMPv6Checksum, .badNDPTarget, .badNDPAddressing, .badGossipMagic, .gossipFieldTooLong,
-             .gossipIncarnationOutOfRange, .gossipAuthenticationFailed, .gossipClusterMismatch, .gossipReplayed: self
+             .gossipIncarnationOutOfRange, .gossipAuthenticationFailed, .gossipClusterMismatch, .gossipReplayed,
+             .gossipWrongDestination, .gossipPacketTooLarge, .gossipRateLimited: self
         }
     }
 
@@ -82,6 +89,9 @@ public enum WireError: Error, Hashable, Sendable, CustomStringConvertible {
         case .gossipAuthenticationFailed: "gossip_authentication_failed"
         case .gossipClusterMismatch: "gossip_cluster_mismatch"
         case .gossipReplayed: "gossip_replayed"
+        case .gossipWrongDestination: "gossip_wrong_destination"
+        case .gossipPacketTooLarge: "gossip_too_large"
+        case .gossipRateLimited: "gossip_rate_limited"
         case .gossipEncryptionMismatch: "gossip_encryption_mismatch"
         }
     }
@@ -104,7 +114,8 @@ public enum WireError: Error, Hashable, Sendable, CustomStringConvertible {
         case .badNDPAddressing: "NDP message with addressing RFC 4861 forbids"
         case .badGossipMagic: "not a Herald gossip packet"
         case .unsupportedGossipVersion(let version):
-            version == 1 ? "gossip wire version 1 (Herald 0.1): upgrade that host, or set gossip.wire_version = 1 on the upgraded ones until every host is upgraded"
+            version == 1 || version == 2
+                ? "gossip wire version \(version) (an older Herald): upgrade that host, or set gossip.wire_version = \(version) on the upgraded ones until every host is upgraded"
                 : "gossip protocol version \(version) is not supported"
         case .unknownGossipMessage(let kind): "unknown gossip message or field type \(kind)"
         case .gossipFieldTooLong: "gossip field longer than allowed"
@@ -112,7 +123,10 @@ public enum WireError: Error, Hashable, Sendable, CustomStringConvertible {
         case .gossipIncarnationOutOfRange: "gossip incarnation above \(GossipMessage.maxIncarnation)"
         case .gossipAuthenticationFailed: "gossip packet failed authentication: wrong key or cluster name"
         case .gossipClusterMismatch: "unencrypted gossip from another cluster (gossip.cluster differs)"
-        case .gossipReplayed: "gossip packet seen before, or from an earlier run of its sender: a replay (or the sender's state directory was lost)"
+        case .gossipReplayed: "gossip packet seen before, or from a run of its sender other than its current one: a replay"
+        case .gossipWrongDestination: "gossip packet addressed to another node: a replay"
+        case .gossipPacketTooLarge: "gossip packet larger than any Herald sends"
+        case .gossipRateLimited: "more gossip packets from one address than any peer sends"
         case .gossipEncryptionMismatch(let peerEncrypted):
             peerEncrypted ? "peer encrypts gossip but this node runs with insecure = true"
                 : "peer sends unencrypted gossip (insecure = true) but this node requires encryption"

@@ -96,6 +96,7 @@ struct Check: ParsableCommand {
             switch ConfigLoader.load(path: file, offline: offline, serviceUser: serviceUser) {
             case .success(let loaded):
                 let digest = ConfigDigest.of(loaded.config)
+                for warning in loaded.config.warnings { Console.error("warning: \(warning)") }
                 print("\(file): OK (\(loaded.config.pools.count) pool(s), \(loaded.config.vips.count) VIP(s), "
                       + "node \(loaded.nodeName), config digest \(digest))")
                 if let gossip = loaded.config.gossip { hosts.append((file, digest, gossip)) }

@@ -87,6 +87,9 @@ enum Heraldd {
             if !flags.check { logger.critical("invalid config; not starting", metadata: ["errors": "\(errors.errors.count)"]) }
             Daemon.exit(ConfigLoader.exitStatus)
         }
+        for warning in loaded.config.warnings {
+            if flags.check { Console.error("warning: \(warning)") } else { logger.warning("\(warning)") }
+        }
         if flags.check {
             print("\(flags.config): OK (\(loaded.config.pools.count) pool(s), \(loaded.config.vips.count) VIP(s), node \(loaded.nodeName))")
             return

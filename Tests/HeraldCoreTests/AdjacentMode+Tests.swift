@@ -173,12 +173,12 @@ import Testing
         let replaced = MACAddress("02:00:00:00:03:99")!
         #expect(tracker.onTick(now: ms * 100) == [.probe(node, unicastTo: nodeMAC)])
         #expect(tracker.onAnswer(node, mac: replaced, now: ms * 101).isEmpty)
-        #expect(tracker.knownMACs == [nodeMAC])
+        #expect(tracker.cluster == ClusterMACs([nodeMAC: [node]]))
         // The node got a new NIC: the unicast probe goes unanswered, the next one is broadcast,
         // and the new MAC answering it is taken.
         #expect(tracker.onTick(now: ms * 200) == [.probe(node, unicastTo: nil)])
         #expect(tracker.onAnswer(node, mac: replaced, now: ms * 201) == [.changed(node)])
-        #expect(tracker.knownMACs == [replaced])
+        #expect(tracker.cluster == ClusterMACs([replaced: [node]]))
     }
 
     @Test func keepsWatchingUnreachableNodesWhileAsked() {

@@ -21,7 +21,7 @@ import Testing
 
     @Test func probesThreeTimesThenServes() {
         var state = ConflictGuard(settings: settings)
-        state.onKnownMACs([])
+        state.onCluster(ClusterMACs())
         state.onCandidates([vip], now: .zero)
         #expect(state.withheld == [vip])
         let actions = run(&state, from: 0, to: 290)
@@ -36,7 +36,7 @@ import Testing
 
     @Test func aForeignAnswerWithholdsTheAddressAndRetriesUntilItIsGone() {
         var state = ConflictGuard(settings: settings)
-        state.onKnownMACs([member])
+        state.onCluster(ClusterMACs([member: []]))
         state.onCandidates([vip, vip6], now: .zero)
         _ = state.onTick(now: .zero)
         #expect(state.onClaim(vip, by: foreign, announcing: false, now: ms(5)) == [.claimed(vip, foreign)])
@@ -50,11 +50,13 @@ import Testing
         _ = state.onClaim(vip, by: foreign, announcing: false, now: ms(10_310))
         _ = run(&state, from: 10_310, to: 10_600)
         #expect(state.conflicts == [vip: foreign])
+        // Still claimed at the retry: the next waits twice as long.
+        #expect(state.nextDeadline == ms(30_600))
         // Next retry: nobody answers, so the address is served and the conflict is over.
-        var actions = run(&state, from: 20_600, to: 21_000)
+        var actions = run(&state, from: 30_600, to: 31_000)
         #expect(actions.contains(.resolved(vip)))
         #expect(state.withheld.isEmpty)
-        actions = run(&state, from: 21_000, to: 40_000)
+        actions = run(&state, from: 31_000, to: 60_000)
         #expect(actions.isEmpty)
     }
 
@@ -66,7 +68,7 @@ import Testing
         #expect(state.onClaim(vip, by: member, announcing: false, now: ms(5)) == [])
         #expect(run(&state, from: 10, to: 1000).allSatisfy { $0 == .probe(vip) })
         #expect(state.withheld == [vip])
-        state.onKnownMACs([member])
+        state.onCluster(ClusterMACs([member: []]))
         #expect(state.onTick(now: ms(1010)) == [.cleared(vip)], "a member's answer is no conflict: the probe clears")
         #expect(state.withheld.isEmpty)
         #expect(state.onClaim(vip, by: member, announcing: true, now: ms(2000)) == [])
@@ -76,29 +78,67 @@ import Testing
         var state = ConflictGuard(settings: settings)
         state.onCandidates([vip], now: .zero)
         _ = state.onClaim(vip, by: foreign, announcing: false, now: ms(5))
-        state.onKnownMACs([member])
+        state.onCluster(ClusterMACs([member: []]))
         let actions = state.onTick(now: ms(400))
         #expect(actions.filter { if case .claimed = $0 { true } else { false } }.count == 1)
         #expect(actions.contains(.report(vip, foreign, inUse: false)))
     }
 
-    @Test func aClaimOnAnAnnouncedAddressIsReportedAndDefendedNotGivenUp() {
+    @Test func aClaimOnAnAnnouncedAddressIsDefendedOnceThenGivenUpAndRetriedWithBackoff() {
         var state = ConflictGuard(settings: settings)
-        state.onKnownMACs([member])
+        state.onCluster(ClusterMACs([member: []]))
         state.onCandidates([vip], now: .zero)
         _ = run(&state, from: 0, to: 300)
         #expect(state.onClaim(vip, by: foreign, announcing: true, now: ms(1000))
                 == [.claimed(vip, foreign), .report(vip, foreign, inUse: true), .defend(vip)])
-        // Rate-limited: counted, but no second report or defence within 10 s.
-        #expect(state.onClaim(vip, by: foreign, announcing: true, now: ms(2000)) == [.claimed(vip, foreign)])
+        #expect(state.withheld.isEmpty, "one claim is defended, the address kept")
+        // RFC 5227 §2.4(b): claimed again within the defend interval: given up.
+        #expect(state.onClaim(vip, by: foreign, announcing: true, now: ms(2000))
+                == [.claimed(vip, foreign), .yielded(vip, foreign, retryAt: ms(12_000))])
+        #expect(state.withheld == [vip])
+        #expect(state.conflicts == [vip: foreign])
+        // Still answered at each retry: 10 s, then 20 s, then 40 s.
+        #expect(state.onTick(now: ms(12_000)) == [.probe(vip)])
+        _ = state.onClaim(vip, by: foreign, announcing: false, now: ms(12_010))
+        _ = run(&state, from: 12_010, to: 12_300)
+        #expect(state.nextDeadline == ms(32_300))
+        #expect(state.onTick(now: ms(32_300)) == [.probe(vip)])
+        _ = state.onClaim(vip, by: foreign, announcing: false, now: ms(32_310))
+        _ = run(&state, from: 32_310, to: 32_600)
+        #expect(state.nextDeadline == ms(72_600))
+        // The other host went away: the next probe finds nobody, and the address is back.
+        #expect(run(&state, from: 72_600, to: 73_000).contains(.resolved(vip)))
         #expect(state.withheld.isEmpty)
-        #expect(state.onClaim(vip, by: foreign, announcing: true, now: ms(11_000))
-                == [.claimed(vip, foreign), .report(vip, foreign, inUse: true), .defend(vip)])
+    }
+
+    @Test func claimsSpacedBeyondTheDefendIntervalAreEachDefended() {
+        var state = ConflictGuard(settings: settings)
+        state.onCluster(ClusterMACs([member: []]))
+        state.onCandidates([vip], now: .zero)
+        _ = run(&state, from: 0, to: 300)
+        #expect(state.onClaim(vip, by: foreign, announcing: true, now: ms(1000)).contains(.defend(vip)))
+        #expect(state.onClaim(vip, by: foreign, announcing: true, now: ms(11_000)).contains(.defend(vip)))
+        #expect(state.withheld.isEmpty)
+    }
+
+    @Test func aMembersMACClaimingItsOwnAddressIsAConflict() {
+        // A VIP that is a member's own host address: its kernel answers with the member's
+        // MAC. A handover by the same MAC for any other address is no conflict.
+        var state = ConflictGuard(settings: settings)
+        state.onCluster(ClusterMACs([member: [vip]]))
+        state.onCandidates([vip, vip6], now: .zero)
+        _ = state.onTick(now: .zero)
+        _ = state.onClaim(vip, by: member, announcing: false, now: ms(5))
+        _ = state.onClaim(vip6, by: member, announcing: false, now: ms(5))
+        let decided = run(&state, from: 10, to: 300)
+        #expect(decided.contains(.report(vip, member, inUse: false)))
+        #expect(decided.contains(.cleared(vip6)))
+        #expect(state.conflicts == [vip: member])
     }
 
     @Test func onlyNewCandidatesAreProbedAndRemovedOnesForgotten() {
         var state = ConflictGuard(settings: settings)
-        state.onKnownMACs([])
+        state.onCluster(ClusterMACs())
         state.onCandidates([vip], now: .zero)
         _ = run(&state, from: 0, to: 300)
         state.onCandidates([vip, vip6], now: ms(5000))

@@ -69,6 +69,60 @@ import Testing
         #expect(after.0 == 1 && after.2 == .zero, "after the failover: \(after.0) answering at most, unanswered for \(after.2)")
     }
 
+    @Test func aNodeCutOffByAPartitionTakesNothingWhileItsWitnessIsSilent() async {
+        // node-X alone on one side, the others and the gateway on the other. It loses both
+        // members at once (more than it still reaches), asks the witness, hears nothing:
+        // cut off, it takes nothing of theirs. The others lost one of two: they take its VIPs.
+        struct Outcome { var cutOffAnswered: Bool; var states: [String]; var after: (Int, Duration, Duration) }
+        let outcome = await offPool { () -> Outcome in
+            var sim = Self.settled(size: 3, seed: 11)
+            let owner = sim.answerer(Self.web)!
+            let alone = sim.names.first { $0 != owner }!
+            // The others keep group 0, the gateway's.
+            sim.partition([sim.names.filter { $0 != alone }, [alone]])
+            var cutOffAnswered = false
+            for _ in 0..<500 {
+                sim.run(for: sim.step)
+                cutOffAnswered = cutOffAnswered || sim.answerers(Self.web).contains(alone)
+            }
+            let states = sim.isolationTrace.filter { $0.contains(" \(alone) ") }
+            sim.heal()
+            _ = sim.runUntil(.seconds(10)) { $0.cluster.converged }
+            return Outcome(cutOffAnswered: cutOffAnswered, states: states, after: Self.watch(&sim, Self.web, for: .seconds(5)))
+        }
+        #expect(!outcome.cutOffAnswered, "the cut-off node took the VIP of the members it lost")
+        #expect(outcome.states.count == 2 && outcome.states[0].contains("asking") && outcome.states[1].contains("cutOff"),
+                "isolation: \(outcome.states)")
+        #expect(outcome.after.0 == 1 && outcome.after.2 == .zero, "after the heal: \(outcome.after)")
+    }
+
+    @Test func aSurvivorOfTwoOfThreeKilledAtOnceAsksTheWitnessAndTakesOver() async {
+        let (took, states) = await offPool { () -> (Duration?, [String]) in
+            var sim = Self.settled(size: 3, seed: 12)
+            let owner = sim.answerer(Self.web)!
+            let survivor = sim.names.first { $0 != owner }!
+            for name in sim.names where name != survivor { sim.crash(name) }
+            let took = sim.runUntil(Self.failoverBound(.lan) + .milliseconds(100)) { $0.answerer(Self.web) == survivor }
+            return (took, sim.isolationTrace)
+        }
+        #expect(took != nil, "the survivor did not take the VIP over")
+        #expect(states.count == 2 && states[0].contains("asking") && states[1].hasSuffix("none"), "isolation: \(states)")
+    }
+
+    @Test func aNodeThatLostItsCarrierMergesAtOnceWhenItComesBack() async {
+        // Back from a cut, it pushes and pulls with every member at once: the cluster
+        // agrees again well before the next anti-entropy round (10 s on the lan profile).
+        let merged = await offPool { () -> Duration? in
+            var sim = Self.settled(size: 3, seed: 13)
+            let owner = sim.answerer(Self.web)!
+            sim.cut(owner)
+            sim.run(for: .seconds(3))
+            sim.uncut(owner)
+            return sim.runUntil(.seconds(10)) { $0.cluster.converged }
+        }
+        #expect(merged != nil && merged! < .seconds(1), "converged after \(String(describing: merged))")
+    }
+
     @Test func theSameSeedGivesTheSameRun() async {
         let traces = await offPool { () -> [[String]] in
             (0..<2).map { _ in
@@ -262,7 +316,9 @@ import Testing
     @Test func aPartitionHealsToOneOwner() async {
         struct Outcome { var sides: [String?]; var healed: Duration?; var after: (Int, Duration, Duration) }
         let outcome = await offPool { () -> Outcome in
-            var sim = Self.settled(size: 4, seed: 17)
+            // No witness: each side takes the VIP (with one, only the gateway's side would).
+            var sim = Self.settled(size: 4, seed: 17, toml: Self.config.replacingOccurrences(
+                "interfaces = [\"eth0\"]", with: "interfaces = [\"eth0\"]\nwitness = \"none\""))
             let sides = [["node-0", "node-1"], ["node-2", "node-3"]]
             sim.partition(sides)
             sim.run(for: .seconds(5))

@@ -18,7 +18,16 @@ struct NodeSimulation {
         /// Lost the capture under a lease: silent until the machine assigns again (as
         /// `LinkMachine` is).
         var silent = false
+        /// The witness the machine asked the link to watch, and what the link last said.
+        var witness: IPAddress?
+        var witnessAnswers: Bool?
     }
+
+    /// The group (`cluster.group`) the gateway, every node's witness, is in: a node hears it
+    /// while in the same group with carrier; `nil`: the gateway is down.
+    var gatewayGroup: Int? = 0
+    /// Every change of a node's isolation, in order: "time node state".
+    var isolationTrace: [String] = []
 
     var cluster: Simulation
     var machines: [String: NodeInstance] = [:]
@@ -64,7 +73,8 @@ struct NodeSimulation {
             name: "eth0", index: 2, mac: MACAddress(0x02, 0, 0, 0, 1, UInt8(index)), isUp: true, isBroadcast: true,
             isLoopback: false, isVirtual: false, hasMaster: false,
             prefixes: [IPPrefix(address: IPAddress("198.51.100.\(10 + index)")!, length: 24),
-                       IPPrefix(address: IPAddress("2001:db8:100::\(10 + index)")!, length: 64)])])
+                       IPPrefix(address: IPAddress("2001:db8:100::\(10 + index)")!, length: 64)])],
+            gateways: [IPAddress("198.51.100.1")!])
     }
 
     static func loaded(_ toml: String, node: String, index: Int) -> LoadedConfig {
@@ -80,8 +90,20 @@ struct NodeSimulation {
         let end = now + duration
         while now < end {
             cluster.run(for: min(step, end - now))
-            for name in names where isRunning(name) { turn(name) }
+            for name in names where isRunning(name) {
+                turn(name)
+                askWitness(name)
+            }
         }
+    }
+
+    /// The link watching the witness reports whether it answers, when that changed.
+    private mutating func askWitness(_ name: String) {
+        guard let witness = links[name]!.witness else { return }
+        let answers = links[name]!.carrier && gatewayGroup != nil && cluster.group[name, default: 0] == gatewayGroup
+        guard answers != links[name]!.witnessAnswers else { return }
+        links[name]!.witnessAnswers = answers
+        apply(name, machines[name]!.onWitness(witness, answers: answers, now: now))
     }
 
     /// Runs until `condition` holds (checked every step); the time it took, or nil.
@@ -117,6 +139,10 @@ struct NodeSimulation {
                 links[name]!.answering[interface] = assignment.answering
                 links[name]!.targets[interface] = assignment.targets
                 links[name]!.silent = false
+                if assignment.witness != links[name]!.witness {
+                    links[name]!.witness = assignment.witness
+                    links[name]!.witnessAnswers = nil
+                }
             case .lease(let until):
                 links[name]!.leaseUntil = max(links[name]!.leaseUntil ?? until, until)
             case .meta(let meta):
@@ -124,6 +150,10 @@ struct NodeSimulation {
                 cluster.execute(sent, by: name)
             case .ownerChanged(let address, let from, let to):
                 trace.append("\(now) \(name) \(address) \(from ?? "-")→\(to ?? "-")")
+            case .mergeNow:
+                cluster.execute(cluster.nodes[name]!.instance.onMergeNow(now: now), by: name)
+            case .isolation(let isolation):
+                isolationTrace.append("\(now) \(name) \(isolation)")
             case .announcersChanged, .checkChanged, .stalled, .holdDown, .eligible, .missingKubernetesNode, .configDrift,
                  .announcedElsewhereWithoutGossip:
                 break

@@ -96,6 +96,84 @@ import Testing
         #expect(!forged.contains { if case .send(let messages, _) = $0, case .pushPull = messages[0] { true } else { false } })
     }
 
+    @Test func aClaimFarAboveWhatIsKnownIsIgnoredSoTheMemberCanAlwaysRefute() {
+        var node = instance()
+        let m = GossipAddress(ip: IPAddress("198.51.100.13")!, port: 7946)
+        _ = node.onPacket([.alive(name: "m", address: m, incarnation: 3, meta: [])], from: m, now: .seconds(1))
+        // A key holder claims m suspect (or dead, or alive with made-up metadata) at the
+        // bound: nothing m could outbid. Ignored, and counted.
+        for claim in [GossipMessage.suspect(name: "m", incarnation: GossipMessage.maxIncarnation, from: "x"),
+                      .dead(name: "m", incarnation: 3 + GossipMessage.maxIncarnationStep + 1, from: "x"),
+                      .alive(name: "m", address: peer, incarnation: GossipMessage.maxIncarnation, meta: [9])] {
+            _ = node.onPacket([claim], from: peer, now: .seconds(2))
+            #expect(node.members["m"]?.status == .alive && node.members["m"]?.incarnation == 3 && node.members["m"]?.address == m)
+        }
+        #expect(node.implausibleClaims == 3)
+        // A claim within reach is believed, and m's refutation (one more) wins it back.
+        _ = node.onPacket([.suspect(name: "m", incarnation: 3 + GossipMessage.maxIncarnationStep, from: "x")], from: peer, now: .seconds(3))
+        #expect(node.members["m"]?.status == .suspect)
+        _ = node.onPacket([.alive(name: "m", address: m, incarnation: 4 + GossipMessage.maxIncarnationStep, meta: [])], from: m,
+                          now: .seconds(3) + .milliseconds(1))
+        #expect(node.members["m"]?.status == .alive)
+    }
+
+    @Test func nothingInBulkGoesToAnAddressThatDidNotAnswerAPing() {
+        // A key holder announces a thousand made-up members, all at a victim's address, and
+        // dead ones too: the cluster may ping the victim, never send it a full state.
+        var node = instance()
+        var rng = SplitMix64(state: 7)
+        let victim = GossipAddress(ip: IPAddress("203.0.113.99")!, port: 7946)
+        let records = (0..<1000).map { index in
+            MemberRecord(name: "fake-\(index)", address: victim, incarnation: 1, status: index % 2 == 0 ? .alive : .dead,
+                         meta: Array(repeating: 1, count: 1000))
+        }
+        _ = node.onPacket([.pushPull(isReply: true, members: records)], from: peer, now: .seconds(1))
+        var bytesToVictim = 0
+        var now = Duration.seconds(1)
+        while now < .seconds(61) {
+            for action in node.onTick(now: now, using: &rng) {
+                guard case .send(let messages, victim) = action else { continue }
+                #expect(!messages.contains { if case .pushPull = $0 { true } else { false } }, "a full state to an unverified address")
+                bytesToVictim += GossipPayload.encode(messages).count
+            }
+            now += .milliseconds(10)
+        }
+        #expect(bytesToVictim < 1_000_000, "\(bytesToVictim) bytes in a minute, pings only")
+    }
+
+    @Test func joiningSendsOnlyThisNodesOwnRecordUntilTheSeedAnswers() {
+        var node = instance()
+        let actions = node.onJoin(seeds: [peer], now: .zero)
+        guard case .send(let messages, peer)? = actions.first, case .pushPull(false, let members) = messages[0] else {
+            Issue.record("expected a push-pull request, got \(actions)")
+            return
+        }
+        #expect(members.map(\.name) == ["h1"])
+    }
+
+    @Test func thousandsOfDepartedRecordsMakeRoomOldestFirstInOnePass() {
+        // At the cap, every unknown dead record evicts the member that departed longest ago:
+        // a constant step each (this was a full scan per record: seconds per datagram).
+        var settings = MembershipSettings.lan
+        settings.maxMembers = 2048
+        var node = instance(settings)
+        func records(_ range: Range<Int>, _ status: MemberRecord.Status) -> [MemberRecord] {
+            range.map { MemberRecord(name: "m\($0)", address: GossipAddress(ip: .v4(IPv4Address(rawValue: UInt32($0))), port: 1),
+                                     incarnation: 1, status: status, meta: []) }
+        }
+        var now = Duration.seconds(1)
+        for start in stride(from: 0, to: 2048, by: 512) {
+            _ = node.onPacket([.pushPull(isReply: true, members: records(start..<start + 512, .dead))], from: peer, now: now)
+            now += .seconds(1)
+        }
+        #expect(node.members.count == 2048)
+        _ = node.onPacket([.pushPull(isReply: true, members: records(5000..<7500, .dead))], from: peer, now: now)
+        #expect(node.members.count == 2048)
+        #expect(node.members["m0"] == nil && node.members["m2047"] == nil, "the oldest made room first")
+        #expect(node.members["m7499"] != nil && node.members["m5452"] != nil)
+        #expect(node.refusedMembers == 0)
+    }
+
     @Test func theBroadcastQueueTakesEachUpdateOncePerPacketAndKeepsOnlyTheNewest() {
         var queue = BroadcastQueue()
         for round in 0..<3 {

@@ -1,6 +1,8 @@
 # Address conflicts (RFC 5227 spirit): a VIP that another host already uses is probed,
 # found taken, withheld, reported with the foreign MAC, and served once the other host
-# lets go. A foreign claim on a VIP we announce is reported and defended.
+# lets go. A foreign claim on a VIP we announce is reported and defended once; claimed
+# again right after (a router or host that really uses it), it is given up (RFC 5227
+# §2.4(b)) and probed again later.
 source "$(dirname "$0")/lib.sh"
 test_lab
 lab_host h1 11; lab_host c 2; lab_host x 3
@@ -50,3 +52,12 @@ for i in $(seq 30); do [ "$(counter h1 gratuitousSent 198.51.100.51)" -gt "$befo
 [ "$(counter h1 gratuitousSent 198.51.100.51)" -gt "$before" ] || fail "not defended with an announcement"
 [ "$(arping_macs c 198.51.100.51 3 | sort -u)" = "02:00:00:00:00:0b" ] || fail "announced VIP given up"
 pass "a foreign claim on an announced VIP is reported and defended"
+
+# The host claims .51 again within the defend interval: heraldd gives it up.
+may_fail lab_exec x arping -q -U -c 1 -i eth0 -S 198.51.100.51 198.51.100.51
+for i in $(seq 50); do grep -q 'giving it up.*vip=198.51.100.51' "$LAB_DIR/h1.log" && break; sleep 0.1; done
+grep 'claims this VIP again right after it was defended; giving it up' "$LAB_DIR/h1.log" | grep "foreign_mac=$foreign" \
+    | grep -s >/dev/null "vip=198.51.100.51" || fail "a second claim within the defend interval was not yielded: $(grep 198.51.100.51 "$LAB_DIR/h1.log" | tail -n 3)"
+[ -z "$(arping_macs c 198.51.100.51 3)" ] || fail "the yielded VIP is still answered by heraldd"
+lab_ctl h1 vips | grep 'vip2' | grep -s >/dev/null "conflict ($foreign answers)" || fail "heraldctl vips: $(lab_ctl h1 vips)"
+pass "claimed again right after the defence: given up, withheld, shown as a conflict"

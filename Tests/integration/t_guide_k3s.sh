@@ -37,7 +37,6 @@ interfaces = ["eth0"]
 bind = "192.168.2.$((20 + i)):7946"
 join = [${peers%, }]
 key_file = "$LAB_DIR/gossip.key"
-state_directory = "$LAB_DIR/state-${names[$i]}"
 
 [kubernetes]
 kubeconfig = "$LAB_DIR/pki/herald.kubeconfig"

@@ -12,8 +12,8 @@ config() { # config HOST N JOIN...
     local host=$1 n=$2 join=""
     shift 2
     for peer in "$@"; do join="$join\"$peer\", "; done
-    printf '[node]\ninterfaces = ["eth0"]\n\n[gossip]\nbind = "198.51.100.%s:7946"\njoin = [%s]\ninsecure = true\ncluster = "lab"\nstate_directory = "%s"\n\n[metrics]\nlisten = "127.0.0.1:9473"\n\n[[vip]]\nname = "web"\naddress = "%s"\n' \
-        "$n" "${join%, }" "$LAB_DIR/state-$host" "$vip" >"$LAB_DIR/$host.toml"
+    printf '[node]\ninterfaces = ["eth0"]\n\n[gossip]\nbind = "198.51.100.%s:7946"\njoin = [%s]\ninsecure = true\ncluster = "lab"\n\n[metrics]\nlisten = "127.0.0.1:9473"\n\n[[vip]]\nname = "web"\naddress = "%s"\n' \
+        "$n" "${join%, }" "$vip" >"$LAB_DIR/$host.toml"
 }
 config h1 11 198.51.100.12:7946
 config h2 12 198.51.100.11:7946

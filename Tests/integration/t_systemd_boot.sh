@@ -96,17 +96,17 @@ answered 198.51.100.64 "$mac1" 10 || fail "the check is not confined: $(journal 
 answered 198.51.100.62 "$mac1" 10 || fail "systemctl is-active from a check: $(journal -o cat HERALD_VIP=198.51.100.62 | tail -n 3)"
 answered 198.51.100.63 "$mac1" 10 || fail "a TCP check: $(journal -o cat HERALD_VIP=198.51.100.63 | tail -n 3)"
 [ -z "$(arping_macs c 198.51.100.61 3)" ] || fail "the VIP of a failing check is answered"
-journal -o cat HERALD_VIP=198.51.100.61 | grep -qx 'health check failed: exit status 1: no service here' \
+journal -o cat HERALD_VIP=198.51.100.61 | grep -sx >/dev/null 'health check failed: exit status 1: no service here' \
     || fail "the journal does not say why the check fails: $(journal -o cat HERALD_VIP=198.51.100.61)"
 sd_exec s1 heraldctl explain bad | grep -q 'no: health check not passing (last run: exit status 1: no service here)' \
     || fail "explain: $(sd_exec s1 heraldctl explain bad)"
 pass "checks under the unit: true, systemctl is-active and a TCP port pass; false fails and the journal says 'exit status 1: no service here'; the check runs as herald-check with no capabilities or priority limits and cannot read the key or kubeconfig or reach the control socket"
 sd_exec s1 systemctl stop stub
 answered 198.51.100.62 "" 10 || fail "still answered after the watched service stopped"
-journal -o cat HERALD_VIP=198.51.100.62 | grep -qx 'health check failed: exit status 3' || fail "no reason: $(journal -o cat HERALD_VIP=198.51.100.62 | tail -n 3)"
+journal -o cat HERALD_VIP=198.51.100.62 | grep -sx >/dev/null 'health check failed: exit status 3' || fail "no reason: $(journal -o cat HERALD_VIP=198.51.100.62 | tail -n 3)"
 kill "$(cat "$LAB_DIR/tcp8080.pid")"
 answered 198.51.100.63 "" 10 || fail "still answered after the port closed"
-journal -o cat HERALD_VIP=198.51.100.63 | grep -q '^health check failed: connecting to 127.0.0.1:8080: Connection refused$' \
+journal -o cat HERALD_VIP=198.51.100.63 | grep -s >/dev/null '^health check failed: connecting to 127.0.0.1:8080: Connection refused$' \
     || fail "no reason: $(journal -o cat HERALD_VIP=198.51.100.63 | tail -n 3)"
 sd_exec s1 systemctl start stub
 answered 198.51.100.62 "$mac1" 10 || fail "not answered again after the watched service started"
@@ -122,15 +122,15 @@ pass "the control socket (heraldctl status, vips, explain) and the metrics endpo
 sd_exec s1 systemctl reload herald >"$LAB_DIR/reload.out" 2>&1 || fail "reload failed: $(cat "$LAB_DIR/reload.out"; journal | tail -n 5)"
 [ "$(sd_show s1 herald MainPID)" = "$pid" ] || fail "reload changed the main PID"
 [ "$(arping_macs c 198.51.100.51 3 | sort -u)" = "$mac1" ] || fail "added VIP not answered after reload"
-journal -o cat | grep -q '^config reloaded$' || fail "no 'config reloaded' in the journal"
+journal -o cat | grep -s >/dev/null '^config reloaded$' || fail "no 'config reloaded' in the journal"
 pass "systemctl reload: new VIP answered, same PID"
 
 printf '[node]\ninterfaces = ["eth0"]\nnmae = "x"\n' | config s1
 if sd_exec s1 systemctl reload herald >"$LAB_DIR/reload.out" 2>&1; then fail "systemctl reload of a refused config succeeded"; fi
 grep -q 'Job for herald.service failed' "$LAB_DIR/reload.out" || fail "systemctl reload said: $(cat "$LAB_DIR/reload.out")"
-journal -o cat | grep -q '/etc/herald/herald.toml:3: node.nmae: unknown key' || fail "the bad key is not named in the journal: $(journal | tail -n 5)"
-journal -o cat | grep -q 'reload failed; still running the previous config' || fail "no reload failure in the journal"
-sd_exec s1 journalctl -u herald --no-pager -o cat _COMM=heraldctl | grep -q '^/etc/herald/herald.toml:3: node.nmae: unknown key' \
+journal -o cat | grep -s >/dev/null '/etc/herald/herald.toml:3: node.nmae: unknown key' || fail "the bad key is not named in the journal: $(journal | tail -n 5)"
+journal -o cat | grep -s >/dev/null 'reload failed; still running the previous config' || fail "no reload failure in the journal"
+sd_exec s1 journalctl -u herald --no-pager -o cat _COMM=heraldctl | grep -s >/dev/null '^/etc/herald/herald.toml:3: node.nmae: unknown key' \
     || fail "ExecReload's own output does not name the problem: $(sd_exec s1 journalctl -u herald --no-pager -o cat _COMM=heraldctl | tail -n 3)"
 [ "$(sd_show s1 herald MainPID)" = "$pid" ] || fail "a bad reload changed the main PID"
 [ "$(sd_show s1 herald ActiveState)" = active ] || fail "a refused reload left the unit $(sd_show s1 herald ActiveState)"
@@ -155,7 +155,7 @@ if sd_exec s1 systemctl start herald 2>/dev/null; then fail "start with a config
 sleep 3 # RestartSec is 2 s: a restart loop would have restarted it by now
 result="$(sd_show s1 herald ExecMainStatus) $(sd_show s1 herald NRestarts) $(sd_show s1 herald ActiveState)"
 [ "$result" = "78 0 failed" ] || fail "config error: ExecMainStatus NRestarts ActiveState = $result"
-journal -o cat | grep -q '/etc/herald/herald.toml:6: vip.address' || fail "the bad line is not in the journal: $(journal -o cat | tail -n 5)"
+journal -o cat | grep -s >/dev/null '/etc/herald/herald.toml:6: vip.address' || fail "the bad line is not in the journal: $(journal -o cat | tail -n 5)"
 pass "config error at start: status=78, no restart, FILE:LINE in the journal"
 sd_exec s1 systemctl reset-failed herald
 
@@ -168,7 +168,7 @@ for i in $(seq 300); do
     sleep 0.1
 done
 [ "$(sd_show s1 herald NRestarts)" -ge 1 ] || fail "no restart 30 s after SIGSTOP: $(journal | tail -n 5)"
-journal -o cat | grep -q 'Watchdog timeout' || fail "no watchdog timeout in the journal: $(journal -o cat | tail -n 5)"
+journal -o cat | grep -s >/dev/null 'Watchdog timeout' || fail "no watchdog timeout in the journal: $(journal -o cat | tail -n 5)"
 for i in $(seq 50); do [ "$(arping_macs c 198.51.100.50 1)" = "$mac1" ] && break; sleep 0.2; done
 [ "$(arping_macs c 198.51.100.50 3 | sort -u)" = "$mac1" ] || fail "not answering after the watchdog restart"
 pass "SIGSTOP: systemd's watchdog restarted heraldd (NRestarts=$(sd_show s1 herald NRestarts)), answering again"
@@ -212,13 +212,13 @@ normal='gossip thread at normal priority: cannot use real-time priority 10: Oper
 for i in $(seq 50); do
     policy=$(sd_exec s1 sh -c "for t in /proc/$main/task/*; do if [ \"\$(cat \$t/comm)\" = gossip ]; then cut -d' ' -f40,41 \$t/stat; fi; done")
     [ "$policy" = "10 1" ] && break
-    journal -o cat | grep -qF "$normal" && break
+    journal -o cat | grep -sF >/dev/null "$normal" && break
     sleep 0.1
 done
 rt_groups=$(zcat /proc/config.gz 2>/dev/null | grep -c '^CONFIG_RT_GROUP_SCHED=y$' || [ $? = 1 ])
 if [ "$policy" = "10 1" ]; then
     pass "the gossip thread runs at SCHED_FIFO priority 10 under the unit"
-elif [ "$rt_groups" = 1 ] && [ "$policy" = "0 0" ] && journal -o cat | grep -qF "$normal"; then
+elif [ "$rt_groups" = 1 ] && [ "$policy" = "0 0" ] && journal -o cat | grep -sF >/dev/null "$normal"; then
     pass "kernel with CONFIG_RT_GROUP_SCHED: no real-time budget for services; heraldd says the gossip thread runs at normal priority"
 else
     fail "the gossip thread's priority and policy: '$policy' (want 10 1: SCHED_FIFO 10)"
@@ -239,6 +239,6 @@ result="$(sd_show "$owner" herald Result) $(sd_show "$owner" herald ExecMainStat
 [ "$result" = "success 0" ] || fail "stopping the owner $owner: Result ExecMainStatus = $result; $(sd_exec "$owner" journalctl -u herald --no-pager | tail -n 5)"
 for i in $(seq 50); do [ "$(arping_macs c 198.51.100.50 1)" = "$other_mac" ] && break; sleep 0.1; done
 [ "$(arping_macs c 198.51.100.50 3 | sort -u)" = "$other_mac" ] || fail "$other did not take over"
-sd_exec "$other" journalctl -u herald --no-pager -o cat HERALD_VIP=198.51.100.50 | grep -q "taking over VIP from $owner" \
+sd_exec "$other" journalctl -u herald --no-pager -o cat HERALD_VIP=198.51.100.50 | grep -s >/dev/null "taking over VIP from $owner" \
     || fail "no takeover line on $other"
 pass "gossip: systemctl stop on the owner $owner is Result=success; $other took over 198.51.100.50"

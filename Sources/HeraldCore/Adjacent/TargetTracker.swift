@@ -130,8 +130,13 @@ public struct TargetTracker: Sendable {
     /// The last MAC each address answered from, whatever its state.
     public var macs: [IPAddress: MACAddress] { entries.compactMapValues(\.mac) }
 
-    /// Every MAC seen answering, reachable or not: none of them is a foreign claim.
-    public var knownMACs: Set<MACAddress> { Set(entries.values.compactMap(\.mac)) }
+    /// Every MAC seen answering, reachable or not, with the node address it answered for:
+    /// none of them is a foreign claim, except for that node's own address.
+    public var cluster: ClusterMACs {
+        ClusterMACs(entries.reduce(into: [:]) { own, entry in
+            if let mac = entry.value.mac { own[mac, default: []].insert(entry.key) }
+        })
+    }
 
     public var watched: Set<IPAddress> { Set(entries.keys) }
 

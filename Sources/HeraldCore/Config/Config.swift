@@ -25,6 +25,9 @@ public struct HeraldConfig: Equatable, Sendable {
     /// Where `[node]`, `[gossip]`, `[kubernetes]` and `[metrics]` start, for messages about
     /// a section as a whole.
     public var sectionLocations: [String: SourceLocation] = [:]
+    /// What is worth fixing but does not stop the config (a key that no longer does
+    /// anything): logged by heraldd, printed by `heraldctl check`.
+    public var warnings: [ConfigError] = []
 
     public init() {}
 
@@ -63,6 +66,18 @@ public struct NodeSettings: Equatable, Sendable {
     /// this one.
     public var checkUser = NodeSettings.defaultCheckUser
     public var checkUserLocation: SourceLocation?
+    /// What a node asks, when it loses most of the cluster at once, whether it is the one
+    /// cut off (`docs/gossip.md`, "Cut off or alone").
+    public var witness = Witness.gateway
+    public var witnessLocation: SourceLocation?
+
+    public enum Witness: Hashable, Sendable {
+        /// The default gateway, on the interface whose subnet holds it.
+        case gateway
+        case address(IPAddress)
+        /// Nobody: a node that loses most of the cluster at once takes their VIPs.
+        case none
+    }
 
     public static let defaultCheckUser = "herald-check"
 
@@ -75,7 +90,7 @@ public struct NodeSettings: Equatable, Sendable {
     public static func == (lhs: NodeSettings, rhs: NodeSettings) -> Bool {
         lhs.name == rhs.name && lhs.interfaces == rhs.interfaces && lhs.mode == rhs.mode
             && lhs.targetProbeInterval == rhs.targetProbeInterval && lhs.realtimePriority == rhs.realtimePriority
-            && lhs.checkUser == rhs.checkUser
+            && lhs.checkUser == rhs.checkUser && lhs.witness == rhs.witness
     }
 }
 
@@ -119,12 +134,9 @@ public struct GossipSettings: Equatable, Sendable {
     public var profile = Profile.lan
     /// Authenticated with every packet: nodes of another cluster cannot join by mistake.
     public var cluster = "herald"
-    /// The sealed format this node speaks: 2 (with replay protection), or 1 while a
-    /// cluster still has Herald 0.1 hosts (accepts both; see docs/gossip.md).
-    public var wireVersion = 2
-    /// Where the node keeps its run counter (the epoch of `GossipSeal.Stamp`), so it
-    /// grows across restarts even when the clock does not.
-    public var stateDirectory = "/var/lib/herald"
+    /// The sealed format this node speaks: 3, or 2 or 1 while a cluster still has older
+    /// hosts (it then accepts both; see docs/gossip.md).
+    public var wireVersion = Int(GossipSeal.currentVersion)
 }
 
 public struct KubernetesSettings: Equatable, Sendable {

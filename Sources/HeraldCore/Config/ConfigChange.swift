@@ -85,9 +85,6 @@ public struct ConfigChange: Equatable, Sendable {
             if before.profile != after.profile { refuse("gossip", "gossip.profile", before.profile.rawValue, after.profile.rawValue) }
             if before.cluster != after.cluster { refuse("gossip", "gossip.cluster", before.cluster, after.cluster) }
             if before.insecure != after.insecure { refuse("gossip", "gossip.insecure", "\(before.insecure)", "\(after.insecure)") }
-            if before.stateDirectory != after.stateDirectory {
-                refuse("gossip", "gossip.state_directory", before.stateDirectory, after.stateDirectory)
-            }
         }
         if old.metrics != new.metrics {
             refuse("metrics", "metrics.listen", old.metrics.map { "\($0.listen)" } ?? "absent",

@@ -52,7 +52,7 @@ public enum ConfigDecoder {
             if let line = root.table[key]?.line { config.sectionLocations[key] = root.location(line) }
         }
         if var node = root.table("node") {
-            node.known = ["name", "interfaces", "mode", "target_probe_interval", "realtime_priority", "check_user"]
+            node.known = ["name", "interfaces", "mode", "target_probe_interval", "realtime_priority", "check_user", "witness"]
             if let (name, line) = node.string("name") {
                 if isValidNodeName(name) {
                     config.node.name = name
@@ -74,6 +74,19 @@ public enum ConfigDecoder {
                 }
             }
             if let (priority, _) = node.int("realtime_priority", in: 0...49) { config.node.realtimePriority = priority }
+            if let (text, line) = node.string("witness") {
+                config.node.witnessLocation = node.location(line)
+                switch text {
+                case "gateway": config.node.witness = .gateway
+                case "none": config.node.witness = .none
+                default:
+                    if let address = IPAddress(text) {
+                        config.node.witness = .address(address)
+                    } else {
+                        node.error(line, "witness", "'\(text.prefix(64))' is not an IP address, \"gateway\" or \"none\"")
+                    }
+                }
+            }
             if let (user, line) = node.string("check_user") {
                 if user == "root" {
                     node.error(line, "check_user", "health checks never run as root: name an unprivileged user of their own")
@@ -117,10 +130,10 @@ public enum ConfigDecoder {
             if let (_, line) = keyFile, insecure {
                 gossip.error(line, "key_file", "set together with insecure = true, which would ignore it and send gossip unencrypted: remove one of the two")
             }
-            let wireVersion = gossip.int("wire_version", in: 1...2)?.0 ?? 2
-            let stateDirectory = gossip.string("state_directory")
-            if let (path, line) = stateDirectory, !path.hasPrefix("/") {
-                gossip.error(line, "state_directory", "'\(path.prefix(64))' is not an absolute path")
+            let wireVersion = gossip.int("wire_version", in: 1...Int(GossipSeal.currentVersion))?.0 ?? Int(GossipSeal.currentVersion)
+            if let (_, line) = gossip.string("state_directory") {
+                config.warnings.append(ConfigError(gossip.location(line), gossip.keyPath("state_directory"),
+                                                   "no longer used: replay protection needs no state (remove it)"))
             }
             let cluster = gossip.string("cluster")
             if let (name, line) = cluster, !isValidNodeName(name) {
@@ -130,7 +143,7 @@ public enum ConfigDecoder {
                 config.gossip = GossipSettings(bind: bind, join: join, keyFile: keyFile?.0,
                                                keyFileLocation: keyFile.map { gossip.location($0.1) },
                                                insecure: insecure, profile: profile, cluster: cluster?.0 ?? "herald",
-                                               wireVersion: wireVersion, stateDirectory: stateDirectory?.0 ?? "/var/lib/herald")
+                                               wireVersion: wireVersion)
             }
             gossip.finish()
         }

@@ -28,6 +28,11 @@ enum HostValidator {
             fail(section(sectionName), key, "\(address) is not an address of this host, so heraldd could not bind it (this host's addresses: \(ownText.isEmpty ? "none" : ownText))")
         }
 
+        if case .address(let witness) = config.node.witness,
+           !host.usableInterfaces(config.node).contains(where: { $0.subnet(containing: witness) != nil }) {
+            fail(config.node.witnessLocation ?? section("node"), "node.witness",
+                 "\(witness) is on no subnet of the interfaces Herald uses here, so it could never be asked")
+        }
         let reserved = reservedAddresses(config, host: host)
         for vip in config.vips {
             if let reason = reserved[vip.address] { fail(vip.location, "vip.address", "\(vip.address) is \(reason), so it cannot be a VIP") }
@@ -100,6 +105,7 @@ enum HostValidator {
             }
         }
         for gateway in host.gateways { reserve(gateway, "this host's default gateway") }
+        if case .address(let witness) = config.node.witness { reserve(witness, "this node's witness (node.witness)") }
         if let gossip = config.gossip {
             if let address = IPAddress(gossip.bind.host), !address.isUnspecified { reserve(address, "this node's gossip address (gossip.bind)") }
             for peer in gossip.join {

@@ -9,14 +9,17 @@ import HeraldWire
 ///   unspecified sender, which updates nobody's cache.
 /// - A claim by a MAC that is not one of the cluster's own (another member answering
 ///   during a handover is not a conflict) puts the address **in conflict**: it is not
-///   answered or announced by this node, and is probed again every `retryInterval` until
-///   nobody answers, then served as usual.
+///   answered or announced by this node, and is probed again after `retryInterval`,
+///   doubling each time someone still answers (up to `maxRetryInterval`), until nobody
+///   answers; then it is served as usual. A member's MAC claiming one of that member's own
+///   addresses (its kernel answering for a VIP that is its host address) is foreign too.
 /// - A foreign claim on an address this node is already announcing is **reported** and
-///   the address is defended with one announcement (at most one per `defendInterval`),
-///   but not given up: retreating would let any host on the segment take a VIP away.
+///   the address is defended with one announcement. Claimed again within
+///   `defendInterval` of that defence, it is given up (RFC 5227 §2.4(b)): withheld and
+///   probed again as above, so a router or a host that really uses the address keeps it.
 ///
-/// Conflicts are only judged once the set of cluster MACs is known (`knownMACs`), so a
-/// node that is still joining does not mistake a peer's answer for a foreign host.
+/// Conflicts are only judged once the cluster's MACs are known (`cluster`), so a node
+/// that is still joining does not mistake a peer's answer for a foreign host.
 public struct ConflictGuard: Sendable {
     public struct Settings: Equatable, Sendable {
         /// Offsets of the probes after an address appears; the decision falls `probeWait`
@@ -24,16 +27,19 @@ public struct ConflictGuard: Sendable {
         public var probes: [Duration]
         public var probeWait: Duration
         public var retryInterval: Duration
+        /// The longest wait between probes of an address someone else keeps answering.
+        public var maxRetryInterval: Duration
         /// At most one report (log line) per address per interval.
         public var reportInterval: Duration
         public var defendInterval: Duration
 
-        public init(probes: [Duration], probeWait: Duration, retryInterval: Duration, reportInterval: Duration,
-                    defendInterval: Duration) {
+        public init(probes: [Duration], probeWait: Duration, retryInterval: Duration, maxRetryInterval: Duration? = nil,
+                    reportInterval: Duration, defendInterval: Duration) {
             precondition(!probes.isEmpty, "at least one probe")
             self.probes = probes
             self.probeWait = probeWait
             self.retryInterval = retryInterval
+            self.maxRetryInterval = maxRetryInterval ?? retryInterval * 30
             self.reportInterval = reportInterval
             self.defendInterval = defendInterval
         }
@@ -66,6 +72,8 @@ public struct ConflictGuard: Sendable {
         /// A foreign MAC claims the address: log it, count it, show it. `inUse` when this
         /// node was announcing it (kept and defended) rather than probing it (withheld).
         case report(IPAddress, MACAddress, inUse: Bool)
+        /// Claimed again right after a defence: given up, probed again at `retryAt`.
+        case yielded(IPAddress, MACAddress, retryAt: Duration)
         /// Announce the address once now, to defend it.
         case defend(IPAddress)
         /// A conflicted address was probed again and nobody answered.
@@ -84,8 +92,8 @@ public struct ConflictGuard: Sendable {
     public var phases: [IPAddress: Phase] {
         unsettled.merging(clear.map { ($0, Phase.clear) }, uniquingKeysWith: { phase, _ in phase })
     }
-    /// MACs of this cluster's members; `nil` until known.
-    public private(set) var knownMACs: Set<MACAddress>?
+    /// This cluster's members' MACs; `nil` until known.
+    public private(set) var cluster: ClusterMACs?
     private var lastReport: [IPAddress: Duration] = [:]
     private var lastDefence: [IPAddress: Duration] = [:]
     /// Claims seen while probing, judged once the probe window closes.
@@ -94,6 +102,9 @@ public struct ConflictGuard: Sendable {
     private var uncounted: Set<IPAddress> = []
     /// Conflicted addresses being probed again; announced as resolved if nobody answers.
     private var retrying: Set<IPAddress> = []
+    /// Probes in a row that found the address still claimed: the retry interval doubles
+    /// with each.
+    private var stillClaimed: [IPAddress: Int] = [:]
 
     public init(settings: Settings = .standard) { self.settings = settings }
 
@@ -120,43 +131,53 @@ public struct ConflictGuard: Sendable {
         claimants = claimants.filter { addresses.contains($0.key) }
         retrying.formIntersection(addresses)
         uncounted.formIntersection(addresses)
+        stillClaimed = stillClaimed.filter { addresses.contains($0.key) }
         for address in addresses where !clear.contains(address) && unsettled[address] == nil {
             unsettled[address] = .probing(startedAt: now, next: 0)
         }
     }
 
     /// The MACs of every cluster member (this node's own included); a claim from one of
-    /// them is a handover, not a conflict. Earlier conflicts with such a MAC are dropped.
-    public mutating func onKnownMACs(_ macs: Set<MACAddress>) {
-        knownMACs = macs
+    /// them is a handover, not a conflict, unless the address is that member's own. Earlier
+    /// conflicts with such a claim are dropped.
+    public mutating func onCluster(_ macs: ClusterMACs) {
+        cluster = macs
         for (address, phase) in unsettled {
-            if case .conflict(let mac, _) = phase, macs.contains(mac) { set(address, .clear) }
+            if case .conflict(let mac, _) = phase, macs.exempts(mac, claiming: address) { set(address, .clear) }
         }
-        claimants = claimants.filter { !macs.contains($0.value) }
+        claimants = claimants.filter { !macs.exempts($0.value, claiming: $0.key) }
+    }
+
+    private func isExempt(_ mac: MACAddress, claiming address: IPAddress) -> Bool {
+        cluster?.exempts(mac, claiming: address) ?? false
     }
 
     /// Another MAC sent a frame claiming `address` (a reply to our probe, an announcement,
     /// a request from that address). `announcing`: whether this node answers for it now.
     public mutating func onClaim(_ address: IPAddress, by mac: MACAddress, announcing: Bool, now: Duration) -> [Action] {
         guard let phase = unsettled[address] ?? (clear.contains(address) ? .clear : nil),
-              !(knownMACs?.contains(mac) ?? false) else { return [] }
-        let counted: [Action] = knownMACs == nil ? [] : [.claimed(address, mac)]
+              !isExempt(mac, claiming: address) else { return [] }
+        let counted: [Action] = cluster == nil ? [] : [.claimed(address, mac)]
         switch phase {
         case .probing:
             claimants[address] = mac
-            if knownMACs == nil { uncounted.insert(address) }
+            if cluster == nil { uncounted.insert(address) }
             return counted
         case .conflict(_, let retryAt):
             unsettled[address] = .conflict(mac, retryAt: retryAt)
             return counted + report(address, mac, inUse: false, now: now)
         case .clear:
-            guard knownMACs != nil, announcing else { return [] }
-            var actions = counted + report(address, mac, inUse: true, now: now)
-            if lastDefence[address].map({ now - $0 >= settings.defendInterval }) ?? true {
-                lastDefence[address] = now
-                actions.append(.defend(address))
+            guard cluster != nil, announcing else { return [] }
+            if let defended = lastDefence[address], now - defended < settings.defendInterval {
+                // RFC 5227 §2.4(b): defended a moment ago and claimed again: give it up.
+                lastDefence[address] = nil
+                let retryAt = now + retryDelay(address)
+                set(address, .conflict(mac, retryAt: retryAt))
+                lastReport[address] = now
+                return counted + [.yielded(address, mac, retryAt: retryAt)]
             }
-            return actions
+            lastDefence[address] = now
+            return counted + report(address, mac, inUse: true, now: now) + [.defend(address)]
         }
     }
 
@@ -181,17 +202,19 @@ public struct ConflictGuard: Sendable {
                 while next < settings.probes.count, startedAt + settings.probes[next] <= now { next += 1 }
                 if next > due { actions.append(.probe(address)) }
                 let decideAt = startedAt + settings.probes[settings.probes.count - 1] + settings.probeWait
-                guard next == settings.probes.count, now >= decideAt, let known = knownMACs else {
+                guard next == settings.probes.count, now >= decideAt, let known = cluster else {
                     unsettled[address] = .probing(startedAt: startedAt, next: next)
                     continue
                 }
                 let wasCounted = uncounted.remove(address) == nil
-                if let mac = claimants.removeValue(forKey: address), !known.contains(mac) {
-                    unsettled[address] = .conflict(mac, retryAt: now + settings.retryInterval)
+                if let mac = claimants.removeValue(forKey: address), !known.exempts(mac, claiming: address) {
+                    if retrying.contains(address) { stillClaimed[address, default: 0] += 1 }
+                    unsettled[address] = .conflict(mac, retryAt: now + retryDelay(address))
                     if !wasCounted { actions.append(.claimed(address, mac)) }
                     actions += report(address, mac, inUse: false, now: now)
                 } else {
                     set(address, .clear)
+                    stillClaimed[address] = nil
                     actions.append(retrying.remove(address) != nil ? .resolved(address) : .cleared(address))
                 }
             case .conflict(_, let retryAt) where now >= retryAt:
@@ -218,10 +241,34 @@ public struct ConflictGuard: Sendable {
         }.min()
     }
 
+    /// How long until an address in conflict is probed again: `retryInterval`, doubled for
+    /// each probe in a row that found it still claimed, up to `maxRetryInterval`.
+    private func retryDelay(_ address: IPAddress) -> Duration {
+        let doublings = min(stillClaimed[address] ?? 0, 16)
+        return min(settings.retryInterval * (1 << doublings), settings.maxRetryInterval)
+    }
+
     private mutating func report(_ address: IPAddress, _ mac: MACAddress, inUse: Bool, now: Duration) -> [Action] {
         if let last = lastReport[address], now - last < settings.reportInterval { return [] }
         lastReport[address] = now
         return [.report(address, mac, inUse: inUse)]
+    }
+}
+
+/// The MACs of a cluster's members, and the addresses each of them holds as its own (its
+/// interfaces' addresses; in adjacent mode, a target node's address): a member's MAC may
+/// claim any address Herald serves during a handover, but never one of its own.
+public struct ClusterMACs: Equatable, Sendable {
+    public var own: [MACAddress: Set<IPAddress>]
+
+    public init(_ own: [MACAddress: Set<IPAddress>] = [:]) { self.own = own }
+
+    public func exempts(_ mac: MACAddress, claiming address: IPAddress) -> Bool {
+        own[mac].map { !$0.contains(address) } ?? false
+    }
+
+    public func merging(_ other: ClusterMACs) -> ClusterMACs {
+        ClusterMACs(own.merging(other.own) { $0.union($1) })
     }
 }
 

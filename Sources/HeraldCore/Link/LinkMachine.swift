@@ -35,6 +35,8 @@ public struct LinkMachine: Sendable {
     private var scheduler: AnnouncementScheduler
     private var conflictGuard: ConflictGuard
     private var targetAnswers: TargetAnswers
+    /// The witness the node asked this link to watch, if any.
+    private var witness: TargetTracker
     private var held: HeldRequests
     public private(set) var assignment = LinkAssignment()
     private var leaseUntil: Duration?
@@ -59,6 +61,8 @@ public struct LinkMachine: Sendable {
         scheduler = AnnouncementScheduler(settings: settings.announcements)
         conflictGuard = ConflictGuard(settings: settings.conflicts)
         targetAnswers = TargetAnswers(settings: settings.targets)
+        // Probed every 100 ms, unreachable after 3 misses, reachable at the first answer.
+        witness = TargetTracker(settings: TargetTracker.Settings(interval: .milliseconds(100), misses: 3, rise: 1))
         held = HeldRequests(settings: settings.held)
         context = ResponderContext(mac: mac, answering: [])
     }
@@ -90,7 +94,8 @@ public struct LinkMachine: Sendable {
     /// without a turn (which would wake an idle link at every renewal); the next turn for
     /// any reason then reports it.
     public var nextDeadline: Duration? {
-        [scheduler.nextDeadline, conflictGuard.nextDeadline, targetAnswers.tracker.nextDeadline].compactMap { $0 }.min()
+        [scheduler.nextDeadline, conflictGuard.nextDeadline, targetAnswers.tracker.nextDeadline, witness.nextDeadline]
+            .compactMap { $0 }.min()
     }
 
     /// The shell could not send a frame (counted with the link's other numbers).
@@ -110,6 +115,7 @@ public struct LinkMachine: Sendable {
     public mutating func onAssignment(_ new: LinkAssignment, now: Duration) -> [LinkOutput] {
         var outputs: [LinkOutput] = []
         let changes = targetAnswers.update(new.targets, now: now)
+        let witnessChanges = witness.watch(new.witness.map { [$0] } ?? [], keep: [], now: now)
         assignment = new
         assigned = true
         silent = false
@@ -117,7 +123,7 @@ public struct LinkMachine: Sendable {
         context.guarded = new.candidates
         context.ownedElsewhere = new.ownedElsewhere
         learnMACs()
-        outputs += neighborEvents(changes)
+        outputs += neighborEvents(changes) + witnessEvents(witnessChanges)
         return outputs + update(now: now)
     }
 
@@ -144,7 +150,9 @@ public struct LinkMachine: Sendable {
             // Defended only while it is answered under a live lease (no turn ran at the lapse).
             let answered = context.answering.contains(address) && holds(at: now)
             let actions = conflictGuard.onClaim(address, by: foreign, announcing: answered, now: now)
-            return update(now: now) + perform(actions)
+            return update(now: now) + perform(actions, now: now)
+        case .neighbor(let address, let from) where assignment.witness == address:
+            return witnessEvents(witness.onAnswer(address, mac: from, now: now))
         case .neighbor(let address, let from):
             let changes = targetAnswers.onAnswer(address, mac: from, now: now)
             guard !changes.isEmpty else { return [] }
@@ -180,8 +188,20 @@ public struct LinkMachine: Sendable {
         }
         if !changes.isEmpty { learnMACs() }
         outputs += neighborEvents(changes)
+        var witnessChanges: [TargetTracker.Action] = []
+        for action in witness.onTick(now: now) {
+            guard case .probe(let address, let unicast) = action else {
+                witnessChanges.append(action)
+                continue
+            }
+            for frame in AddressProbe.frames(for: address, mac: mac, unicastTo: unicast) where capturing {
+                tally.targetProbesSent += 1
+                outputs.append(.send(frame, .targetProbe(address)))
+            }
+        }
+        outputs += witnessEvents(witnessChanges)
         let judged = conflictGuard.onTick(now: now)
-        outputs += perform(judged)
+        outputs += perform(judged, now: now)
         // What is answered changes with the targets, the conflict guard or the lease; most
         // turns change none of them and need not work it out again over every address.
         if !changes.isEmpty || !judged.isEmpty || holds(at: now) != decidedUnderLease { outputs += update(now: now) }
@@ -260,8 +280,16 @@ public struct LinkMachine: Sendable {
     /// The cluster's MACs, and in adjacent mode every target node's too: no claim from
     /// them is a conflict.
     private mutating func learnMACs() {
-        context.neighbors = targetAnswers.tracker.watched
-        if let known = assignment.knownMACs { conflictGuard.onKnownMACs(known.union(targetAnswers.tracker.knownMACs)) }
+        context.neighbors = targetAnswers.tracker.watched.union(witness.watched)
+        if let cluster = assignment.cluster { conflictGuard.onCluster(cluster.merging(targetAnswers.tracker.cluster)) }
+    }
+
+    /// Whether the watched witness answers, when that changed.
+    private func witnessEvents(_ changes: [TargetTracker.Action]) -> [LinkOutput] {
+        changes.compactMap { change in
+            guard case .changed(let address) = change, let state = witness.state(of: address), state != .resolving else { return nil }
+            return .event(.witness(address, answers: state == .reachable))
+        }
     }
 
     private func neighborEvents(_ changes: [TargetTracker.Action]) -> [LinkOutput] {
@@ -269,7 +297,7 @@ public struct LinkMachine: Sendable {
         return changed.isEmpty ? [] : [.event(.neighbors(changed: changed, nodes: nodes))]
     }
 
-    private mutating func perform(_ actions: [ConflictGuard.Action]) -> [LinkOutput] {
+    private mutating func perform(_ actions: [ConflictGuard.Action], now: Duration) -> [LinkOutput] {
         var outputs: [LinkOutput] = []
         for action in actions {
             switch action {
@@ -282,6 +310,8 @@ public struct LinkMachine: Sendable {
                 tally.conflicts[address, default: 0] += 1
             case .report(let address, let foreign, let inUse):
                 outputs.append(.event(.conflict(address, foreign, inUse: inUse)))
+            case .yielded(let address, let foreign, let retryAt):
+                outputs.append(.event(.yielded(address, foreign, retryIn: retryAt - now)))
             case .defend(let address):
                 for frame in Announcement.frames(for: address, mac: mac, hardware: context.answerMACs[address]) where capturing {
                     tally.gratuitousSent[address, default: 0] += 1
@@ -335,6 +365,11 @@ public enum LinkEvent: Equatable, Sendable {
     case serving(started: [IPAddress], stopped: [(IPAddress, String)])
     /// A foreign MAC claims an address; `inUse`: we announce it (kept and defended).
     case conflict(IPAddress, MACAddress, inUse: Bool)
+    /// A foreign MAC claimed an announced address again right after it was defended: given
+    /// up (RFC 5227 §2.4(b)), probed again in `retryIn`.
+    case yielded(IPAddress, MACAddress, retryIn: Duration)
+    /// The witness the node asked about answers on the link, or stopped answering.
+    case witness(IPAddress, answers: Bool)
     case resolved(IPAddress)
     /// The first probe of an address found nobody else answering it.
     case cleared(IPAddress)
@@ -347,6 +382,8 @@ public enum LinkEvent: Equatable, Sendable {
         case (.ready, .ready): true
         case let (.serving(a, b), .serving(c, d)): a == c && b.map(\.0) == d.map(\.0) && b.map(\.1) == d.map(\.1)
         case let (.conflict(a, b, c), .conflict(d, e, f)): a == d && b == e && c == f
+        case let (.yielded(a, b, c), .yielded(d, e, f)): a == d && b == e && c == f
+        case let (.witness(a, b), .witness(c, d)): a == c && b == d
         case let (.resolved(a), .resolved(b)), let (.cleared(a), .cleared(b)): a == b
         case let (.neighbors(a, b), .neighbors(c, d)): a == c && b == d
         default: false

@@ -18,7 +18,11 @@ import HeraldWire
 ///   far later than it asked to: the process was stopped or starved) holds down:
 ///   ineligible for `holdDown`, so it does not snatch VIPs back from a fresher view;
 /// - what the links answer holds for a `lease` after the gossip loop last turned
-///   (`onTurn`): a daemon that was stopped wakes up silent, not answering from a stale view.
+///   (`onTurn`): a daemon that was stopped wakes up silent, not answering from a stale view;
+/// - a node that loses most of the members it could reach at once may be the one cut off
+///   (a partition, a dead switch port on its side): it takes none of their addresses until
+///   its witness (`node.witness`, by default the gateway) answers on the link; if the
+///   witness is silent too, it is cut off and stays so until the members are back.
 public struct NodeInstance: Sendable {
     public struct Settings: Equatable, Sendable {
         /// With gossip: how long answers hold after the gossip loop last turned; `nil`
@@ -75,6 +79,11 @@ public struct NodeInstance: Sendable {
     /// Members whose config digest differs from the cluster's (see `ConfigDrift`).
     public private(set) var drift = ConfigDrift()
     private var reportedMissingNode = false
+    /// Whether this node may be the one cut off (see the type's comment).
+    public private(set) var isolation = Isolation.none
+    /// Members that stopped answering (suspect or dead, not left) lately, and when.
+    private var departedAt: [String: Duration] = [:]
+    private var aliveBefore: Set<String> = []
     /// Service addresses another host was seen announcing while this node has no gossip.
     private var reportedUnsharedAddresses: Set<IPAddress> = []
 
@@ -159,7 +168,69 @@ public struct NodeInstance: Sendable {
     public mutating func onView(_ members: [Member], now: Duration) -> [NodeAction] {
         guard members != peers else { return [] }
         peers = members
-        return decide(now: now)
+        // Suspects count as lost here: in a partition every member is suspected within a
+        // probe round or two, long before the first is declared dead and its VIPs move.
+        let alive = Set(members.filter { $0.status == .alive }.map(\.name))
+        for name in aliveBefore.subtracting(alive) where members.first(where: { $0.name == name })?.status != .left {
+            departedAt[name] = now
+        }
+        for name in alive { departedAt[name] = nil }
+        departedAt = departedAt.filter { now - $0.value < settings.holdDown }
+        aliveBefore = alive
+        return reconsiderIsolation(alive: alive) + decide(now: now)
+    }
+
+    /// The witness answers on its link, or stopped answering.
+    public mutating func onWitness(_ address: IPAddress, answers: Bool, now: Duration) -> [NodeAction] {
+        switch isolation {
+        case .asking(let lost, let witness) where witness.address == address:
+            isolation = answers ? .none : .cutOff(lost: lost, witness: witness)
+        case .cutOff(_, let witness) where witness.address == address && answers:
+            isolation = .none
+        default:
+            return []
+        }
+        // The witness answers: those losses are real, and not asked about again.
+        if isolation == .none { departedAt = [:] }
+        return [.isolation(isolation)] + decide(now: now)
+    }
+
+    /// Enters or leaves the suspicion of being cut off, as the view changes.
+    private mutating func reconsiderIsolation(alive: Set<String>) -> [NodeAction] {
+        switch isolation {
+        case .none:
+            // Lost more of the members it could reach than it still reaches.
+            let lost = Set(departedAt.keys)
+            guard !lost.isEmpty, lost.count > alive.count, let witness = witnessOnLink else { return [] }
+            isolation = .asking(lost: lost, witness: witness)
+        case .asking(let lost, let witness), .cutOff(let lost, let witness):
+            // Most of them are back: the view merged, nothing left to protect.
+            if lost.intersection(alive).count * 2 > lost.count {
+                isolation = .none
+                break
+            }
+            // More were lost meanwhile: theirs stay theirs too.
+            let more = lost.union(departedAt.keys)
+            guard more != lost else { return [] }
+            if case .asking = isolation { isolation = .asking(lost: more, witness: witness) } else {
+                isolation = .cutOff(lost: more, witness: witness)
+            }
+        }
+        return [.isolation(isolation)]
+    }
+
+    /// The witness this node asks and the interface it is on: `node.witness`, or the default
+    /// gateway on a subnet of an interface Herald uses; `nil` without one.
+    public var witnessOnLink: Witness? {
+        let usable = loaded.host.usableInterfaces(loaded.config.node)
+        let address: IPAddress?
+        switch loaded.config.node.witness {
+        case .none: address = nil
+        case .address(let configured): address = configured
+        case .gateway: address = loaded.host.gateways.first { gateway in usable.contains { $0.subnet(containing: gateway) != nil } }
+        }
+        guard let address, let interface = usable.first(where: { $0.subnet(containing: address) != nil }) else { return nil }
+        return Witness(address: address, interface: interface.name)
     }
 
     /// The gossip loop turned at `now`, having asked to wake by `due`. Much later than
@@ -194,11 +265,13 @@ public struct NodeInstance: Sendable {
     }
 
     /// An interface lost or regained carrier. Coming back, with gossip, means this node
-    /// was cut off: it holds down before taking VIPs back.
+    /// was cut off: it holds down before taking VIPs back, and merges its view with every
+    /// member at once rather than at the next anti-entropy round, so that what it took
+    /// while alone is settled before it answers anything again.
     public mutating func onCarrier(_ interface: String, up: Bool, now: Duration) -> [NodeAction] {
         let changed = up ? down.remove(interface) != nil : down.insert(interface).inserted
         guard changed else { return [] }
-        return (up ? startHoldDown(now: now) : []) + decide(now: now)
+        return (up ? startHoldDown(now: now) + (isGossiping ? [.mergeNow] : []) : []) + decide(now: now)
     }
 
     /// Adjacent mode: the nodes that do not answer on `interface`.
@@ -254,7 +327,13 @@ public struct NodeInstance: Sendable {
         let members = view
         let config = loaded.config
         let services = kubernetes.map { ServiceAnnouncements($0, config: config, members: members) } ?? ServiceAnnouncements()
-        let newOwners = settled ? Election.owners(config.vips, members: members).merging(services.owners) { vip, _ in vip } : [:]
+        var newOwners = settled ? Election.owners(config.vips, members: members).merging(services.owners) { vip, _ in vip } : [:]
+        // Maybe cut off: the addresses of the members lost at once stay theirs.
+        if let lost = isolation.lost {
+            for (address, owner) in owners where lost.contains(owner) && newOwners[address] == loaded.nodeName {
+                newOwners[address] = owner
+            }
+        }
         let newOwned = Set(newOwners.filter { $0.value == loaded.nodeName }.keys)
         for address in Set(newOwners.keys).union(owners.keys).sorted() where owners[address] != newOwners[address] {
             let (from, to) = (owners[address], newOwners[address])
@@ -273,8 +352,11 @@ public struct NodeInstance: Sendable {
         let candidates = LinkPlan.make(config: all, host: loaded.host,
                                        owned: LinkPlan.standaloneOwnership(config: all, nodeName: loaded.nodeName))
         // Until settled the cluster's MACs are not known, so probe answers wait to be judged.
-        let knownMACs: Set<MACAddress>? = settled
-            ? Set(members.flatMap { NodeMeta.decode($0.meta)?.interfaces.map(\.mac) ?? [] }) : nil
+        let cluster: ClusterMACs? = settled ? ClusterMACs(members.reduce(into: [:]) { own, member in
+            for interface in NodeMeta.decode(member.meta)?.interfaces ?? [] {
+                own[interface.mac, default: []].formUnion(interface.prefixes.map(\.address))
+            }
+        }) : nil
         let targets: LinkTargets? = config.node.mode == .adjacent
             ? LinkTargets(nodeFor: services.targets.mapValues(\.address), names: services.nodeAddresses, suspects: services.suspects)
             : nil
@@ -282,13 +364,14 @@ public struct NodeInstance: Sendable {
             let mine = candidates.addressesByInterface[interface] ?? []
             let served = answering.addressesByInterface[interface] ?? []
             let assignment = LinkAssignment(
-                answering: served, ownedElsewhere: newOwned.subtracting(served), candidates: mine, knownMACs: knownMACs,
+                answering: served, ownedElsewhere: newOwned.subtracting(served), candidates: mine, cluster: cluster,
                 // Each link watches the targets of the addresses it could serve, and the
                 // reported nodes only if it serves Service addresses at all.
                 targets: targets.map { targets in
                     let nodeFor = targets.nodeFor.filter { mine.contains($0.key) }
                     return LinkTargets(nodeFor: nodeFor, names: targets.names, suspects: nodeFor.isEmpty ? [] : targets.suspects)
-                })
+                },
+                witness: isolation.witness.flatMap { $0.interface == interface ? $0.address : nil })
             if assignments[interface] != assignment {
                 assignments[interface] = assignment
                 actions.append(.assign(interface: interface, assignment))
@@ -310,6 +393,38 @@ public struct NodeInstance: Sendable {
     }
 }
 
+/// A node's witness: an address on the LAN it asks (by ARP or NDP on one of its links)
+/// whether it is the one cut off.
+public struct Witness: Equatable, Sendable {
+    public var address: IPAddress
+    public var interface: String
+}
+
+/// Whether a node may be the one cut off from the cluster.
+public enum Isolation: Equatable, Sendable {
+    case none
+    /// It lost `lost` at once, more than it still reaches: the witness is being asked, and
+    /// their addresses stay theirs meanwhile.
+    case asking(lost: Set<String>, witness: Witness)
+    /// The witness did not answer either: this node is the one cut off. It keeps what it
+    /// had, takes nothing of theirs, and keeps asking.
+    case cutOff(lost: Set<String>, witness: Witness)
+
+    public var lost: Set<String>? {
+        switch self {
+        case .none: nil
+        case .asking(let lost, _), .cutOff(let lost, _): lost
+        }
+    }
+
+    public var witness: Witness? {
+        switch self {
+        case .none: nil
+        case .asking(_, let witness), .cutOff(_, let witness): witness
+        }
+    }
+}
+
 /// What one link answers, as the node machine decides it.
 public struct LinkAssignment: Equatable, Sendable {
     /// Addresses this link answers for (owned here, on its subnet).
@@ -318,18 +433,23 @@ public struct LinkAssignment: Equatable, Sendable {
     public var ownedElsewhere: Set<IPAddress>
     /// Every address this link could ever serve: probed once when it first appears.
     public var candidates: Set<IPAddress>
-    /// The cluster's MACs (a claim from one is a handover, not a conflict); `nil` until known.
-    public var knownMACs: Set<MACAddress>?
+    /// The cluster's MACs (a claim from one is a handover, not a conflict, except for the
+    /// member's own addresses); `nil` until known.
+    public var cluster: ClusterMACs?
     /// Adjacent mode: the node each address's traffic goes to; `nil` in local mode.
     public var targets: LinkTargets?
+    /// An address to watch on this link (probe it, and report whether it answers): the
+    /// node's witness, while it wonders whether it is cut off.
+    public var witness: IPAddress?
 
     public init(answering: Set<IPAddress> = [], ownedElsewhere: Set<IPAddress> = [], candidates: Set<IPAddress> = [],
-                knownMACs: Set<MACAddress>? = nil, targets: LinkTargets? = nil) {
+                cluster: ClusterMACs? = nil, targets: LinkTargets? = nil, witness: IPAddress? = nil) {
         self.answering = answering
         self.ownedElsewhere = ownedElsewhere
         self.candidates = candidates
-        self.knownMACs = knownMACs
+        self.cluster = cluster
         self.targets = targets
+        self.witness = witness
     }
 }
 
@@ -351,6 +471,10 @@ public enum NodeAction: Equatable, Sendable {
     case stalled(Duration)
     /// This node started or ended a hold-down.
     case holdDown(Bool)
+    /// Exchange full state with every known member now (after a cut-off).
+    case mergeNow
+    /// Whether this node may be the one cut off changed.
+    case isolation(Isolation)
     /// This node finished starting and may now be elected.
     case eligible
     /// This node is (or is no longer) missing from the Kubernetes Nodes in local mode.
