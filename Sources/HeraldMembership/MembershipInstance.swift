@@ -103,6 +103,7 @@ public struct MembershipInstance: Sendable {
     var nextJoinAt: Duration
     var nextPushPullAt: Duration
     var nextReconnectAt: Duration
+    var reconnectTurn = 0
 
     public init(name: String, address: GossipAddress, meta: [UInt8], settings: MembershipSettings, now: Duration) {
         self.name = name
@@ -223,8 +224,11 @@ public struct MembershipInstance: Sendable {
             }
             if now >= current.end {
                 probe = nil
-                // Lifeguard: a failed probe, and every missing nack, says as much about us as about the target.
-                adjustAwareness(1 + max(0, current.expectedNacks - current.nacks))
+                // Lifeguard: a failed probe says as much about us as about the target, and so
+                // do missing nacks — but only when none came: one helper's nack shows our
+                // path works, and the others may have died with the target (two hosts lost
+                // at once would otherwise slow every survivor's probing while it matters most).
+                adjustAwareness(1 + (current.nacks == 0 ? current.expectedNacks : 0))
                 if let target = members[current.target], target.isCandidate {
                     actions += suspect(target.name, incarnation: target.incarnation, from: name, now: now)
                     // Buddy system, at once: if the target is alive it learns of the suspicion
@@ -269,9 +273,13 @@ public struct MembershipInstance: Sendable {
         }
         if now >= nextReconnectAt {
             nextReconnectAt = now + settings.reconnectInterval
-            // A dead member's address answered nobody lately: it is pinged first.
-            if let peer = members.values.filter({ $0.status == .dead }).map(\.name).sorted().randomElement(using: &rng) {
-                actions += fullStateIfFresh(to: members[peer]!.address, name: peer, now: now)
+            // The dead in turn, one per interval: a ping, and to one that answers (the end of
+            // a partition) a full state at once, so views merge within an interval or so.
+            let dead = members.values.filter { $0.status == .dead }.map(\.name).sorted()
+            if !dead.isEmpty {
+                reconnectTurn = (reconnectTurn + 1) % dead.count
+                let peer = dead[reconnectTurn]
+                actions += challenge(members[peer]!.address, name: peer, isReply: false, sizeLimit: nil, now: now)
             }
         }
         if !seeds.isEmpty && aliveCount == 1 && now >= nextJoinAt {
@@ -310,7 +318,9 @@ public struct MembershipInstance: Sendable {
                 // Bounded: each relay waits a probe timeout at most.
                 guard relays.count < 256, responsive else { continue }
                 sequence &+= 1
-                relays[sequence] = Relay(requester: sender, seq: seq, deadline: now + settings.probeTimeout * scale)
+                // Half a probe timeout: the nack must reach the requester before its probe
+                // interval ends (it asked after a full timeout of its own).
+                relays[sequence] = Relay(requester: sender, seq: seq, deadline: now + settings.probeTimeout / 2 * scale)
                 actions.append(send([.ping(seq: sequence, target: target, source: name)], to: targetAddress))
             case .ack(let seq, let source):
                 if let current = probe, current.seq == seq, current.target == source {

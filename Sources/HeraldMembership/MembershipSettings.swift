@@ -17,7 +17,8 @@ public struct MembershipSettings: Equatable, Sendable {
     public var retransmitMultiplier: Int
     /// Full-state sync with one random member (anti-entropy).
     public var pushPullInterval: Duration
-    /// Full-state sync with one random dead member, so partitions heal.
+    /// One dead member in turn is pinged, and gets a full state if it answers, so
+    /// partitions heal soon after they end.
     public var reconnectInterval: Duration
     /// Retry joining the configured peers while alone.
     public var joinRetryInterval: Duration
@@ -68,15 +69,15 @@ public struct MembershipSettings: Equatable, Sendable {
     /// Default: sub-second failover on a LAN, robust to 10 % loss.
     public static let lan = MembershipSettings(
         probeInterval: .milliseconds(50), probeTimeout: .milliseconds(25), suspicionMinIntervals: 6,
-        suspicionMaxMultiplier: 5, pushPullInterval: .seconds(10), reconnectInterval: .seconds(2))
+        suspicionMaxMultiplier: 5, pushPullInterval: .seconds(10), reconnectInterval: .milliseconds(250))
 
     /// Faster detection for quiet, well-behaved links; less margin for loss and stalls.
     public static let fast = MembershipSettings(
         probeInterval: .milliseconds(25), probeTimeout: .milliseconds(12), suspicionMinIntervals: 5,
-        suspicionMaxMultiplier: 6, pushPullInterval: .seconds(10), reconnectInterval: .seconds(2))
+        suspicionMaxMultiplier: 6, pushPullInterval: .seconds(10), reconnectInterval: .milliseconds(250))
 
     /// memberlist-like WAN-tolerant timings: seconds, not milliseconds.
     public static let conservative = MembershipSettings(
         probeInterval: .seconds(1), probeTimeout: .milliseconds(500), suspicionMinIntervals: 4,
-        suspicionMaxMultiplier: 6, pushPullInterval: .seconds(30), reconnectInterval: .seconds(10))
+        suspicionMaxMultiplier: 6, pushPullInterval: .seconds(30), reconnectInterval: .seconds(2))
 }
