@@ -16,7 +16,9 @@ import Synchronization
 public final class GossipService: Service, Sendable {
     enum Event: Sendable {
         case memberChanged(Member)
-        case rejected(GossipAddress, WireError)
+        /// Rejected packets, at most one event every 10 s (a flood costs no wake-up of the
+        /// logging task per packet): the latest, and how many others since the last event.
+        case rejected(GossipAddress, WireError, suppressed: Int)
         case refuted(MemberRecord.Status)
         case unresolved([String])
         case alone([GossipAddress], Duration)
@@ -34,6 +36,7 @@ public final class GossipService: Service, Sendable {
         var suspicions: UInt64 = 0
         var roundTrips = Histogram.roundTrips()
         /// Packets dropped, by reason (a fixed set: `WireError.reason`).
+        /// Packets refused, by reason (`WireError.reason`, and `droppedByKernel`).
         var rejected: [String: UInt64] = [:]
         /// Members refused because the cap was reached.
         var refusedMembers: UInt64 = 0
@@ -127,8 +130,6 @@ public final class GossipService: Service, Sendable {
     }
 
     private func logEvents() async {
-        // About rejected packets: one line at most every 10 s, however many senders there are.
-        var rejections = RateLimitedLog(interval: .seconds(10))
         // Member changes come from peers (and, with insecure = true, from anyone): bursts of
         // 30 lines, 30 a minute after that; enough for a real cluster's news, and a forged
         // flood of members ends in a count ("suppressed"), not thousands of lines.
@@ -141,11 +142,9 @@ public final class GossipService: Service, Sendable {
                 var metadata: Logger.Metadata = ["node": "\(member.name)", "incarnation": "\(member.incarnation)"]
                 if suppressed > 0 { metadata["suppressed"] = "\(suppressed)" }
                 logger.log(level: level, "member \(member.status)", metadata: metadata)
-            case .rejected(let from, let error):
-                if let suppressed = rejections.admit(now: .now) {
-                    let more = suppressed == 0 ? "" : " (and \(suppressed) more rejected packets since the last report)"
-                    logger.warning("rejected gossip from \(from): \(error)\(more)", metadata: ["reason": "\(error.reason)"])
-                }
+            case .rejected(let from, let error, let suppressed):
+                let more = suppressed == 0 ? "" : " (and \(suppressed) more rejected packets since the last report)"
+                logger.warning("rejected gossip from \(from): \(error)\(more)", metadata: ["reason": "\(error.reason)"])
             case .refuted(let claimed):
                 logger.warning("refuted: another member had this node as \(claimed)")
             case .unresponsive(let backlog?):
@@ -168,22 +167,21 @@ public final class GossipService: Service, Sendable {
         }
     }
 
+    /// The reason counted for datagrams the kernel dropped before heraldd saw them: not
+    /// Herald gossip or too large (`GossipSeal.socketFilter`), or the receive buffer full.
+    static let droppedByKernel = "gossip_dropped_by_kernel"
+
     // MARK: The gossip thread
 
     private func gossipLoop() {
-        if realtimePriority > 0 {
-            do throws(SystemError) {
-                try Thread.runInRealTime(priority: realtimePriority)
-            } catch {
-                eventSink.yield(.normalPriority(error))
-            }
-        }
+        var scheduling = RealTimeScheduling(priority: realtimePriority, budget: .milliseconds(100))
         let origin = ContinuousClock.now
         var rng = SystemRandomNumberGenerator()
         var instance = MembershipInstance(name: name, address: address, meta: pending.withLock { $0 }, settings: settings,
                                           now: .zero)
         var replays = ReplayGuard(destinations: destinations, settings: .init(capacity: settings.maxMembers * 2))
         var budget = SourceBudget()
+        var rejections = RateLimitedLog(interval: .seconds(10))
         // This run: random, so nothing about it rests on the clock or a state file. Version
         // 2 peers (wire_version = 2, an upgrade) order runs by it: there, the clock.
         var run = seal.wireVersion == 2 ? Self.wallClockMicroseconds() : UInt64.random(in: 1...UInt64.max, using: &rng)
@@ -240,6 +238,8 @@ public final class GossipService: Service, Sendable {
             heartbeat.beat()
             let turnStart = ContinuousClock.now
             let now = origin.duration(to: turnStart)
+            // Real time within its budget (a flood of datagrams cannot take the host's CPU).
+            if let error = scheduling.update(wanted: true, now: now) { eventSink.yield(.normalPriority(error)) }
             let meta = pending.withLock { $0 }
             if loop.isStopping {
                 execute(instance.onLeave())
@@ -280,8 +280,13 @@ public final class GossipService: Service, Sendable {
                     if let refused = outcome.refused { throw refused }
                 } catch {
                     statsBox.withLock { $0.rejected[error.reason, default: 0] += 1 }
-                    eventSink.yield(.rejected(from, error))
+                    // One line at most every 10 s, however many senders there are.
+                    if let suppressed = rejections.admit(now: .now) { eventSink.yield(.rejected(from, error, suppressed: suppressed)) }
                 }
+            }
+            let kernelDrops = UInt64(socket.kernelDrops)
+            if kernelDrops != stats.rejected[Self.droppedByKernel] ?? 0 {
+                statsBox.withLock { $0.rejected[Self.droppedByKernel] = kernelDrops }
             }
             if now >= instance.nextDeadline {
                 execute(instance.onTick(now: now, using: &rng))

@@ -134,7 +134,7 @@ extension Reports {
         out.family("herald_members", .gauge, "Cluster members by state as this node sees them, itself included.")
         out.family("herald_gossip_suspicions_total", .counter, "Times a member turned suspect in this node's view.")
         out.family("herald_gossip_probe_rtt_seconds", .histogram, "Round trip of direct gossip probes.")
-        out.family("herald_gossip_packets_rejected_total", .counter, "Gossip packets dropped, by reason (bad key, wrong cluster, malformed).")
+        out.family("herald_gossip_packets_rejected_total", .counter, "Gossip packets dropped, by reason (bad key, wrong cluster, malformed, dropped by the kernel filter).")
         out.family("herald_gossip_holding_down", .gauge, "1 while this node keeps out of elections after a stall or a link flap.")
         out.family("herald_failovers_total", .counter,
                    "Times the owner of a VIP or Service address moved from one node to another, as seen by this node.")

@@ -1,11 +1,14 @@
 import CPcap
 import Glibc
 import HeraldControl
+import HeraldCore
+import HeraldWire
 
 /// One libpcap capture on one interface, set up the way the responder needs it:
 /// immediate mode (no block timeout delaying replies), inbound only (our own injected
 /// frames never come back), non-blocking with a pollable descriptor, and a BPF filter that
-/// passes only ARP and ICMPv6 neighbor solicitations/advertisements.
+/// passes only ARP and ICMPv6 neighbor solicitations/advertisements — narrowed to the
+/// addresses the link watches once it knows them (`CaptureFilter`).
 final class PcapHandle: @unchecked Sendable {
     static let filter = "arp or (icmp6 and (ip6[40] == 135 or ip6[40] == 136))"
 
@@ -68,6 +71,23 @@ final class PcapHandle: @unchecked Sendable {
             }
             return Int(count)
         }
+    }
+
+    /// Installs `program` as the kernel filter, or the broad one without; the reason when
+    /// the kernel refused it (the filter in place stays).
+    func setFilter(_ program: BPFProgram?) -> String? {
+        var code = bpf_program()
+        if let program {
+            var instructions = program.instructions.map { bpf_insn(code: $0.code, jt: $0.jt, jf: $0.jf, k: $0.k) }
+            return instructions.withUnsafeMutableBufferPointer { buffer in
+                code.bf_len = UInt32(buffer.count)
+                code.bf_insns = buffer.baseAddress
+                return pcap_setfilter(handle, &code) == 0 ? nil : String(cString: pcap_geterr(handle))
+            }
+        }
+        guard pcap_compile(handle, &code, Self.filter, 1, PCAP_NETMASK_UNKNOWN) == 0 else { return String(cString: pcap_geterr(handle)) }
+        defer { pcap_freecode(&code) }
+        return pcap_setfilter(handle, &code) == 0 ? nil : String(cString: pcap_geterr(handle))
     }
 
     /// Sends one frame as is. Returns false (and the reason) when the kernel refused it.

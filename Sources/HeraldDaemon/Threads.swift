@@ -1,5 +1,6 @@
 import CLinux
 import Glibc
+import HeraldCore
 import HeraldControl
 import ServiceLifecycle
 import Synchronization
@@ -54,6 +55,13 @@ final class ThreadLoop: Sendable {
 /// Threads of our own: detached ones for loops (nobody joins them; `ThreadLoop` awaits
 /// their work instead), and short-lived joined ones for work done in parallel.
 enum Thread {
+    /// CPU time the calling thread has used.
+    static var cpuTime: Duration {
+        var clock = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &clock)
+        return .seconds(clock.tv_sec) + .nanoseconds(clock.tv_nsec)
+    }
+
     /// Runs the calling thread at SCHED_FIFO `priority`, ahead of every normal thread on
     /// the host (the kernel still keeps 5 % of each second for them), or with `nil` back
     /// at normal scheduling. Throws when this process may not (no CAP_SYS_NICE and
@@ -227,5 +235,35 @@ final class Heartbeat: Sendable {
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
         return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
+    }
+}
+
+/// A loop thread's scheduling: real time at `priority` while the loop wants it and within
+/// its `RealTimeBudget`, normal otherwise. `priority` 0: always normal.
+struct RealTimeScheduling {
+    let priority: Int32
+    private var budget: RealTimeBudget
+    private var running = false
+    private var refused = false
+
+    init(priority: Int32, budget: Duration) {
+        self.priority = priority
+        self.budget = RealTimeBudget(budget: budget)
+    }
+
+    /// Switches the calling thread if needed. Returns why it cannot, the first time (it
+    /// then stays at normal priority).
+    mutating func update(wanted: Bool, now: Duration) -> SystemError? {
+        guard priority > 0, !refused else { return nil }
+        let realtime = wanted && budget.allows(cpu: Thread.cpuTime, now: now)
+        guard realtime != running else { return nil }
+        do throws(SystemError) {
+            try Thread.runInRealTime(priority: realtime ? priority : nil)
+            running = realtime
+            return nil
+        } catch {
+            refused = true
+            return error
+        }
     }
 }

@@ -1,3 +1,4 @@
+import CLinux
 import Glibc
 import HeraldControl
 import HeraldCore
@@ -14,6 +15,17 @@ final class UDPSocket: @unchecked Sendable {
         guard fd >= 0 else { throw SystemError("socket for gossip", errno: errno) }
         var size: Int32 = 4 << 20
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        // Before bind, so no datagram ever reaches the socket unfiltered.
+        var instructions = GossipSeal.socketFilter.instructions.map { herald_sock_filter(code: $0.code, jt: $0.jt, jf: $0.jf, k: $0.k) }
+        let attached = instructions.withUnsafeMutableBufferPointer { buffer in
+            var program = herald_sock_fprog(len: UInt16(buffer.count), filter: buffer.baseAddress)
+            return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &program, socklen_t(MemoryLayout<herald_sock_fprog>.size))
+        }
+        guard attached == 0 else {
+            let code = errno
+            close(fd)
+            throw SystemError("cannot attach the gossip socket's filter", errno: code)
+        }
         var storage = Self.sockaddr(address)
         let bound = withUnsafePointer(to: &storage) {
             $0.withMemoryRebound(to: Glibc.sockaddr.self, capacity: 1) {
@@ -40,6 +52,16 @@ final class UDPSocket: @unchecked Sendable {
             }
         }
         return sent == bytes.count
+    }
+
+    /// Datagrams the kernel dropped before they reached this socket: refused by its filter
+    /// (not Herald gossip, or too large) or past a full receive buffer.
+    var kernelDrops: UInt32 {
+        let drops = 8  // SK_MEMINFO_DROPS (linux/sock_diag.h)
+        var info = [UInt32](repeating: 0, count: 16)
+        var length = socklen_t(info.count * MemoryLayout<UInt32>.size)
+        guard getsockopt(fd, SOL_SOCKET, SO_MEMINFO, &info, &length) == 0, Int(length) > drops * 4 else { return 0 }
+        return info[drops]
     }
 
     /// One waiting datagram, or nil when there is none: its length (which may exceed the

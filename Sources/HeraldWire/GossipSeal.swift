@@ -139,6 +139,17 @@ public struct GossipSeal: Sendable {
         return header + nonce + Array(box.ciphertext) + Array(box.tag)
     }
 
+    /// The gossip socket's kernel filter: only datagrams that start with the magic and are
+    /// no larger than `maxPacket` reach the socket (a flood of others costs the kernel a few
+    /// instructions per datagram, and heraldd nothing: no wake-up, no copy, no checksum of
+    /// 60 KB). It runs on the datagram after its UDP header, 8 bytes.
+    public static let socketFilter = BPFProgram([
+        .loadLength, .ifGreater(than: UInt32(8 + maxPacket), skip: 2, else: 0),
+        .loadWord(at: 8), .ifEqual(magic.reduce(0) { $0 << 8 | UInt32($1) }, skip: 1, else: 0),
+        .drop,
+        .accept,
+    ])
+
     /// Whether a packet of `length` bytes deserves opening at all.
     public static func acceptsLength(_ length: Int) -> Bool { length <= maxPacket }
 

@@ -106,6 +106,18 @@ import Testing
         }
     }
 
+    @Test func theSocketFilterPassesOnlyWhatANodeCouldHaveSent() {
+        let udpHeader = [UInt8](repeating: 0, count: 8)
+        let packet = sealed(GossipSeal(keyring: keyring(key), clusterName: "lab"), [1, 2, 3])
+        let filter = GossipSeal.socketFilter
+        #expect(filter.passes(udpHeader + packet))
+        let largest = Array(packet.prefix(6)) + [UInt8](repeating: 7, count: GossipSeal.maxPacket - 6)
+        #expect(filter.passes(udpHeader + largest), "the largest packet a node may send")
+        #expect(!filter.passes(udpHeader + largest + [0]), "a byte more")
+        #expect(!filter.passes(udpHeader + [UInt8](repeating: 0x48, count: 100)), "no magic")
+        #expect(!filter.passes(udpHeader + Array("HRL".utf8)), "shorter than the magic")
+    }
+
     @Test func rotationAcceptsEveryKeyAndEncryptsWithTheFirst() throws {
         let old = key, new = testKeyLine(3)
         let oldOnly = GossipSeal(keyring: keyring(old), clusterName: "c")

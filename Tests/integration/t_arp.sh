@@ -42,5 +42,7 @@ probe=$(may_fail lab_exec c arping -0 -i eth0 -c 2 -W 0.2 198.51.100.50)
 pass "probe answered"
 
 [ "$(counter h1 requestsReceived 198.51.100.50)" -ge 7 ] || fail "requests not counted"
-[ "$(counter h1 dropped not_ours)" -ge 3 ] || fail "not_ours drops not counted"
+# Requests for addresses the link does not watch stop in the kernel (the capture filter):
+# heraldd never sees them, so none is counted as not_ours.
+[ "$(counter h1 dropped not_ours)" = 0 ] || fail "requests for 198.51.100.60 reached heraldd: $(counter h1 dropped not_ours) not_ours drops"
 pass "counters"

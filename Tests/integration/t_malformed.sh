@@ -11,7 +11,9 @@ pass "alive and answering"
 lab_ctl h1 status
 reasons=$(lab_ctl h1 status --json | /usr/bin/python3 -c 'import json,sys; print(" ".join(sorted({k for l in json.load(sys.stdin)["links"] for k in l["counters"]["dropped"] if k.startswith("malformed_")})))')
 echo "malformed reasons: $reasons"
-for reason in malformed_truncated malformed_arp_unsupported_format malformed_arp_unsupported_operation malformed_icmpv6_bad_checksum malformed_ndp_bad_hop_limit; do
+# Runts too short to name a watched address stop in the kernel's capture filter, uncounted;
+# the rest reach the decoder.
+for reason in malformed_arp_unsupported_format malformed_arp_unsupported_operation malformed_icmpv6_bad_checksum malformed_ndp_bad_hop_limit; do
     [[ " $reasons " == *" $reason "* ]] || fail "$reason not counted"
 done
 [ "$(counter h1 dropped bad_sender)" -gt 0 ] || fail "bad_sender not counted"

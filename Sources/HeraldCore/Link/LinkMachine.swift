@@ -69,6 +69,10 @@ public struct LinkMachine: Sendable {
 
     // MARK: What it answers
 
+    /// Every address whose frames this link must see: those it could serve (requests,
+    /// and other hosts' claims) and the nodes and witness it watches.
+    public var watched: Set<IPAddress> { context.guarded.union(context.neighbors) }
+
     /// The addresses withheld because another MAC answers them, with that MAC.
     public var conflicts: [IPAddress: MACAddress] { conflictGuard.conflicts }
 
