@@ -5,7 +5,8 @@
 #   make test    install what is missing, build, run unit and integration tests
 #   make test-fresh  make test in a fresh Debian 12 root (only Swift's prerequisites), as CI would
 #   make fuzz    libFuzzer on frames, gossip, config and Kubernetes input (FUZZ_SECONDS each, default 600)
-#   make bench   latency, floods, busy hosts, memory, idle cost, failover, Kubernetes (release build, ~45 min)
+#   make bench   latency, floods, busy hosts, memory, idle cost, failover, Kubernetes, floods against
+#                a busy host, a 300 s chaos run (release build, ~55 min)
 #   make install install binaries, unit, man pages, example config (PREFIX, DESTDIR)
 #   make deb     build .build/herald_VERSION_ARCH.deb (dpkg-deb) and check it with lintian;
 #                installs only what building needs (the [build] section of scripts/packages.txt)
@@ -73,6 +74,9 @@ bench: deps release $(TOOLS)
 	@HERALD_BIN=$(CURDIR)/.build/release bash scripts/bench-failover.sh
 	@HERALD_BIN=$(CURDIR)/.build/release bash scripts/bench-k8s.sh
 	@HERALD_BIN=$(CURDIR)/.build/release bash scripts/bench-adjacent.sh
+	@HERALD_BIN=$(CURDIR)/.build/release bash scripts/bench-flood.sh
+	@echo "================ Chaos: 5 hosts, 6 VIPs, a request per VIP every 20 ms, 300 s, seed 2 ================"
+	@HERALD_BIN=$(CURDIR)/.build/release bash scripts/chaos.sh 300 2
 
 # An edited $(SYSCONFDIR)/herald/herald.toml is never replaced.
 install: release

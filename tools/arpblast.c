@@ -3,7 +3,8 @@
  * client network namespace and talks only on the interface it is given.
  *
  *   arpblast IFACE latency TARGET COUNT      request/reply latency on the wire, µs
- *   arpblast IFACE flood TARGET RATE SECONDS requests at RATE/s; counts the replies
+ *   arpblast IFACE flood TARGET RATE SECONDS requests at RATE/s (0: as fast as it can); counts
+ *                                            the replies
  *   arpblast IFACE garbage COUNT SEED        malformed ARP and NDP frames
  *   arpblast IFACE watch TARGET SECONDS      a request every 2 ms; prints "REALTIME_NS MAC"
  *                                            for the first answer and again when the answering
@@ -16,6 +17,10 @@
  *                                            answered or SECONDS pass; prints how many answered and
  *                                            when (ms from the start) the first answers came: p50,
  *                                            p99 and the last
+ *   arpblast IFACE sample FIRST COUNT INTERVAL_MS  asks for COUNT consecutive addresses from FIRST every
+ *                                            INTERVAL_MS until SIGTERM/SIGINT; prints "S MICROSECONDS" per round and
+ *                                            "R MICROSECONDS ADDRESS MAC" per reply (CLOCK_MONOTONIC), for the chaos
+ *                                            run to tell, per address and moment, who answered: nobody, one MAC or two
  *   arpblast IFACE respond TARGET            answers ARP requests for TARGET from user space, as
  *                                            little as that can be (a blocking packet socket with a
  *                                            filter, reply sent at once), until SIGTERM: the floor
@@ -30,6 +35,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <linux/filter.h>
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
@@ -182,16 +188,18 @@ static int flood(uint32_t target, long rate, double seconds) {
     pthread_create(&counter, NULL, count_replies, NULL);
     uint8_t frame[64];
     size_t len = arp_request(frame, target);
-    long sent = 0, total = (long)(rate * seconds);
+    long sent = 0, total = rate > 0 ? (long)(rate * seconds) : LONG_MAX;
     double start = now_s();
     while (sent < total) {
-        long due = (long)((now_s() - start) * rate);
+        double elapsed = now_s() - start;
+        if (rate <= 0 && elapsed >= seconds) break;
+        long due = rate > 0 ? (long)(elapsed * rate) : sent + 256;
         if (due > total) due = total;
         while (sent < due) {
             if (send(sock, frame, len, 0) == (ssize_t)len) sent++;
             else if (errno != ENOBUFS && errno != EAGAIN) die("send");
         }
-        if (sent < total) usleep(200);
+        if (sent < total && rate > 0) usleep(200);
     }
     double elapsed = now_s() - start;
     usleep(500000); /* late replies */
@@ -464,10 +472,45 @@ static int respond(uint32_t target) {
     return 0; /* not reached: stopped by a signal */
 }
 
+static int sample(uint32_t first, long count, double interval) {
+    signal(SIGINT, stop_asking);
+    signal(SIGTERM, stop_asking);
+    struct timeval tv = {0, 1000};
+    setsockopt(rxsock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    static char out[1 << 20];
+    setvbuf(stdout, out, _IOFBF, sizeof out);
+    uint8_t frame[64], buf[2048];
+    double next = now_s();
+    while (asking) {
+        double t = now_s();
+        if (t >= next) {
+            printf("S %lld\n", (long long)(t * 1e6));
+            for (long i = 0; i < count; i++) {
+                uint32_t target = htonl(ntohl(first) + (uint32_t)i);
+                size_t len = arp_request(frame, target);
+                send(sock, frame, len, 0);
+            }
+            next += interval;
+            if (next < t) next = t + interval;  /* late: no burst of catch-up rounds */
+        }
+        ssize_t n = recv(rxsock, buf, sizeof buf, 0);
+        if (n < 42 || buf[12] != 0x08 || buf[13] != 0x06 || buf[21] != 2 || memcmp(buf + 32, our_mac, 6) != 0) continue;
+        uint32_t from;
+        memcpy(&from, buf + 28, 4);
+        char address[INET_ADDRSTRLEN];
+        inet_ntop(AF_INET, &from, address, sizeof address);
+        printf("R %lld %s %02x:%02x:%02x:%02x:%02x:%02x\n", (long long)(now_s() * 1e6), address,
+               buf[22], buf[23], buf[24], buf[25], buf[26], buf[27]);
+    }
+    fflush(stdout);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 4) {
         fprintf(stderr, "usage: %s IFACE latency TARGET COUNT | flood TARGET RATE SECONDS | garbage COUNT SEED\n"
-                        "       | watch TARGET SECONDS | asks TARGET INTERVAL_MS | sweep FIRST COUNT SECONDS | respond TARGET\n", argv[0]);
+                        "       | watch TARGET SECONDS | asks TARGET INTERVAL_MS | sweep FIRST COUNT SECONDS | respond TARGET\n"
+                        "       | sample FIRST COUNT INTERVAL_MS\n", argv[0]);
         return 2;
     }
     open_socket(argv[1]);
@@ -480,6 +523,8 @@ int main(int argc, char **argv) {
         return watch(target, atof(argv[4]));
     if (!strcmp(argv[2], "asks") && argc == 5 && inet_pton(AF_INET, argv[3], &target) == 1 && atof(argv[4]) > 0)
         return ask(target, atof(argv[4]) / 1000);
+    if (!strcmp(argv[2], "sample") && argc == 6 && inet_pton(AF_INET, argv[3], &target) == 1 && atol(argv[4]) > 0 && atof(argv[5]) > 0)
+        return sample(target, atol(argv[4]), atof(argv[5]) / 1000);
     if (!strcmp(argv[2], "respond") && argc == 4 && inet_pton(AF_INET, argv[3], &target) == 1)
         return respond(target);
     if (!strcmp(argv[2], "sweep") && argc == 6 && inet_pton(AF_INET, argv[3], &target) == 1 && atol(argv[4]) > 0)

@@ -8,6 +8,9 @@ first one draws from the receiver's replay guard, and sends them to TARGET from 
   gossip-attack.py TARGET CLUSTER members COUNT       a push-pull naming COUNT made-up members
   gossip-attack.py TARGET CLUSTER replay              one packet, sent twice
   gossip-attack.py TARGET CLUSTER v1                  a Herald 0.1 packet (wire version 1)
+  gossip-attack.py TARGET - flood SIZE SECONDS        SIZE-byte datagrams with a valid encrypted
+                                                      version 3 header and a random body (they fail
+                                                      authentication), as fast as one socket sends
 
 Prints one line saying what it sent."""
 import os
@@ -15,6 +18,7 @@ import random
 import socket
 import struct
 import sys
+import time
 
 
 def name(text):
@@ -109,6 +113,23 @@ def main():
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             sock.sendto(b"HRLD" + bytes([1, 0]) + payload, target)
         print("sent a wire version 1 packet")
+    elif kind == "flood":
+        size, seconds = int(sys.argv[4]), float(sys.argv[5])
+        header = b"HRLD" + bytes([3, 1])
+        bodies = [header + os.urandom(size - len(header)) for _ in range(16)]
+        sent = 0
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+            start = time.monotonic()
+            while time.monotonic() - start < seconds:
+                for body in bodies:
+                    try:
+                        sock.sendto(body, target)
+                        sent += 1
+                    except (BlockingIOError, OSError):
+                        pass
+            elapsed = time.monotonic() - start
+        print(f"sent={sent} seconds={elapsed:.3f} per_s={sent / elapsed:.0f} bytes={size}")
     else:
         sys.exit(f"unknown attack {kind}")
 
