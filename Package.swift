@@ -36,13 +36,17 @@ let package = Package(
         .target(name: "HeraldWire", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "HeraldMembership", dependencies: ["HeraldWire"]),
         .target(name: "HeraldCore", dependencies: ["HeraldWire", "HeraldMembership", .product(name: "Crypto", package: "swift-crypto")]),
+        // The operating system as both binaries use it: files, users, interfaces, errors.
+        // The pure modules never import it.
+        .target(name: "HeraldSystem", dependencies: ["CLinux", "HeraldCore", "HeraldWire"]),
         // What heraldctl shares with heraldd: the control protocol, its reports and client,
         // and loading a config against this host. No pcap, systemd or service lifecycle.
-        .target(name: "HeraldControl", dependencies: ["CLinux", "HeraldCore", "HeraldWire", "HeraldKube"]),
+        .target(name: "HeraldControl", dependencies: ["CLinux", "HeraldCore", "HeraldWire", "HeraldKube", "HeraldSystem"]),
         .target(
             name: "HeraldDaemon",
             dependencies: [
-                "HeraldWire", "HeraldCore", "HeraldMembership", "HeraldKube", "HeraldControl", "CPcap", "CSystemd", "CLinux", "CConfine",
+                "HeraldWire", "HeraldCore", "HeraldMembership", "HeraldKube", "HeraldControl", "HeraldSystem", "CPcap", "CSystemd",
+                "CLinux", "CConfine",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -51,11 +55,11 @@ let package = Package(
             name: "HeraldKube",
             dependencies: ["CCurl", "CYAML", "HeraldCore", "HeraldWire", .product(name: "Crypto", package: "swift-crypto")]
         ),
-        .executableTarget(name: "heraldd", dependencies: ["HeraldDaemon", "HeraldControl", "HeraldCore"]),
+        .executableTarget(name: "heraldd", dependencies: ["HeraldDaemon", "HeraldControl", "HeraldCore", "HeraldSystem"]),
         .executableTarget(
             name: "heraldctl",
             dependencies: [
-                "HeraldControl", "HeraldCore", "HeraldKube", "HeraldWire",
+                "HeraldControl", "HeraldCore", "HeraldKube", "HeraldSystem", "HeraldWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -63,7 +67,8 @@ let package = Package(
         .testTarget(name: "HeraldWireTests", dependencies: ["HeraldWire", "HeraldTestKit"]),
         .testTarget(name: "HeraldMembershipTests", dependencies: ["HeraldMembership", "HeraldWire", "HeraldTestKit"]),
         .testTarget(name: "HeraldCoreTests", dependencies: ["HeraldCore", "HeraldWire", "HeraldMembership", "HeraldTestKit"]),
-        .testTarget(name: "HeraldDaemonTests", dependencies: ["HeraldDaemon", "HeraldControl", "HeraldCore", "HeraldTestKit"]),
-        .testTarget(name: "HeraldKubeTests", dependencies: ["HeraldKube", "HeraldControl", "HeraldDaemon", "HeraldCore", "HeraldWire", "HeraldTestKit"]),
+        .testTarget(name: "HeraldDaemonTests", dependencies: ["HeraldDaemon", "HeraldControl", "HeraldCore", "HeraldSystem", "HeraldTestKit"]),
+        .testTarget(name: "HeraldKubeTests", dependencies: ["HeraldKube", "HeraldControl", "HeraldDaemon", "HeraldCore", "HeraldSystem", "HeraldWire",
+                                                           "HeraldTestKit"]),
     ] + fuzzTargets
 )

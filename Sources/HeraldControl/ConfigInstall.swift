@@ -2,6 +2,7 @@ import CLinux
 import FoundationEssentials
 import Glibc
 import HeraldCore
+import HeraldSystem
 
 /// Puts a new config in place the way a rollout should: `herald.toml` and `pools.d/*.toml`
 /// from a source directory (a checkout of a host's configs) are copied next to the running

@@ -1,6 +1,7 @@
 import Glibc
 import HeraldCore
 import HeraldKube
+import HeraldSystem
 import HeraldWire
 
 /// Reads `herald.toml` and `pools.d/*.toml` next to it, and runs the pure decoder and

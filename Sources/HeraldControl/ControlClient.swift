@@ -1,4 +1,5 @@
 import Glibc
+import HeraldSystem
 
 /// The client side, used by `heraldctl`.
 public enum ControlClient {

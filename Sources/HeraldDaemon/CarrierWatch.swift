@@ -1,5 +1,5 @@
 import Glibc
-import HeraldControl
+import HeraldSystem
 
 /// Whether an interface has carrier, as the kernel reports it (rtnetlink's link messages):
 /// up and with `IFF_LOWER_UP`. A switch port that goes down, a cable pulled or a veth whose

@@ -1,7 +1,7 @@
 import CConfine
 import Glibc
-import HeraldControl
 import HeraldCore
+import HeraldSystem
 
 /// How one run of a health check ended: passed, or why not, in words for the journal and
 /// `heraldctl explain`.

@@ -1,5 +1,6 @@
 import Glibc
 import HeraldControl
+import HeraldSystem
 import Logging
 import ServiceLifecycle
 import Synchronization

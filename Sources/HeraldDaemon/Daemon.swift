@@ -2,6 +2,7 @@ import Glibc
 import HeraldControl
 import HeraldCore
 import HeraldMembership
+import HeraldSystem
 import HeraldWire
 import Logging
 import ServiceLifecycle

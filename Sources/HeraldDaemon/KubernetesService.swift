@@ -1,9 +1,9 @@
 import FoundationEssentials
 import Glibc
-import HeraldControl
 import HeraldCore
 import HeraldKube
 import HeraldMembership
+import HeraldSystem
 import HeraldWire
 import Logging
 import ServiceLifecycle

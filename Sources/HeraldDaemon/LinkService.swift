@@ -1,6 +1,6 @@
 import Glibc
-import HeraldControl
 import HeraldCore
+import HeraldSystem
 import HeraldWire
 import Logging
 import ServiceLifecycle

@@ -1,5 +1,5 @@
 import HeraldCore
-import HeraldControl
+import HeraldSystem
 import HeraldWire
 import Logging
 import ServiceLifecycle

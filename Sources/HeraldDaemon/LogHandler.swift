@@ -1,6 +1,6 @@
 import CSystemd
 import Glibc
-import HeraldControl
+import HeraldSystem
 import Logging
 
 /// Logs to the systemd journal with native fields when stderr is connected to it (systemd

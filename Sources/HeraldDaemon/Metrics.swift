@@ -1,5 +1,4 @@
 import HeraldCore
-import HeraldControl
 import HeraldMembership
 import HeraldWire
 

@@ -1,5 +1,5 @@
 import Glibc
-import HeraldControl
+import HeraldSystem
 import HeraldWire
 
 /// Joins the solicited-node multicast group of each owned IPv6 VIP on one interface. A

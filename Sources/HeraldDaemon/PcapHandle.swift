@@ -1,7 +1,7 @@
 import CPcap
 import Glibc
-import HeraldControl
 import HeraldCore
+import HeraldSystem
 import HeraldWire
 
 /// One libpcap capture on one interface, set up the way the responder needs it:

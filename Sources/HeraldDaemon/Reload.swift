@@ -1,5 +1,6 @@
-import HeraldCore
 import HeraldControl
+import HeraldCore
+import HeraldSystem
 import Logging
 import ServiceLifecycle
 import Synchronization

@@ -1,5 +1,5 @@
 import Glibc
-import HeraldControl
+import HeraldSystem
 
 /// Keeps the code heraldd does not run out of its resident set.
 ///

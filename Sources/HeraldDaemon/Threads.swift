@@ -1,7 +1,7 @@
 import CLinux
 import Glibc
 import HeraldCore
-import HeraldControl
+import HeraldSystem
 import ServiceLifecycle
 import Synchronization
 

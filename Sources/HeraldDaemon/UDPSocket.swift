@@ -1,7 +1,7 @@
 import CLinux
 import Glibc
-import HeraldControl
 import HeraldCore
+import HeraldSystem
 import HeraldWire
 
 /// A non-blocking UDP socket bound to the gossip address.

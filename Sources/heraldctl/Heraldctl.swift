@@ -1,10 +1,11 @@
 import ArgumentParser
 import FoundationEssentials
-import HeraldCore
-import HeraldControl
-import HeraldKube
-import HeraldWire
 import Glibc
+import HeraldControl
+import HeraldCore
+import HeraldKube
+import HeraldSystem
+import HeraldWire
 
 @main
 struct Heraldctl: ParsableCommand {

@@ -2,6 +2,7 @@ import Glibc
 import HeraldControl
 import HeraldCore
 import HeraldDaemon
+import HeraldSystem
 
 /// heraldd: parse flags, load config, run the service group. Nothing else.
 ///

@@ -1,13 +1,14 @@
 import FoundationEssentials
 import Glibc
-import HeraldCore
 import HeraldControl
-@testable import HeraldDaemon
+import HeraldCore
+import HeraldSystem
+import HeraldTestKit
 import HeraldWire
 import Logging
 import ServiceLifecycle
-import HeraldTestKit
 import Testing
+@testable import HeraldDaemon
 
 /// A scratch directory under /tmp, removed when the test ends.
 final class ScratchDirectory {

@@ -1,11 +1,11 @@
 import FoundationEssentials
 import Glibc
-import HeraldControl
-@testable import HeraldDaemon
 import HeraldKube
+import HeraldSystem
 import HeraldTestKit
 import Synchronization
 import Testing
+@testable import HeraldDaemon
 
 /// The test API server (Tests/support/kube-apiserver.py) on a loopback port, with its own
 /// CA and client certificates (Tests/support/kube-pki.sh). Stopped when released.
