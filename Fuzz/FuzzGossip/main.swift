@@ -24,7 +24,7 @@ struct SplitMix: RandomNumberGenerator {
 func run(_ bytes: [UInt8]) {
     var settings = MembershipSettings.lan
     settings.maxMembers = 64
-    var instance = MembershipInstance(name: "h1", address: address, meta: [1, 0, 0, 0], settings: settings, now: .zero)
+    var instance = MembershipMachine(name: "h1", address: address, meta: [1, 0, 0, 0], settings: settings, now: .zero)
     var random = SplitMix(state: UInt64(bytes.count))
     for name in ["h2", "h3"] {
         let peer = GossipAddress(ip: IPAddress("198.51.100.\(name == "h2" ? 12 : 13)")!, port: 7946)

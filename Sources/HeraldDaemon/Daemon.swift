@@ -81,14 +81,14 @@ public enum Daemon {
         let interfaces = LinkPlan.interfaces(config: config, host: loaded.host)
         let readiness = Readiness(links: interfaces.map(\.name) + (config.kubernetes == nil ? [] : ["kubernetes"]))
         let nodeSettings = config.gossip.map {
-            NodeInstance.Settings(gossip: MembershipSettings(profile: $0.profile), hasJoinPeers: !$0.join.isEmpty)
+            NodeMachine.Settings(gossip: MembershipSettings(profile: $0.profile), hasJoinPeers: !$0.join.isEmpty)
         } ?? .standalone
         let linkSettings = LinkMachine.Settings(targets: TargetTracker.Settings(interval: config.node.targetProbeInterval),
                                                 usesLease: config.gossip != nil)
-        let state = NodeState(NodeInstance(loaded: loaded, settings: nodeSettings, now: .zero), origin: .now)
+        let state = NodeState(NodeMachine(loaded: loaded, settings: nodeSettings, now: .zero), origin: .now)
         let inbox = NodeInbox()
         let links = try LinkSet(interfaces: interfaces) { interface throws(SystemError) in
-            try LinkService(interface: interface, settings: linkSettings, realtimePriority: config.node.realtimePriority, node: inbox,
+            try LinkLoop(interface: interface, settings: linkSettings, realtimePriority: config.node.realtimePriority, node: inbox,
                             readiness: readiness, logger: logger)
         }
         if interfaces.isEmpty {
@@ -98,8 +98,8 @@ public enum Daemon {
         if config.kubernetes != nil && config.gossip == nil {
             logger.warning("[kubernetes] without [gossip]: this host allocates and announces every Service address by itself; run it on one host only, or give every host [gossip]")
         }
-        let checks = HealthCheckService(vips: allowedVIPs(loaded), user: loaded.checkUser, node: inbox, logger: logger)
-        let gossip = try config.gossip.map { settings throws(SystemError) -> GossipService in
+        let checks = HealthCheckLoop(vips: allowedVIPs(loaded), user: loaded.checkUser, node: inbox, logger: logger)
+        let gossip = try config.gossip.map { settings throws(SystemError) -> GossipLoop in
             guard let bind = UDPSocket.resolve(settings.bind) else {
                 throw SystemError("gossip.bind \(settings.bind) is not an address of this host", errno: 0)
             }
@@ -108,22 +108,22 @@ public enum Daemon {
                 ? Set(loaded.host.interfaces.flatMap(\.prefixes).map(\.address).filter { $0.isIPv4 == bind.ip.isIPv4 || !bind.ip.isIPv4 }
                     .map { GossipAddress(ip: $0, port: bind.port) })
                 : [bind]
-            return try GossipService(
+            return try GossipLoop(
                 name: loaded.nodeName, address: bind, destinations: destinations, seeds: settings.join,
                 seal: try loadSeal(settings), settings: MembershipSettings(profile: settings.profile),
                 realtimePriority: config.node.realtimePriority, meta: state.current.meta, node: inbox,
                 workBacklog: { max(inbox.turnBacklog, links.all.map(\.heartbeat.lateness).max() ?? .zero) }, logger: logger)
         }
         let kubernetes = try config.kubernetes.map { settings throws(SystemError) in
-            try KubernetesService(settings: settings, runtime: runtime, node: inbox, decided: state, readiness: readiness,
+            try KubernetesLoop(settings: settings, runtime: runtime, node: inbox, decided: state, readiness: readiness,
                                   logger: logger)
         }
-        let node = NodeService(state: state, inbox: inbox, links: links, gossip: gossip, kubernetes: kubernetes, logger: logger)
+        let node = NodeLoop(state: state, inbox: inbox, links: links, gossip: gossip, kubernetes: kubernetes, logger: logger)
         let reports = Reports(runtime: runtime, node: state, linkSet: links, gossip: gossip, kubernetes: kubernetes, checks: checks)
         let metrics = try config.metrics.map { settings throws(SystemError) in
-            try MetricsService(listen: settings.listen, logger: logger) { reports.metrics }
+            try MetricsServer(listen: settings.listen, logger: logger) { reports.metrics }
         }
-        let reload = ReloadService(runtime: runtime, logger: logger) { new throws(SystemError) in
+        let reload = ReloadLoop(runtime: runtime, logger: logger) { new throws(SystemError) in
             // Everything that can fail happens before anything changes.
             let prepared = try links.prepare(interfaces: LinkPlan.interfaces(config: new.config, host: new.host))
             let seal = try new.config.gossip.map { settings throws(SystemError) in try loadSeal(settings) }
@@ -134,7 +134,7 @@ public enum Daemon {
             inbox.post(.config(new))
         }
 
-        let control = try ControlService(path: options.controlSocket, logger: logger) { request in
+        let control = try ControlServer(path: options.controlSocket, logger: logger) { request in
             request == .reload ? controlReply(reload.reload()) : reports.answer(request)
         }
         let notifier = SystemdNotifier(

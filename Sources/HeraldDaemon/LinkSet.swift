@@ -12,19 +12,19 @@ final class LinkSet: Service, Sendable {
     /// Links opened for a reload but not started yet: nothing is committed until every
     /// new capture has opened, so a reload that cannot open one changes nothing.
     struct Prepared: Sendable {
-        var added: [LinkService]
+        var added: [LinkLoop]
         var removed: [String]
     }
 
-    private let links: Mutex<[String: LinkService]>
-    private let started: AsyncStream<LinkService>
-    private let starter: AsyncStream<LinkService>.Continuation
-    private let make: @Sendable (HostInterface) throws(SystemError) -> LinkService
+    private let links: Mutex<[String: LinkLoop]>
+    private let started: AsyncStream<LinkLoop>
+    private let starter: AsyncStream<LinkLoop>.Continuation
+    private let make: @Sendable (HostInterface) throws(SystemError) -> LinkLoop
 
     init(interfaces: [HostInterface],
-         make: @escaping @Sendable (HostInterface) throws(SystemError) -> LinkService) throws(SystemError) {
+         make: @escaping @Sendable (HostInterface) throws(SystemError) -> LinkLoop) throws(SystemError) {
         self.make = make
-        var opened: [String: LinkService] = [:]
+        var opened: [String: LinkLoop] = [:]
         for interface in interfaces { opened[interface.name] = try make(interface) }
         links = Mutex(opened)
         (started, starter) = AsyncStream.makeStream()
@@ -32,21 +32,21 @@ final class LinkSet: Service, Sendable {
     }
 
     /// Every running link, in interface-name order.
-    var all: [LinkService] { links.withLock { $0.values.sorted { $0.interface.name < $1.interface.name } } }
+    var all: [LinkLoop] { links.withLock { $0.values.sorted { $0.interface.name < $1.interface.name } } }
 
-    subscript(name: String) -> LinkService? { links.withLock { $0[name] } }
+    subscript(name: String) -> LinkLoop? { links.withLock { $0[name] } }
 
     func prepare(interfaces: [HostInterface]) throws(SystemError) -> Prepared {
         let current = links.withLock { Set($0.keys) }
         let wanted = Set(interfaces.map(\.name))
-        var added: [LinkService] = []
+        var added: [LinkLoop] = []
         for interface in interfaces where !current.contains(interface.name) { added.append(try make(interface)) }
         return Prepared(added: added, removed: current.subtracting(wanted).sorted())
     }
 
     /// Starts the new links and stops the removed ones (they fall silent at once).
     func commit(_ prepared: Prepared) {
-        let stopped = links.withLock { links -> [LinkService] in
+        let stopped = links.withLock { links -> [LinkLoop] in
             for link in prepared.added { links[link.interface.name] = link }
             return prepared.removed.compactMap { links.removeValue(forKey: $0) }
         }

@@ -157,7 +157,7 @@ extension Reports {
                 out.sample("herald_failovers_total", ["ip": vip.address.description, "vip": vip.name],
                            machine.failovers[vip.address] ?? 0)
             }
-            for member in view where member.isCandidate {
+            for member in view where member.isUp {
                 guard let about = NodeMeta.decode(member.meta)?.about else { continue }
                 out.sample("herald_member_info", ["node": member.name, "version": about.version, "mode": about.mode,
                                                   "config_digest": about.configDigest], 1)

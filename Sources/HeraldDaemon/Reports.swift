@@ -10,13 +10,13 @@ struct Reports: Sendable {
     let runtime: Runtime
     let node: NodeState
     let linkSet: LinkSet
-    let gossip: GossipService?
-    let kubernetes: KubernetesService?
-    let checks: HealthCheckService
+    let gossip: GossipLoop?
+    let kubernetes: KubernetesLoop?
+    let checks: HealthCheckLoop
     let started = ContinuousClock.now
 
     var loaded: LoadedConfig { runtime.loaded }
-    var links: [LinkService] { linkSet.all }
+    var links: [LinkLoop] { linkSet.all }
 
     func answer(_ request: ControlRequest) -> [UInt8] {
         switch request {
@@ -24,7 +24,7 @@ struct Reports: Sendable {
         case .members: controlReply(members)
         case .explain(let text): explain(text).map(controlReply)
             ?? controlReply(ControlErrorReply(error: "\(text) is neither a configured VIP nor a Service address"))
-        case .reload: controlReply(ControlErrorReply(error: "reload is answered by the reload service"))
+        case .reload: controlReply(ControlErrorReply(error: "reload is answered by the reload loop"))
         }
     }
 
@@ -60,7 +60,7 @@ struct Reports: Sendable {
                                 alive: others.filter { $0.status == .alive }.count + 1,
                                 suspect: others.filter { $0.status == .suspect }.count,
                                 dead: others.filter { $0.status == .dead || $0.status == .left }.count,
-                                awareness: stats.awareness, holdingDown: machine.holdingDownUntil != nil, settled: machine.settled,
+                                awareness: stats.awareness, holdingDown: machine.holdingDownUntil != nil, settled: machine.phase != .joining,
                                 takeovers: machine.takeovers, rejected: stats.rejected)
         }
         return StatusReport(

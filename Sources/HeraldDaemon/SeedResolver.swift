@@ -27,7 +27,7 @@ final class SeedResolver: Sendable {
         let names = seeds.filter { IPAddress($0.host) == nil }
         state = Mutex(Result(addresses: numeric, unresolved: names.map(\.description), version: 1))
         guard !names.isEmpty else { return }
-        // Not awaited: the gossip service stops it, and a lookup in flight ends on its own.
+        // Not awaited: the gossip loop stops it, and a lookup in flight ends on its own.
         Thread.start(name: loop.name) { [self] in resolveLoop() }
     }
 

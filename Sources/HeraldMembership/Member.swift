@@ -24,9 +24,9 @@ public struct Member: Equatable, Sendable {
         self.roundTrip = roundTrip
     }
 
-    /// Alive or suspected: still a candidate. Suspicion alone moves no VIP, or every lost
-    /// packet would.
-    public var isCandidate: Bool { status == .alive || status == .suspect }
+    /// Up: alive or suspect, so still in every election. Suspicion alone moves no VIP, or
+    /// every lost packet would.
+    public var isUp: Bool { status == .alive || status == .suspect }
 
     /// What gossip carries of it: all an election needs (not the round trip or timestamps).
     public var record: MemberRecord {

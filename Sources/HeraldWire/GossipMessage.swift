@@ -70,7 +70,7 @@ public enum GossipMessage: Equatable, Sendable {
     /// malformed, and bounding it means outbidding a claim (`+ 1`) can never overflow.
     public static let maxIncarnation: UInt64 = 1 << 48
     /// The most a claim about another member may raise its incarnation over what the
-    /// receiver knows (`MembershipInstance`): a member's own changes add one at a time, so
+    /// receiver knows (`MembershipMachine`): a member's own changes add one at a time, so
     /// pushing it to `maxIncarnation` takes 2^32 claims.
     public static let maxIncarnationStep: UInt64 = 1 << 16
 

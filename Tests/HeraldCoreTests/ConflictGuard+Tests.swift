@@ -22,7 +22,7 @@ import Testing
     @Test func probesThreeTimesThenServes() {
         var state = ConflictGuard(settings: settings)
         state.onCluster(ClusterMACs())
-        state.onCandidates([vip], now: .zero)
+        state.onServable([vip], now: .zero)
         #expect(state.withheld == [vip])
         let actions = run(&state, from: 0, to: 290)
         #expect(actions == [.probe(vip), .probe(vip), .probe(vip)])
@@ -37,7 +37,7 @@ import Testing
     @Test func aForeignAnswerWithholdsTheAddressAndRetriesUntilItIsGone() {
         var state = ConflictGuard(settings: settings)
         state.onCluster(ClusterMACs([member: []]))
-        state.onCandidates([vip, vip6], now: .zero)
+        state.onServable([vip, vip6], now: .zero)
         _ = state.onTick(now: .zero)
         #expect(state.onClaim(vip, by: foreign, announcing: false, now: ms(5)) == [.claimed(vip, foreign)])
         let decided = state.onTick(now: ms(300))
@@ -62,7 +62,7 @@ import Testing
 
     @Test func aMemberAnsweringIsNotAConflictEvenIfItsMACBecomesKnownLate() {
         var state = ConflictGuard(settings: settings)
-        state.onCandidates([vip], now: .zero)
+        state.onServable([vip], now: .zero)
         _ = state.onTick(now: .zero)
         // Still joining: the answer is recorded, not judged, and not counted.
         #expect(state.onClaim(vip, by: member, announcing: false, now: ms(5)) == [])
@@ -76,7 +76,7 @@ import Testing
 
     @Test func aClaimSeenBeforeTheMACsWereKnownIsCountedOnceWhenJudged() {
         var state = ConflictGuard(settings: settings)
-        state.onCandidates([vip], now: .zero)
+        state.onServable([vip], now: .zero)
         _ = state.onClaim(vip, by: foreign, announcing: false, now: ms(5))
         state.onCluster(ClusterMACs([member: []]))
         let actions = state.onTick(now: ms(400))
@@ -87,7 +87,7 @@ import Testing
     @Test func aClaimOnAnAnnouncedAddressIsDefendedOnceThenGivenUpAndRetriedWithBackoff() {
         var state = ConflictGuard(settings: settings)
         state.onCluster(ClusterMACs([member: []]))
-        state.onCandidates([vip], now: .zero)
+        state.onServable([vip], now: .zero)
         _ = run(&state, from: 0, to: 300)
         #expect(state.onClaim(vip, by: foreign, announcing: true, now: ms(1000))
                 == [.claimed(vip, foreign), .report(vip, foreign, inUse: true), .defend(vip)])
@@ -114,7 +114,7 @@ import Testing
     @Test func claimsSpacedBeyondTheDefendIntervalAreEachDefended() {
         var state = ConflictGuard(settings: settings)
         state.onCluster(ClusterMACs([member: []]))
-        state.onCandidates([vip], now: .zero)
+        state.onServable([vip], now: .zero)
         _ = run(&state, from: 0, to: 300)
         #expect(state.onClaim(vip, by: foreign, announcing: true, now: ms(1000)).contains(.defend(vip)))
         #expect(state.onClaim(vip, by: foreign, announcing: true, now: ms(11_000)).contains(.defend(vip)))
@@ -126,7 +126,7 @@ import Testing
         // MAC. A handover by the same MAC for any other address is no conflict.
         var state = ConflictGuard(settings: settings)
         state.onCluster(ClusterMACs([member: [vip]]))
-        state.onCandidates([vip, vip6], now: .zero)
+        state.onServable([vip, vip6], now: .zero)
         _ = state.onTick(now: .zero)
         _ = state.onClaim(vip, by: member, announcing: false, now: ms(5))
         _ = state.onClaim(vip6, by: member, announcing: false, now: ms(5))
@@ -139,12 +139,12 @@ import Testing
     @Test func onlyNewCandidatesAreProbedAndRemovedOnesForgotten() {
         var state = ConflictGuard(settings: settings)
         state.onCluster(ClusterMACs())
-        state.onCandidates([vip], now: .zero)
+        state.onServable([vip], now: .zero)
         _ = run(&state, from: 0, to: 300)
-        state.onCandidates([vip, vip6], now: ms(5000))
+        state.onServable([vip, vip6], now: ms(5000))
         #expect(state.withheld == [vip6])
         #expect(state.onTick(now: ms(5000)) == [.probe(vip6)])
-        state.onCandidates([vip6], now: ms(5010))
+        state.onServable([vip6], now: ms(5010))
         #expect(state.phases[vip] == nil)
         // A late loop turn sends one catch-up probe, not one per missed offset.
         #expect(state.onTick(now: ms(6000)).filter { $0 == .probe(vip6) }.count == 1)

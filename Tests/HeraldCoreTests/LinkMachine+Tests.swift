@@ -27,8 +27,8 @@ import Testing
     }
 
     /// Ticks every 10 ms from `from` to `to`, collecting the outputs.
-    func run(_ machine: inout LinkMachine, from: Duration, to: Duration) -> [LinkOutput] {
-        var outputs: [LinkOutput] = []
+    func run(_ machine: inout LinkMachine, from: Duration, to: Duration) -> [LinkAction] {
+        var outputs: [LinkAction] = []
         var now = from
         while now <= to {
             outputs += machine.onTick(now: now)
@@ -37,18 +37,18 @@ import Testing
         return outputs
     }
 
-    func replies(_ outputs: [LinkOutput]) -> [IPAddress] {
+    func replies(_ outputs: [LinkAction]) -> [IPAddress] {
         outputs.compactMap { if case .send(_, .reply(let address)) = $0 { address } else { nil } }
     }
 
-    func events(_ outputs: [LinkOutput]) -> [LinkEvent] {
+    func events(_ outputs: [LinkAction]) -> [LinkEvent] {
         outputs.compactMap { if case .event(let event) = $0 { event } else { nil } }
     }
 
     @Test func probesFirstThenAnswersAndAnnounces() {
         var link = machine()
         #expect(events(run(&link, from: .zero, to: ms * 50)).isEmpty, "not ready before it knows what it serves")
-        let assigned = link.onAssignment(LinkAssignment(answering: [.v4(vip)], candidates: [.v4(vip)], cluster: ClusterMACs([ours: []])), now: ms * 60)
+        let assigned = link.onAssignment(LinkAssignment(answering: [.v4(vip)], servable: [.v4(vip)], cluster: ClusterMACs([ours: []])), now: ms * 60)
         #expect(replies(link.onFrame(request(vip), now: ms * 61)).isEmpty, "answered while probing")
         let probing = assigned + run(&link, from: ms * 70, to: ms * 200)
         #expect(probing.filter { if case .send(_, .probe) = $0 { true } else { false } }.count == 3)
@@ -63,7 +63,7 @@ import Testing
 
     @Test func anotherHostAnsweringTheProbeWithholdsTheAddress() {
         var link = machine()
-        _ = link.onAssignment(LinkAssignment(answering: [.v4(vip)], candidates: [.v4(vip)], cluster: ClusterMACs([ours: []])), now: .zero)
+        _ = link.onAssignment(LinkAssignment(answering: [.v4(vip)], servable: [.v4(vip)], cluster: ClusterMACs([ours: []])), now: .zero)
         _ = run(&link, from: .zero, to: ms * 20)
         let claimed = link.onFrame(reply(vip, from: foreign), now: ms * 25)
         let after = claimed + run(&link, from: ms * 30, to: ms * 300)
@@ -75,7 +75,7 @@ import Testing
 
     @Test func withALeaseAnswersHoldOnlyUntilItRunsOut() {
         var link = machine(lease: true)
-        _ = link.onAssignment(LinkAssignment(answering: [.v4(vip)], candidates: [.v4(vip)], cluster: ClusterMACs([ours: []])), now: .zero)
+        _ = link.onAssignment(LinkAssignment(answering: [.v4(vip)], servable: [.v4(vip)], cluster: ClusterMACs([ours: []])), now: .zero)
         _ = run(&link, from: .zero, to: ms * 300)
         #expect(replies(link.onFrame(request(vip), now: ms * 301)).isEmpty, "no lease yet")
         _ = link.onLease(until: ms * 1000, now: ms * 302)
@@ -91,16 +91,16 @@ import Testing
 
     @Test func aRequestForACandidateIsAnsweredTheMomentItIsTaken() {
         var link = machine()
-        _ = link.onAssignment(LinkAssignment(candidates: [.v4(vip)], cluster: ClusterMACs([ours: []])), now: .zero)
+        _ = link.onAssignment(LinkAssignment(servable: [.v4(vip)], cluster: ClusterMACs([ours: []])), now: .zero)
         _ = run(&link, from: .zero, to: ms * 300)
         #expect(replies(link.onFrame(request(vip), now: ms * 310)).isEmpty)
-        let taken = link.onAssignment(LinkAssignment(answering: [.v4(vip)], candidates: [.v4(vip)], cluster: ClusterMACs([ours: []])), now: ms * 400)
+        let taken = link.onAssignment(LinkAssignment(answering: [.v4(vip)], servable: [.v4(vip)], cluster: ClusterMACs([ours: []])), now: ms * 400)
         #expect(replies(taken) == [.v4(vip)], "the held request is answered on takeover")
     }
 
     @Test func losingTheCaptureUnderALeaseSilencesUntilTheNextAssignment() {
         var link = machine(lease: true)
-        let assignment = LinkAssignment(answering: [.v4(vip)], candidates: [.v4(vip)], cluster: ClusterMACs([ours: []]))
+        let assignment = LinkAssignment(answering: [.v4(vip)], servable: [.v4(vip)], cluster: ClusterMACs([ours: []]))
         _ = link.onAssignment(assignment, now: .zero)
         _ = link.onLease(until: .seconds(60), now: .zero)
         _ = run(&link, from: .zero, to: ms * 300)
@@ -130,14 +130,14 @@ import Testing
     }
 
     func assignment(target: IPv4Address, suspects: Set<IPAddress> = []) -> LinkAssignment {
-        LinkAssignment(answering: [.v4(service)], candidates: [.v4(service)], cluster: ClusterMACs([ours: []]),
+        LinkAssignment(answering: [.v4(service)], servable: [.v4(service)], cluster: ClusterMACs([ours: []]),
                        targets: LinkTargets(nodeFor: [.v4(service): .v4(target)], names: [.v4(n1): "n1", .v4(n3): "n3"],
                                             suspects: suspects))
     }
 
     /// Ticks every 10 ms; every node in `up` answers each probe for its address.
-    func run(_ link: inout LinkMachine, from: Duration, to: Duration, up: [IPv4Address: MACAddress]) -> [LinkOutput] {
-        var outputs: [LinkOutput] = []
+    func run(_ link: inout LinkMachine, from: Duration, to: Duration, up: [IPv4Address: MACAddress]) -> [LinkAction] {
+        var outputs: [LinkAction] = []
         var now = from
         while now <= to {
             let ticked = link.onTick(now: now)

@@ -177,7 +177,7 @@ extension Result {
         name: "vmbr0", index: 2, mac: MACAddress("02:00:00:00:00:0b")!, isUp: true, isBroadcast: true, isLoopback: false,
         isVirtual: true, hasMaster: false, prefixes: [IPPrefix(address: IPAddress("198.51.100.11")!, length: 24)])])
 
-    func machine(gossip: Bool) throws -> NodeInstance {
+    func machine(gossip: Bool) throws -> NodeMachine {
         let config = try decode("""
             [node]
             interfaces = ["vmbr0"]
@@ -187,8 +187,8 @@ extension Result {
             name = "lab"
             addresses = ["198.51.100.100/30"]
             """).get()
-        let settings = gossip ? NodeInstance.Settings(gossip: .lan, hasJoinPeers: false) : .standalone
-        return NodeInstance(loaded: LoadedConfig(config: config, nodeName: "pve-1", host: Self.host), settings: settings, now: .zero)
+        let settings = gossip ? NodeMachine.Settings(gossip: .lan, hasJoinPeers: false) : .standalone
+        return NodeMachine(loaded: LoadedConfig(config: config, nodeName: "pve-1", host: Self.host), settings: settings, now: .zero)
     }
 
     @Test func aLocalModeHostThatIsNoNodeIsSaidOnce() throws {

@@ -30,14 +30,14 @@ struct NodeSimulation {
     var isolationTrace: [String] = []
 
     var cluster: Simulation
-    var machines: [String: NodeInstance] = [:]
+    var machines: [String: NodeMachine] = [:]
     var links: [String: Links] = [:]
     /// Stopped (SIGSTOP): nothing runs, nothing answers, state kept.
     var stopped: Set<String> = []
     var crashed: Set<String> = []
     /// Every owner change any node logged, in order: "time node address from→to".
     var trace: [String] = []
-    let settings: NodeInstance.Settings
+    let settings: NodeMachine.Settings
     /// How often a gossip loop turns (it turns on every packet and timer; this is coarser).
     let step = Duration.milliseconds(10)
     /// When a node's links have probed (`onReady`), after it starts.
@@ -53,11 +53,11 @@ struct NodeSimulation {
     /// `size` nodes (node-0 …) with the config `toml` (gossip on, node-0 the join peer),
     /// each with eth0 on 198.51.100.0/24.
     init(size: Int, seed: UInt64, profile: MembershipSettings = .lan, toml: String, gossip: Bool = true) {
-        settings = gossip ? NodeInstance.Settings(gossip: profile, hasJoinPeers: size > 1) : .standalone
-        var machines: [String: NodeInstance] = [:]
+        settings = gossip ? NodeMachine.Settings(gossip: profile, hasJoinPeers: size > 1) : .standalone
+        var machines: [String: NodeMachine] = [:]
         for index in 0..<size {
             let name = "node-\(index)"
-            machines[name] = NodeInstance(loaded: Self.loaded(toml, node: name, index: index), settings: settings, now: .zero)
+            machines[name] = NodeMachine(loaded: Self.loaded(toml, node: name, index: index), settings: settings, now: .zero)
         }
         cluster = Simulation(size: size, seed: seed, settings: profile) { machines[$0]!.meta.encode() }
         self.machines = machines
@@ -116,7 +116,7 @@ struct NodeSimulation {
         return condition(self) ? now - start : nil
     }
 
-    /// One turn of `name`'s gossip loop, as GossipService posts it to the node service.
+    /// One turn of `name`'s gossip loop, as GossipLoop posts it to the node service.
     private mutating func turn(_ name: String) {
         let members = cluster.nodes[name]!.instance.members.values.sorted { $0.name < $1.name }
         if members != views[name] {
@@ -131,7 +131,7 @@ struct NodeSimulation {
         due[name] = now + step
     }
 
-    /// Carries out what a node's machine decided, as NodeService does.
+    /// Carries out what a node's machine decided, as NodeLoop does.
     mutating func apply(_ name: String, _ actions: [NodeAction]) {
         for action in actions {
             switch action {
@@ -205,8 +205,8 @@ struct NodeSimulation {
         cluster.leave(name)
         crashed.insert(name)
         run(for: .milliseconds(200))
-        var machine = NodeInstance(loaded: machines[name]!.loaded, settings: settings, now: now)
-        var node = Simulation.Node(instance: MembershipInstance(
+        var machine = NodeMachine(loaded: machines[name]!.loaded, settings: settings, now: now)
+        var node = Simulation.Node(instance: MembershipMachine(
             name: name, address: cluster.address(name), meta: machine.meta.encode(), settings: cluster.nodes[name]!.instance.settings,
             now: now))
         let joined = node.instance.onJoin(seeds: names.filter { $0 != name }.map(cluster.address), now: now)

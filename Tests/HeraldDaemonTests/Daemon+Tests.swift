@@ -154,12 +154,12 @@ let tenNet = HostFacts(hostname: "h1", interfaces: [
     @Test func answersStatusAndRejectsUnknownCommands() async throws {
         let scratch = ScratchDirectory()
         let path = "\(scratch.path)/herald.sock"
-        let service = try ControlService(path: path, logger: Logger(label: "test")) { command in
+        let service = try ControlServer(path: path, logger: Logger(label: "test")) { command in
             Array("{\"answer\":\"\(command.line)\"}".utf8)
         }
         var info = stat()
         #expect(stat(path, &info) == 0 && info.st_mode & 0o777 == 0o600)
-        #expect(throws: SystemError.self) { try ControlService(path: path, logger: Logger(label: "test")) { _ in [] } }
+        #expect(throws: SystemError.self) { try ControlServer(path: path, logger: Logger(label: "test")) { _ in [] } }
 
         let group = ServiceGroup(services: [service], logger: Logger(label: "test"))
         try await withThrowingTaskGroup(of: Void.self) { tasks in
@@ -185,7 +185,7 @@ extension ControlSocketTests {
         let scratch = ScratchDirectory()
         scratch.write("herald.sock", "precious")
         #expect(throws: SystemError.self) {
-            try ControlService(path: "\(scratch.path)/herald.sock", logger: Logger(label: "test")) { _ in [] }
+            try ControlServer(path: "\(scratch.path)/herald.sock", logger: Logger(label: "test")) { _ in [] }
         }
         #expect((try? System.readFile("\(scratch.path)/herald.sock")) == "precious")
     }
@@ -305,7 +305,7 @@ extension ControlSocketTests {
 
 @Suite struct CaptureUrgencyTests {
     @Test func realTimeOnlyWhileFramesWaitAndForAWhileAfter() {
-        var urgency = LinkService.CaptureUrgency()
+        var urgency = LinkLoop.CaptureUrgency()
         var history: [Bool] = []
         for (frames, drops, second) in [(1, 0, 1), (31, 0, 2), (32, 0, 3), (2, 0, 7), (2, 0, 8), (0, 3, 9)] as [(Int, UInt64, Int64)] {
             urgency.after(frames: frames, drops: drops, now: .seconds(second))

@@ -9,8 +9,8 @@ import Testing
     let me = GossipAddress(ip: IPAddress("198.51.100.11")!, port: 7946)
     let peer = GossipAddress(ip: IPAddress("198.51.100.12")!, port: 7946)
 
-    func instance(_ settings: MembershipSettings = .lan) -> MembershipInstance {
-        MembershipInstance(name: "h1", address: me, meta: [1, 0, 0, 0], settings: settings, now: .zero)
+    func instance(_ settings: MembershipSettings = .lan) -> MembershipMachine {
+        MembershipMachine(name: "h1", address: me, meta: [1, 0, 0, 0], settings: settings, now: .zero)
     }
 
     @Test func aClaimAtTheHighestIncarnationIsOutbidWithoutOverflow() {
@@ -43,7 +43,7 @@ import Testing
         _ = node.onPacket([.pushPull(isReply: true, members: (0..<4).map { record($0, .dead) })], from: peer, now: .seconds(1))
         _ = node.onPacket([.pushPull(isReply: true, members: (4..<100).map { record($0, .alive) })], from: peer, now: .seconds(2))
         #expect(node.members.count == 10)
-        let living = node.members.values.allSatisfy { $0.isCandidate }
+        let living = node.members.values.allSatisfy { $0.isUp }
         #expect(living, "the departed made room for the living")
         #expect(node.refusedMembers == 86, "96 offered alive, 10 kept")
     }

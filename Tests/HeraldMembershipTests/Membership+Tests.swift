@@ -103,7 +103,7 @@ import Testing
             let first = sim.runUntil(.seconds(10)) { $0.converged } != nil
             // A member that comes back after being declared dead restarts at incarnation 0
             // and must outbid its old death.
-            var restarted = Simulation.Node(instance: MembershipInstance(
+            var restarted = Simulation.Node(instance: MembershipMachine(
                 name: "node-5", address: sim.address("node-5"), meta: [], settings: .lan, now: sim.now))
             let actions = restarted.instance.onJoin(seeds: [sim.address("node-0")], now: sim.now)
             sim.nodes["node-5"] = restarted

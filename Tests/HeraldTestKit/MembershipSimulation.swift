@@ -7,12 +7,12 @@ import HeraldWire
 /// simulation (HeraldCoreTests) runs a node machine on top of each member.
 public struct Simulation {
     public struct Node {
-        public var instance: MembershipInstance
+        public var instance: MembershipMachine
         public var running = true
         var scheduledTick: Duration?
         public var sent = 0
 
-        public init(instance: MembershipInstance) { self.instance = instance }
+        public init(instance: MembershipMachine) { self.instance = instance }
     }
 
     public enum EventKind {
@@ -50,7 +50,7 @@ public struct Simulation {
             let address = GossipAddress(ip: .v4(IPv4Address(10, 0, UInt8(index / 256), UInt8(index % 256))), port: 7946)
             names.append(name)
             byAddress[address] = name
-            nodes[name] = Node(instance: MembershipInstance(name: name, address: address, meta: meta(name),
+            nodes[name] = Node(instance: MembershipMachine(name: name, address: address, meta: meta(name),
                                                             settings: settings, now: .zero))
         }
         let seed = nodes[names[0]]!.instance.address
@@ -174,8 +174,8 @@ public struct Simulation {
         let alive = running
         return alive.allSatisfy { observer in
             let members = nodes[observer]!.instance.members
-            return members.values.filter(\.isCandidate).count == alive.count - 1
-                && alive.allSatisfy { $0 == observer || members[$0]?.isCandidate == true }
+            return members.values.filter(\.isUp).count == alive.count - 1
+                && alive.allSatisfy { $0 == observer || members[$0]?.isUp == true }
         }
     }
 

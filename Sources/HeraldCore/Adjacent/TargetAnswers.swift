@@ -60,11 +60,11 @@ public struct TargetAnswers: Sendable {
     }
 
     /// Records what is answered now and returns the addresses answered before with
-    /// another node's MAC. Forgets addresses that are no longer `candidates`.
-    public mutating func retargeted(_ served: [IPAddress: MACAddress], candidates: Set<IPAddress>) -> Set<IPAddress> {
+    /// another node's MAC. Forgets addresses that are no longer `servable`.
+    public mutating func retargeted(_ served: [IPAddress: MACAddress], servable: Set<IPAddress>) -> Set<IPAddress> {
         let changed = Set(served.compactMap { address, mac in lastServed[address].flatMap { $0 != mac ? address : nil } })
         lastServed.merge(served) { _, new in new }
-        lastServed = lastServed.filter { candidates.contains($0.key) }
+        lastServed = lastServed.filter { servable.contains($0.key) }
         return changed
     }
 

@@ -67,7 +67,7 @@ public enum Election {
     public static func rank(_ vip: VIPConfig, in electorate: Electorate) -> [Ranked] {
         electorate.members.map { member -> (key: [UInt8], ranked: Ranked) in
             let key = Array(SHA256.hash(data: Array("\(member.name)#\(vip.address)".utf8)))
-            guard member.isCandidate else {
+            guard member.isUp else {
                 return (key, Ranked(name: member.name, ineligibility: .notAlive(member.status), interfaces: []))
             }
             guard vip.allows(node: member.name) else {

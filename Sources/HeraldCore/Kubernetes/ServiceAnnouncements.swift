@@ -105,7 +105,7 @@ public struct ServiceAnnouncements: Equatable, Sendable {
 
     /// Nodes that alive members report unreachable, with who reports each.
     static func unreachable(_ members: [Member]) -> [String: [String]] {
-        TargetElection.unreachable(reportedIn: members.filter(\.isCandidate).compactMap { member in
+        TargetElection.unreachable(reportedIn: members.filter(\.isUp).compactMap { member in
             NodeMeta.decode(member.meta).map { (member.name, $0) }
         })
     }

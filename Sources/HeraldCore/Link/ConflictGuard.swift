@@ -125,7 +125,7 @@ public struct ConflictGuard: Sendable {
 
     /// Sets the addresses this link could ever serve: new ones start probing, ones that
     /// left the config are forgotten.
-    public mutating func onCandidates(_ addresses: Set<IPAddress>, now: Duration) {
+    public mutating func onServable(_ addresses: Set<IPAddress>, now: Duration) {
         clear.formIntersection(addresses)
         unsettled = unsettled.filter { addresses.contains($0.key) }
         claimants = claimants.filter { addresses.contains($0.key) }

@@ -4,7 +4,7 @@ import HeraldWire
 /// counts with typed keys (`LinkTally`: counting a frame hashes an address, it does not
 /// build a string), and reports and metrics read the same fields with text keys
 /// (`LinkCounters.Text`, what `heraldctl status` decodes). Every key set is bounded:
-/// addresses are the link's candidates and drop reasons are kinds (`DropReason.kind`),
+/// addresses are the link's servable addresses and drop reasons are kinds (`DropReason.kind`),
 /// never a frame's own values.
 public struct LinkCounters<Address: Hashable & Sendable, Reason: Hashable & Sendable>: Equatable, Sendable {
     /// Requests (ARP who-has, NDP solicitations) for an address we answer, by address.

@@ -116,15 +116,15 @@ public struct LinkMachine: Sendable {
     // MARK: Inputs
 
     /// What the node machine says this link answers now.
-    public mutating func onAssignment(_ new: LinkAssignment, now: Duration) -> [LinkOutput] {
-        var outputs: [LinkOutput] = []
+    public mutating func onAssignment(_ new: LinkAssignment, now: Duration) -> [LinkAction] {
+        var outputs: [LinkAction] = []
         let changes = targetAnswers.update(new.targets, now: now)
         let witnessChanges = witness.watch(new.witness.map { [$0] } ?? [], keep: [], now: now)
         assignment = new
         assigned = true
         silent = false
-        conflictGuard.onCandidates(new.candidates, now: now)
-        context.guarded = new.candidates
+        conflictGuard.onServable(new.servable, now: now)
+        context.guarded = new.servable
         context.ownedElsewhere = new.ownedElsewhere
         learnMACs()
         outputs += neighborEvents(changes) + witnessEvents(witnessChanges)
@@ -132,14 +132,14 @@ public struct LinkMachine: Sendable {
     }
 
     /// Answers hold until `until` (with gossip; renewed on every turn of the gossip loop).
-    public mutating func onLease(until: Duration, now: Duration) -> [LinkOutput] {
+    public mutating func onLease(until: Duration, now: Duration) -> [LinkAction] {
         let before = holds(at: now)
         if leaseUntil.map({ until > $0 }) ?? true { leaseUntil = until }
         return holds(at: now) == before ? [] : update(now: now)
     }
 
     /// One captured frame.
-    public mutating func onFrame(_ bytes: UnsafeRawBufferPointer, now: Duration) -> [LinkOutput] {
+    public mutating func onFrame(_ bytes: UnsafeRawBufferPointer, now: Duration) -> [LinkAction] {
         switch Responder.decide(bytes, context: context) {
         case .reply(let frame, let address):
             tally.requestsReceived[address, default: 0] += 1
@@ -172,13 +172,13 @@ public struct LinkMachine: Sendable {
         }
     }
 
-    public mutating func onFrame(_ bytes: [UInt8], now: Duration) -> [LinkOutput] {
+    public mutating func onFrame(_ bytes: [UInt8], now: Duration) -> [LinkAction] {
         bytes.withUnsafeBytes { onFrame($0, now: now) }
     }
 
     /// Probes, announcements and judgements that are due.
-    public mutating func onTick(now: Duration) -> [LinkOutput] {
-        var outputs: [LinkOutput] = []
+    public mutating func onTick(now: Duration) -> [LinkAction] {
+        var outputs: [LinkAction] = []
         var changes: [TargetTracker.Action] = []
         for action in targetAnswers.onTick(now: now) {
             guard case .probe(let address, let unicast) = action else {
@@ -223,7 +223,7 @@ public struct LinkMachine: Sendable {
     }
 
     /// The capture failed (the interface went down or away).
-    public mutating func onCaptureLost(now: Duration) -> [LinkOutput] {
+    public mutating func onCaptureLost(now: Duration) -> [LinkAction] {
         guard capturing else { return [] }
         capturing = false
         if settings.usesLease { silent = true }
@@ -231,7 +231,7 @@ public struct LinkMachine: Sendable {
     }
 
     /// The capture is open again: announce what is answered, at once.
-    public mutating func onCaptureBack(now: Duration) -> [LinkOutput] {
+    public mutating func onCaptureBack(now: Duration) -> [LinkAction] {
         guard !capturing else { return [] }
         capturing = true
         scheduler.onOwnershipChanged([], now: now)
@@ -243,7 +243,7 @@ public struct LinkMachine: Sendable {
 
     /// Works out what is answered now; when it changed, says so, answers the requests held
     /// for addresses just taken, and restarts announcements.
-    private mutating func update(now: Duration) -> [LinkOutput] {
+    private mutating func update(now: Duration) -> [LinkAction] {
         let holds = holds(at: now)
         decidedUnderLease = holds
         let withheld = conflictGuard.withheld
@@ -254,14 +254,14 @@ public struct LinkMachine: Sendable {
             ? assignment.answering.subtracting(withheld).filter { targets == nil || answerMACs[$0] != nil } : []
         answerMACs = answerMACs.filter { effective.contains($0.key) }
         guard effective != context.answering || answerMACs != context.answerMACs else { return [] }
-        var outputs: [LinkOutput] = []
+        var outputs: [LinkAction] = []
         let started = effective.subtracting(context.answering).sorted()
         let stopped = context.answering.subtracting(effective).sorted().map { address in
             (address, reason(notServing: address, holds: holds, withheld: withheld))
         }
         if !started.isEmpty || !stopped.isEmpty { outputs.append(.event(.serving(started: started, stopped: stopped))) }
         // Served before with another node's MAC: announce the new one at once.
-        let retargeted = targetAnswers.retargeted(answerMACs, candidates: assignment.candidates)
+        let retargeted = targetAnswers.retargeted(answerMACs, servable: assignment.servable)
         for address in retargeted { tally.retargets[address, default: 0] += 1 }
         if effective.filter({ !$0.isIPv4 }) != context.answering.filter({ !$0.isIPv4 }) {
             outputs.append(.groups(Set(effective.compactMap { if case .v6(let address) = $0 { address.solicitedNodeMulticast } else { nil } })))
@@ -289,20 +289,20 @@ public struct LinkMachine: Sendable {
     }
 
     /// Whether the watched witness answers, when that changed.
-    private func witnessEvents(_ changes: [TargetTracker.Action]) -> [LinkOutput] {
+    private func witnessEvents(_ changes: [TargetTracker.Action]) -> [LinkAction] {
         changes.compactMap { change in
             guard case .changed(let address) = change, let state = witness.state(of: address), state != .resolving else { return nil }
             return .event(.witness(address, answers: state == .reachable))
         }
     }
 
-    private func neighborEvents(_ changes: [TargetTracker.Action]) -> [LinkOutput] {
+    private func neighborEvents(_ changes: [TargetTracker.Action]) -> [LinkAction] {
         let changed = changes.compactMap { if case .changed(let address) = $0 { address } else { nil } }
         return changed.isEmpty ? [] : [.event(.neighbors(changed: changed, nodes: nodes))]
     }
 
-    private mutating func perform(_ actions: [ConflictGuard.Action], now: Duration) -> [LinkOutput] {
-        var outputs: [LinkOutput] = []
+    private mutating func perform(_ actions: [ConflictGuard.Action], now: Duration) -> [LinkAction] {
+        var outputs: [LinkAction] = []
         for action in actions {
             switch action {
             case .probe(let address):
@@ -342,7 +342,7 @@ public struct LinkMachine: Sendable {
 }
 
 /// What a link's shell does for the machine.
-public enum LinkOutput: Equatable, Sendable {
+public enum LinkAction: Equatable, Sendable {
     /// Inject this frame.
     case send([UInt8], LinkSend)
     /// Be a member of exactly these solicited-node multicast groups (those of the IPv6

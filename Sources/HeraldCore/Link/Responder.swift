@@ -95,7 +95,7 @@ public enum ResponderOutcome: Equatable, Sendable {
     case drop(DropReason)
 }
 
-/// The whole decision from captured bytes to a reply, with no I/O: the link service calls
+/// The whole decision from captured bytes to a reply, with no I/O: the link loop calls
 /// it for every frame and executes the outcome. Follows RFC 826 and RFC 4861 §7.2.
 public enum Responder {
     public static func decide(_ bytes: UnsafeRawBufferPointer, context: ResponderContext) -> ResponderOutcome {

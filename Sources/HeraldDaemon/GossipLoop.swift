@@ -8,12 +8,12 @@ import ServiceLifecycle
 import Synchronization
 
 /// Runs the membership protocol over UDP. A thread of its own owns the socket and the pure
-/// `MembershipInstance`: it waits in poll() for a datagram or the instance's next deadline,
+/// `MembershipMachine`: it waits in poll() for a datagram or the instance's next deadline,
 /// opens and checks packets (`GossipSeal`, `ReplayGuard`), feeds the instance, and carries
-/// out what it returns (seal and send packets). It tells the node service what it learns —
+/// out what it returns (seal and send packets). It tells the node loop what it learns —
 /// the members when they change, every turn (the links' lease runs from it), a stall — and
 /// takes from it the metadata to gossip; what the node answers is decided there, not here.
-public final class GossipService: Service, Sendable {
+public final class GossipLoop: Service, Sendable {
     enum Event: Sendable {
         case memberChanged(Member)
         /// Rejected packets, at most one event every 10 s (a flood costs no wake-up of the
@@ -53,7 +53,7 @@ public final class GossipService: Service, Sendable {
     private let sealBox: Mutex<GossipSeal>
     private let socket: UDPSocket
     private let loop = ThreadLoop("gossip")
-    /// The metadata to gossip, as the node service last published it.
+    /// The metadata to gossip, as the node loop last published it.
     private let pending = Mutex<[UInt8]>([])
     private let statsBox = Mutex(Stats())
     private let events: AsyncStream<Event>
@@ -61,7 +61,7 @@ public final class GossipService: Service, Sendable {
     private let node: NodeInbox
     private let logger: Logger
 
-    /// The ownership lease the node machine renews on every turn (`NodeInstance.Settings`).
+    /// The ownership lease the node machine renews on every turn (`NodeMachine.Settings`).
     var lease: Duration { settings.suspicionFloor }
 
     /// SCHED_FIFO priority of the gossip thread (0: normal scheduling).
@@ -177,7 +177,7 @@ public final class GossipService: Service, Sendable {
         var scheduling = RealTimeScheduling(priority: realtimePriority, budget: .milliseconds(100))
         let origin = ContinuousClock.now
         var rng = SystemRandomNumberGenerator()
-        var instance = MembershipInstance(name: name, address: address, meta: pending.withLock { $0 }, settings: settings,
+        var instance = MembershipMachine(name: name, address: address, meta: pending.withLock { $0 }, settings: settings,
                                           now: .zero)
         var replays = ReplayGuard(destinations: destinations, settings: .init(capacity: settings.maxMembers * 2))
         var budget = SourceBudget()
@@ -292,7 +292,7 @@ public final class GossipService: Service, Sendable {
                 execute(instance.onTick(now: now, using: &rng))
             }
             if !resolved.isEmpty && now >= nextAloneWarning {
-                if !instance.members.values.contains(where: \.isCandidate) { eventSink.yield(.alone(resolved, now)) }
+                if !instance.members.values.contains(where: \.isUp) { eventSink.yield(.alone(resolved, now)) }
                 nextAloneWarning = now + .seconds(30)
             }
             let members = instance.members.values.sorted { $0.name < $1.name }
@@ -304,7 +304,7 @@ public final class GossipService: Service, Sendable {
             }
             // A turn renews the links' lease, so one goes at least every half lease, and at
             // once after a late wake-up (with when the loop asked to wake: the node machine
-            // tells a stall from idleness). Not every turn: each post wakes the node service.
+            // tells a stall from idleness). Not every turn: each post wakes the node loop.
             let late = wakeBy.map { now - $0 > lease / 4 } ?? false
             if viewChanged || late || lastTurnPosted.map({ now - $0 >= lease / 2 }) ?? true {
                 lastTurnPosted = now
@@ -329,7 +329,7 @@ public final class GossipService: Service, Sendable {
     }
 }
 
-extension GossipService {
+extension GossipLoop {
     static func wallClockMicroseconds() -> UInt64 {
         var clock = timespec()
         clock_gettime(CLOCK_REALTIME, &clock)

@@ -14,7 +14,7 @@ import HeraldWire
 /// own probing so a struggling node does not accuse healthy ones. Updates ride on pings
 /// and acks; a full-state push-pull with a random member (and now and then a dead one)
 /// repairs what gossip missed and heals partitions.
-public struct MembershipInstance: Sendable {
+public struct MembershipMachine: Sendable {
     public let settings: MembershipSettings
     public let name: String
     public let address: GossipAddress
@@ -22,10 +22,10 @@ public struct MembershipInstance: Sendable {
     public private(set) var meta: [UInt8]
     /// Every other member this node knows, alive or not.
     public private(set) var members: [String: Member] = [:] {
-        didSet { candidateCount = nil }
+        didSet { upCount = nil }
     }
-    /// Cached count of candidate members (excluding this node); nil after any change.
-    private var candidateCount: Int?
+    /// Cached count of the members that are up (excluding this node); nil after any change.
+    private var upCount: Int?
     /// Lifeguard's local health multiplier: 0 is healthy.
     public private(set) var awareness = 0
     /// Whether this node acks pings, relays them and refutes claims about itself: the
@@ -124,17 +124,12 @@ public struct MembershipInstance: Sendable {
                statusSince: .zero, roundTrip: nil)
     }
 
-    /// Members that are candidates for VIPs (alive or suspected), this node included.
-    public var candidates: [Member] {
-        (hasLeft ? [] : [selfMember]) + members.values.filter(\.isCandidate).sorted { $0.name < $1.name }
-    }
-
-    /// Candidates, this node included: the cluster size the timeouts scale with.
+    /// The members that are up, this node included: the cluster size the timeouts scale with.
     var aliveCount: Int {
         mutating get {
-            if let candidateCount { return candidateCount + 1 }
-            let count = members.values.filter(\.isCandidate).count
-            candidateCount = count
+            if let upCount { return upCount + 1 }
+            let count = members.values.filter(\.isUp).count
+            upCount = count
             return count + 1
         }
     }
@@ -201,7 +196,7 @@ public struct MembershipInstance: Sendable {
         guard !hasLeft else { return [] }
         hasLeft = true
         let message = GossipMessage.dead(name: name, incarnation: incarnation, from: name)
-        return members.values.filter(\.isCandidate).map { .send([message], to: $0.address) }
+        return members.values.filter(\.isUp).map { .send([message], to: $0.address) }
     }
 
     public mutating func onTick(now: Duration, using rng: inout some RandomNumberGenerator) -> [MembershipAction] {
@@ -229,7 +224,7 @@ public struct MembershipInstance: Sendable {
                 // path works, and the others may have died with the target (two hosts lost
                 // at once would otherwise slow every survivor's probing while it matters most).
                 adjustAwareness(1 + (current.nacks == 0 ? current.expectedNacks : 0))
-                if let target = members[current.target], target.isCandidate {
+                if let target = members[current.target], target.isUp {
                     actions += suspect(target.name, incarnation: target.incarnation, from: name, now: now)
                     // Buddy system, at once: if the target is alive it learns of the suspicion
                     // now and refutes before anyone can confirm it.
@@ -288,13 +283,13 @@ public struct MembershipInstance: Sendable {
         }
         for (seq, challenge) in challenges where now >= challenge.deadline { challenges[seq] = nil }
 
-        for (memberName, member) in members where !member.isCandidate && now - member.statusSince > settings.deadRetention {
+        for (memberName, member) in members where !member.isUp && now - member.statusSince > settings.deadRetention {
             members[memberName] = nil
         }
         // Departures of members that came back or were forgotten are dropped now and then.
         if departures.count - departuresStart > 2 * settings.maxMembers {
             departures = departures[departuresStart...].filter { entry in
-                members[entry.name].map { !$0.isCandidate && $0.statusSince == entry.since } ?? false
+                members[entry.name].map { !$0.isUp && $0.statusSince == entry.since } ?? false
             }
             departuresStart = 0
         }
@@ -441,7 +436,7 @@ public struct MembershipInstance: Sendable {
 
     /// This node's `alive`, sent straight to up to 16 alive members.
     func directAlive() -> [MembershipAction] {
-        members.values.filter(\.isCandidate).map(\.address).sorted().prefix(16).map { .send([aliveMessage], to: $0) }
+        members.values.filter(\.isUp).map(\.address).sorted().prefix(16).map { .send([aliveMessage], to: $0) }
     }
 
     mutating func alive(_ memberName: String, address memberAddress: GossipAddress, incarnation memberIncarnation: UInt64,
@@ -474,7 +469,7 @@ public struct MembershipInstance: Sendable {
     mutating func suspect(_ memberName: String, incarnation memberIncarnation: UInt64, from: String,
                           now: Duration) -> [MembershipAction] {
         if memberName == name { return refute(above: memberIncarnation, status: .suspect) }
-        guard var member = members[memberName], member.isCandidate, memberIncarnation >= member.incarnation,
+        guard var member = members[memberName], member.isUp, memberIncarnation >= member.incarnation,
               isPlausible(memberName, memberIncarnation) else { return [] }
         if member.status == .suspect, var suspicion = suspicions[memberName], memberIncarnation == suspicion.incarnation {
             if !from.isEmpty, suspicion.accusers.insert(from).inserted {
@@ -499,7 +494,7 @@ public struct MembershipInstance: Sendable {
     mutating func declareDead(_ memberName: String, incarnation memberIncarnation: UInt64, from: String,
                               now: Duration) -> [MembershipAction] {
         if memberName == name { return refute(above: memberIncarnation, status: .dead) }
-        guard var member = members[memberName], member.isCandidate, memberIncarnation >= member.incarnation,
+        guard var member = members[memberName], member.isUp, memberIncarnation >= member.incarnation,
               isPlausible(memberName, memberIncarnation) else { return [] }
         member.incarnation = memberIncarnation
         member.status = from == memberName ? .left : .dead
@@ -532,7 +527,7 @@ public struct MembershipInstance: Sendable {
                 departures.append((record.name, now))
                 return []
             }
-            guard known.isCandidate else { return [] }
+            guard known.isUp else { return [] }
             return suspect(record.name, incarnation: record.incarnation, from: "", now: now)
         case .left:
             if members[record.name] == nil {
@@ -558,7 +553,7 @@ public struct MembershipInstance: Sendable {
             let (departed, since) = departures[departuresStart]
             departuresStart += 1
             // Skipped: came back, forgotten, or departed again later (a newer entry follows).
-            guard let member = members[departed], !member.isCandidate, member.statusSince == since else { continue }
+            guard let member = members[departed], !member.isUp, member.statusSince == since else { continue }
             members[departed] = nil
             compactDepartures()
             return true
@@ -603,9 +598,9 @@ public struct MembershipInstance: Sendable {
             while probeIndex < probeOrder.count {
                 let candidate = probeOrder[probeIndex]
                 probeIndex += 1
-                if let member = members[candidate], member.isCandidate { return member }
+                if let member = members[candidate], member.isUp { return member }
             }
-            probeOrder = members.values.filter(\.isCandidate).map(\.name).sorted().shuffled(using: &rng)
+            probeOrder = members.values.filter(\.isUp).map(\.name).sorted().shuffled(using: &rng)
             probeIndex = 0
         }
         return nil

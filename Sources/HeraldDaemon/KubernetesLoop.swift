@@ -10,12 +10,12 @@ import ServiceLifecycle
 import Synchronization
 
 /// Serves `type: LoadBalancer` Services. Three `Watcher`s keep Services, Nodes and
-/// EndpointSlices current and their changes go to the node service as plain facts
+/// EndpointSlices current and their changes go to the node loop as plain facts
 /// (`KubernetesFacts`), where the node machine elects who announces each address; one node
 /// at a time (the allocator, as the machine says) gives Services pool addresses and writes
 /// them to `status.loadBalancer`. If the API server goes away, the last known state keeps
 /// being announced.
-final class KubernetesService: Service, Sendable {
+final class KubernetesLoop: Service, Sendable {
     struct Snapshot: Sendable {
         var services: [String: KubeService] = [:]
         var nodes: [String: Node] = [:]
@@ -460,7 +460,7 @@ final class KubeWriters: Sendable {
 
     /// Runs every entry (in parallel across the connections) and returns when all have;
     /// false when any failed.
-    func run(_ writes: [KubernetesService.Writes]) -> Bool {
+    func run(_ writes: [KubernetesLoop.Writes]) -> Bool {
         guard writes.count > 1 else { return writes.first.map { $0(connections[0]) } ?? true }
         final class Progress: Sendable {
             let next = Atomic<Int>(0)

@@ -10,7 +10,7 @@ import Synchronization
 /// (`RequestServer`): one request per connection (`Connection: close`), requests of at
 /// most 8 KiB, 2 s from connect to the last byte of the answer, 16 clients at once.
 /// Scrapes are rare and small; nothing here needs more.
-final class MetricsService: Service, Sendable {
+final class MetricsServer: Service, Sendable {
     let listen: HostPort
     private let fd: Int32
     private let loop = ThreadLoop("metrics")

@@ -7,7 +7,7 @@ import Synchronization
 
 /// The root-only unix socket `heraldctl` talks to: one command line per connection, the
 /// JSON answer the handler builds, then close (`RequestServer`, on a thread of its own).
-public final class ControlService: Service, Sendable {
+public final class ControlServer: Service, Sendable {
     public typealias Handler = @Sendable (ControlRequest) -> [UInt8]
 
     let path: String

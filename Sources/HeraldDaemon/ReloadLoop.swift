@@ -11,7 +11,7 @@ import UnixSignals
 /// the side; only a config that validates, changes nothing that needs a restart, and whose
 /// new interfaces all open is applied. Anything else leaves the running config as it was,
 /// logs why (`FILE:LINE` errors), counts a failed reload, and answers the verdict.
-final class ReloadService: Service, Sendable {
+final class ReloadLoop: Service, Sendable {
     let runtime: Runtime
     let logger: Logger
     /// Applies a validated config to the running services; throws if it cannot (a new

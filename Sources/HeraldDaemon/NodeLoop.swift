@@ -6,7 +6,7 @@ import ServiceLifecycle
 import Synchronization
 
 /// What producers tell the node: posted from any thread (the gossip loop, the Kubernetes
-/// watchers, health-check runners, links, reload), handled in order by `NodeService`.
+/// watchers, health-check runners, links, reload), handled in order by `NodeLoop`.
 /// Producers send facts, never decisions.
 final class NodeInbox: Sendable {
     enum Event: Sendable {
@@ -40,7 +40,7 @@ final class NodeInbox: Sendable {
     /// Services changing faster than the machine digests them must not pile up).
     private let newestFacts = Mutex<KubernetesFacts?>(nil)
 
-    /// When the gossip loop last posted a turn, and when the node service last took one
+    /// When the gossip loop last posted a turn, and when the node loop last took one
     /// (monotonic nanoseconds): a turn outstanding for long means the node machine is
     /// starved, and gossip stops answering for a node that does no work.
     private let turnPosted = Atomic<Int64>(0)
@@ -82,35 +82,35 @@ final class NodeInbox: Sendable {
 }
 
 /// The node machine as last decided, readable from any thread (reports, metrics, the
-/// Kubernetes loop); only `NodeService` changes it.
+/// Kubernetes loop); only `NodeLoop` changes it.
 final class NodeState: Sendable {
     /// The instant the machine's `now` counts from.
     let origin: ContinuousClock.Instant
-    private let machine: Mutex<NodeInstance>
+    private let machine: Mutex<NodeMachine>
 
-    init(_ machine: NodeInstance, origin: ContinuousClock.Instant) {
+    init(_ machine: NodeMachine, origin: ContinuousClock.Instant) {
         self.origin = origin
         self.machine = Mutex(machine)
     }
 
-    var current: NodeInstance { machine.withLock { $0 } }
+    var current: NodeMachine { machine.withLock { $0 } }
 
-    fileprivate func update<R>(_ body: (inout NodeInstance) -> R) -> R { machine.withLock { body(&$0) } }
+    fileprivate func update<R>(_ body: (inout NodeMachine) -> R) -> R { machine.withLock { body(&$0) } }
 }
 
 /// The one consumer of everything that may change what this node answers: it drains the
-/// inbox into the node machine (`NodeInstance`) and carries out what the machine decides
+/// inbox into the node machine (`NodeMachine`) and carries out what the machine decides
 /// — links, gossiped metadata, Kubernetes Events, the journal. One owner, one order: a
 /// slow producer cannot overwrite a newer decision with one built from an older snapshot.
-final class NodeService: Service, Sendable {
+final class NodeLoop: Service, Sendable {
     private let state: NodeState
     private let inbox: NodeInbox
     private let links: LinkSet
-    private let gossip: GossipService?
-    private let kubernetes: KubernetesService?
+    private let gossip: GossipLoop?
+    private let kubernetes: KubernetesLoop?
     private let logger: Logger
 
-    init(state: NodeState, inbox: NodeInbox, links: LinkSet, gossip: GossipService?, kubernetes: KubernetesService?,
+    init(state: NodeState, inbox: NodeInbox, links: LinkSet, gossip: GossipLoop?, kubernetes: KubernetesLoop?,
          logger: Logger) {
         self.state = state
         self.inbox = inbox
@@ -146,7 +146,7 @@ final class NodeService: Service, Sendable {
         }
     }
 
-    private static func handle(_ event: NodeInbox.Event, _ machine: inout NodeInstance, now: Duration,
+    private static func handle(_ event: NodeInbox.Event, _ machine: inout NodeMachine, now: Duration,
                                origin: ContinuousClock.Instant) -> [NodeAction] {
         switch event {
         case .view(let members): machine.onView(members, now: now)

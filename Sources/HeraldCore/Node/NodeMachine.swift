@@ -10,10 +10,10 @@ import HeraldWire
 ///
 /// Without gossip the view is this node alone, so the same election runs (a health check
 /// gates a standalone VIP as it gates a shared one). With gossip:
-/// - a node that just started gossips `startingUp` until its links have probed (`onReady`),
-///   so the owner of a VIP keeps it until this node can answer;
-/// - a node that believes it is alone takes nothing until it has heard a peer or the join
-///   grace has passed (`settled`), so it does not grab every VIP while joining;
+/// - a node goes through phases (`NodePhase`): `joining` (it believes it is alone and takes
+///   nothing until it has heard a peer or the join grace has passed, so it does not grab
+///   every VIP while joining), `startingUp` (its links are probing: it gossips so, and the
+///   owner of a VIP keeps it until this node can answer), then `serving`;
 /// - a node that was cut off (an interface came back) or stalled (the gossip loop turned
 ///   far later than it asked to: the process was stopped or starved) holds down:
 ///   ineligible for `holdDown`, so it does not snatch VIPs back from a fresher view;
@@ -23,7 +23,7 @@ import HeraldWire
 ///   (a partition, a dead switch port on its side): it takes none of their addresses until
 ///   its witness (`node.witness`, by default the gateway) answers on the link; if the
 ///   witness is silent too, it is cut off and stays so until the members are back.
-public struct NodeInstance: Sendable {
+public struct NodeMachine: Sendable {
     public struct Settings: Equatable, Sendable {
         /// With gossip: how long answers hold after the gossip loop last turned; `nil`
         /// without gossip (no lease: the node is its own authority).
@@ -60,9 +60,10 @@ public struct NodeInstance: Sendable {
     private var down: Set<String> = []
     private var unreachable: [String: Set<String>] = [:]
     public private(set) var holdingDownUntil: Duration?
-    public private(set) var startingUp: Bool
+    public private(set) var phase: NodePhase
+    /// Whether every link has probed its addresses (`onReady`).
+    private var linksReady = false
     private let startedAt: Duration
-    public private(set) var settled: Bool
 
     /// The announcer of every address that has one (VIPs and Service addresses).
     public private(set) var owners: [IPAddress: String] = [:]
@@ -93,8 +94,7 @@ public struct NodeInstance: Sendable {
         self.loaded = loaded
         self.settings = settings
         startedAt = now
-        startingUp = settings.lease != nil
-        settled = settings.lease == nil || settings.joinGrace == .zero
+        phase = settings.lease == nil ? .serving : settings.joinGrace == .zero ? .startingUp : .joining
         checks = Self.checks(for: loaded, keeping: [:])
         configDigest = ConfigDigest.of(loaded.config)
     }
@@ -110,7 +110,7 @@ public struct NodeInstance: Sendable {
             return NodeMeta.Interface(name: interface.name, mac: mac, prefixes: interface.prefixes)
         }
         return NodeMeta(interfaces: interfaces, passingChecks: checks.filter(\.value.state.passing).keys.sorted(),
-                        holdingDown: holdingDownUntil != nil, startingUp: startingUp,
+                        holdingDown: holdingDownUntil != nil, startingUp: phase != .serving,
                         unreachableNodes: unreachable.values.reduce(into: Set<String>()) { $0.formUnion($1) }.sorted(),
                         about: NodeMeta.About(version: HeraldVersion.current, mode: loaded.config.node.mode.rawValue,
                                               configDigest: configDigest))
@@ -134,14 +134,14 @@ public struct NodeInstance: Sendable {
     /// The members this node elects from: itself first, then the others.
     public var view: [Member] { [selfMember] + peers }
 
-    /// Whether this node allocates Service addresses: the first candidate by name, so
+    /// Whether this node allocates Service addresses: the first member that is up, by name, so
     /// exactly one does at a time and another takes over when it fails.
     public var isAllocator: Bool {
-        settled && view.filter(\.isCandidate).map(\.name).min() == loaded.nodeName
+        phase != .joining && view.filter(\.isUp).map(\.name).min() == loaded.nodeName
     }
 
     public var nextDeadline: Duration? {
-        [holdingDownUntil, settled ? nil : startedAt + settings.joinGrace].compactMap { $0 }.min()
+        [holdingDownUntil, phase == .joining ? startedAt + settings.joinGrace : nil].compactMap { $0 }.min()
     }
 
     // MARK: Inputs
@@ -283,9 +283,9 @@ public struct NodeInstance: Sendable {
 
     /// Every link has probed its addresses: with gossip, this node may now be elected.
     public mutating func onReady(now: Duration) -> [NodeAction] {
-        guard startingUp else { return [] }
-        startingUp = false
-        return [.eligible] + decide(now: now)
+        guard !linksReady else { return [] }
+        linksReady = true
+        return decide(now: now)
     }
 
     public mutating func onTick(now: Duration) -> [NodeAction] {
@@ -323,7 +323,12 @@ public struct NodeInstance: Sendable {
             drift = newDrift
             actions.append(.configDrift(newDrift))
         }
-        if !settled, peers.contains(where: \.isCandidate) || now - startedAt >= settings.joinGrace { settled = true }
+        if phase == .joining, peers.contains(where: \.isUp) || now - startedAt >= settings.joinGrace { phase = .startingUp }
+        if phase == .startingUp, linksReady {
+            phase = .serving
+            actions.append(.eligible)
+        }
+        let settled = phase != .joining
         let members = view
         let config = loaded.config
         let services = kubernetes.map { ServiceAnnouncements($0, config: config, members: members) } ?? ServiceAnnouncements()
@@ -349,7 +354,7 @@ public struct NodeInstance: Sendable {
         var all = config
         all.vips += services.vips
         let answering = LinkPlan.make(config: all, host: loaded.host, owned: newOwned)
-        let candidates = LinkPlan.make(config: all, host: loaded.host,
+        let servable = LinkPlan.make(config: all, host: loaded.host,
                                        owned: LinkPlan.standaloneOwnership(config: all, nodeName: loaded.nodeName))
         // Until settled the cluster's MACs are not known, so probe answers wait to be judged.
         let cluster: ClusterMACs? = settled ? ClusterMACs(members.reduce(into: [:]) { own, member in
@@ -361,10 +366,10 @@ public struct NodeInstance: Sendable {
             ? LinkTargets(nodeFor: services.targets.mapValues(\.address), names: services.nodeAddresses, suspects: services.suspects)
             : nil
         for interface in LinkPlan.interfaces(config: config, host: loaded.host).map(\.name) {
-            let mine = candidates.addressesByInterface[interface] ?? []
+            let mine = servable.addressesByInterface[interface] ?? []
             let served = answering.addressesByInterface[interface] ?? []
             let assignment = LinkAssignment(
-                answering: served, ownedElsewhere: newOwned.subtracting(served), candidates: mine, cluster: cluster,
+                answering: served, ownedElsewhere: newOwned.subtracting(served), servable: mine, cluster: cluster,
                 // Each link watches the targets of the addresses it could serve, and the
                 // reported nodes only if it serves Service addresses at all.
                 targets: targets.map { targets in
@@ -391,6 +396,20 @@ public struct NodeInstance: Sendable {
         }
         return result
     }
+}
+
+/// Where a node is in joining the cluster. Without gossip a node is its own authority and
+/// always `serving`. A hold-down (`NodeMachine.holdingDownUntil`) is not a phase: a penalty
+/// any phase may carry.
+public enum NodePhase: Equatable, Sendable {
+    /// It has heard no member, and the join grace has not passed: it elects nothing, so a
+    /// node that restarts does not take every VIP while it believes it is alone.
+    case joining
+    /// It has joined, and its links are still probing their addresses: it elects, but
+    /// gossips `startingUp`, so no VIP is handed to it before it can answer.
+    case startingUp
+    /// It elects and may be elected.
+    case serving
 }
 
 /// A node's witness: an address on the LAN it asks (by ARP or NDP on one of its links)
@@ -432,7 +451,7 @@ public struct LinkAssignment: Equatable, Sendable {
     /// Addresses this node owns on other links (to tell `wrongInterface` from `notOurs`).
     public var ownedElsewhere: Set<IPAddress>
     /// Every address this link could ever serve: probed once when it first appears.
-    public var candidates: Set<IPAddress>
+    public var servable: Set<IPAddress>
     /// The cluster's MACs (a claim from one is a handover, not a conflict, except for the
     /// member's own addresses); `nil` until known.
     public var cluster: ClusterMACs?
@@ -442,11 +461,11 @@ public struct LinkAssignment: Equatable, Sendable {
     /// node's witness, while it wonders whether it is cut off.
     public var witness: IPAddress?
 
-    public init(answering: Set<IPAddress> = [], ownedElsewhere: Set<IPAddress> = [], candidates: Set<IPAddress> = [],
+    public init(answering: Set<IPAddress> = [], ownedElsewhere: Set<IPAddress> = [], servable: Set<IPAddress> = [],
                 cluster: ClusterMACs? = nil, targets: LinkTargets? = nil, witness: IPAddress? = nil) {
         self.answering = answering
         self.ownedElsewhere = ownedElsewhere
-        self.candidates = candidates
+        self.servable = servable
         self.cluster = cluster
         self.targets = targets
         self.witness = witness
@@ -498,7 +517,7 @@ public struct ConfigDrift: Equatable, Sendable {
     /// From the alive members' metadata (this node's included, as `me`).
     public init(view: [Member], me: String) {
         var digests: [String: String] = [:]
-        for member in view where member.isCandidate {
+        for member in view where member.isUp {
             if let digest = NodeMeta.decode(member.meta)?.about?.configDigest { digests[member.name] = digest }
         }
         guard Set(digests.values).count > 1 else { return }

@@ -7,11 +7,11 @@ import ServiceLifecycle
 import Synchronization
 
 /// Runs the `check` of every VIP this node may announce, each on a thread of its own (a
-/// probe blocks for up to its timeout), and posts every result to the node service, whose
+/// probe blocks for up to its timeout), and posts every result to the node loop, whose
 /// machine applies rise and fall: whether a check passes is decided there, with or without
 /// gossip. A failed run says why in the journal (exit status and the first line of its
 /// standard error, a signal, a timeout, a refused connection), at most once a minute per VIP.
-final class HealthCheckService: Service, Sendable {
+final class HealthCheckLoop: Service, Sendable {
     /// One running check: its thread stops when `loop` is stopped.
     private final class Runner: Sendable {
         let vip: String

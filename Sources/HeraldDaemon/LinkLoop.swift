@@ -11,7 +11,7 @@ import Synchronization
 /// deadline or news (a new assignment or lease), hands every frame to the machine and
 /// injects what it returns (one wake-up per request), and reopens the capture when the
 /// interface comes back. It moves bytes and time; every decision is the machine's.
-public final class LinkService: Service, Sendable {
+public final class LinkLoop: Service, Sendable {
     public let interface: HostInterface
     let mac: MACAddress
     /// Beats once per loop turn, for the systemd watchdog.
@@ -29,7 +29,7 @@ public final class LinkService: Service, Sendable {
     private let readiness: Readiness
     private let logger: Logger
 
-    /// What the node service hands the link thread; read at every turn.
+    /// What the node loop hands the link thread; read at every turn.
     private struct Inbox {
         var assignment: LinkAssignment?
         var assigned = false
@@ -82,7 +82,7 @@ public final class LinkService: Service, Sendable {
         }
         loop.wake.signal()
         if first {
-            logger.info("answering ARP/NDP", metadata: ["vips": "\(assignment.candidates.sorted().map(\.description).joined(separator: ","))"])
+            logger.info("answering ARP/NDP", metadata: ["vips": "\(assignment.servable.sorted().map(\.description).joined(separator: ","))"])
         }
     }
 
@@ -204,7 +204,7 @@ public final class LinkService: Service, Sendable {
         }
         var carrier = carrierWatch?.current(name: interface.name) ?? true
 
-        func perform(_ outputs: [LinkOutput]) {
+        func perform(_ outputs: [LinkAction]) {
             for output in outputs {
                 switch output {
                 case .send(let frame, let why):
