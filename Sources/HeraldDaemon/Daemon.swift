@@ -79,7 +79,6 @@ public enum Daemon {
         let config = loaded.config
         let runtime = Runtime(configPath: options.configPath, loaded: loaded)
         let interfaces = LinkPlan.interfaces(config: config, host: loaded.host)
-        let readiness = Readiness(links: interfaces.map(\.name) + (config.kubernetes == nil ? [] : ["kubernetes"]))
         let nodeSettings = config.gossip.map {
             NodeMachine.Settings(gossip: MembershipSettings(profile: $0.profile), hasJoinPeers: !$0.join.isEmpty)
         } ?? .standalone
@@ -89,7 +88,7 @@ public enum Daemon {
         let inbox = NodeInbox()
         let links = try LinkSet(interfaces: interfaces) { interface throws(SystemError) in
             try LinkLoop(interface: interface, settings: linkSettings, realtimePriority: config.node.realtimePriority, node: inbox,
-                            readiness: readiness, logger: logger)
+                         logger: logger)
         }
         if interfaces.isEmpty {
             logger.warning("no VIP of this config can be announced by this node; answering nothing",
@@ -115,10 +114,8 @@ public enum Daemon {
                 workBacklog: { max(inbox.turnBacklog, links.all.map(\.heartbeat.lateness).max() ?? .zero) }, logger: logger)
         }
         let kubernetes = try config.kubernetes.map { settings throws(SystemError) in
-            try KubernetesLoop(settings: settings, runtime: runtime, node: inbox, decided: state, readiness: readiness,
-                                  logger: logger)
+            try KubernetesLoop(settings: settings, runtime: runtime, node: inbox, decided: state, logger: logger)
         }
-        let node = NodeLoop(state: state, inbox: inbox, links: links, gossip: gossip, kubernetes: kubernetes, logger: logger)
         let reports = Reports(runtime: runtime, node: state, linkSet: links, gossip: gossip, kubernetes: kubernetes, checks: checks)
         let metrics = try config.metrics.map { settings throws(SystemError) in
             try MetricsServer(listen: settings.listen, logger: logger) { reports.metrics }
@@ -138,18 +135,17 @@ public enum Daemon {
             request == .reload ? controlReply(reload.reload()) : reports.answer(request)
         }
         let notifier = SystemdNotifier(
-            readiness: readiness,
             status: "\(config.vips.count) VIP(s) on \(interfaces.map(\.name).joined(separator: ", "))\(config.gossip == nil ? "" : ", gossip")",
             logger: logger,
             heartbeats: { [gossip, metrics] in
                 // Not the Kubernetes loop: it waits on the API server, and liveness never does.
                 links.all.map(\.heartbeat) + [gossip?.heartbeat, metrics?.heartbeat, control.heartbeat].compactMap { $0 }
-            },
-            onReady: {
-                inbox.post(.ready)
-                // Start-up is over: its code need not stay resident.
-                ResidentCode.dropStartupCode()
             })
+        let node = NodeLoop(state: state, inbox: inbox, links: links, gossip: gossip, kubernetes: kubernetes, logger: logger) {
+            notifier.markReady()
+            // Start-up is over: its code need not stay resident.
+            ResidentCode.dropStartupCode()
+        }
         // The group stops services in reverse, each after the one before has returned:
         // notifier (STOPPING=1), links (silence), Kubernetes, gossip (leave, so peers take
         // over at once), checks, the node machine, reload, metrics, control.

@@ -2,39 +2,28 @@ import FoundationEssentials
 import Glibc
 import HeraldCore
 import HeraldKube
-import HeraldMembership
 import HeraldSystem
 import HeraldWire
 import Logging
 import ServiceLifecycle
 import Synchronization
 
-/// Serves `type: LoadBalancer` Services. Three `Watcher`s keep Services, Nodes and
-/// EndpointSlices current and their changes go to the node loop as plain facts
-/// (`KubernetesFacts`), where the node machine elects who announces each address; one node
-/// at a time (the allocator, as the machine says) gives Services pool addresses and writes
-/// them to `status.loadBalancer`. If the API server goes away, the last known state keeps
-/// being announced.
+/// Moves bytes between the Kubernetes API and the `KubernetesMachine`, which decides
+/// everything. Watchers keep Services, Nodes and EndpointSlices (and, for namespace
+/// selectors, Namespaces) current in the machine; the facts thread posts the machine's
+/// `facts` to the node loop once per burst of changes; the allocator thread runs the
+/// machine's writes after every change. If the API server goes away, the last known state
+/// keeps being announced.
 final class KubernetesLoop: Service, Sendable {
-    struct Snapshot: Sendable {
-        var services: [String: KubeService] = [:]
-        var nodes: [String: Node] = [:]
-        var slices: [String: EndpointSlice] = [:]
-        var namespaces: [String: Namespace] = [:]
-        var listed: Set<String> = []
-    }
-
     let settings: KubernetesSettings
     let runtime: Runtime
     let logger: Logger
     private let credentials: KubeCredentials
-    private let state = Mutex(Snapshot())
+    private let machine: Mutex<KubernetesMachine>
     private let loop = ThreadLoop("kube-allocator")
     private let factsLoop = ThreadLoop("kube-facts")
     private let node: NodeInbox
     private let decided: NodeState
-    private let readiness: Readiness
-    private let events = Mutex<[String: String]>([:])
     /// Failed API requests by what they were for (services, nodes, endpointslices, status, events).
     private let errorCounts = Mutex<[String: UInt64]>([:])
 
@@ -42,14 +31,14 @@ final class KubernetesLoop: Service, Sendable {
 
     private func countError(_ what: String) { errorCounts.withLock { $0[what, default: 0] += 1 } }
 
-    init(settings: KubernetesSettings, runtime: Runtime, node: NodeInbox, decided: NodeState, readiness: Readiness,
-         logger: Logger) throws(SystemError) {
+    init(settings: KubernetesSettings, runtime: Runtime, node: NodeInbox, decided: NodeState, logger: Logger) throws(SystemError) {
         self.settings = settings
         self.runtime = runtime
         self.node = node
         self.decided = decided
-        self.readiness = readiness
         self.logger = logger
+        machine = Mutex(KubernetesMachine(loadBalancerClass: settings.loadBalancerClass,
+                                          watchesNamespaces: runtime.loaded.config.watchesNamespaces))
         do {
             credentials = try settings.kubeconfig.map { path throws(KubeConfigError) in try KubeConfigLoader.load(path: path) }
                 ?? KubeConfigLoader.inCluster(environment: ["KUBERNETES_SERVICE_HOST": System.environment("KUBERNETES_SERVICE_HOST"),
@@ -60,35 +49,25 @@ final class KubernetesLoop: Service, Sendable {
         }
     }
 
-    var snapshot: Snapshot { state.withLock { $0 } }
-
     /// Announcers or targets changed (a member failed, a node stopped answering): post
     /// the Events that say so.
     func announcersChanged() { loop.wake.signal() }
 
     func run() async throws {
-        let services = try watcher(KubeService.self, "/api/v1/services", kind: "services") {
-            Self.apply($1, to: &$0.services) { $0.key }
+        var watchers: [(name: String, run: @Sendable () -> Void, stop: @Sendable () -> Void)] = []
+        func add<Object: KubeObject>(_ type: Object.Type, _ path: String, _ kind: KubernetesMachine.Kind,
+                                     _ apply: @escaping @Sendable (inout KubernetesMachine, ObjectUpdate<Object>) -> Void) throws(SystemError) {
+            let watcher = try watcher(type, path, kind: kind, apply: apply)
+            watchers.append(("kube-\(kind.rawValue)", watcher.run, watcher.stop))
         }
-        let nodes = try watcher(Node.self, "/api/v1/nodes", kind: "nodes") {
-            Self.apply($1, to: &$0.nodes) { $0.metadata.name }
+        try add(KubeService.self, "/api/v1/services", .services) { $0.onUpdate($1) }
+        try add(Node.self, "/api/v1/nodes", .nodes) { $0.onUpdate($1) }
+        try add(EndpointSlice.self, "/apis/discovery.k8s.io/v1/endpointslices", .endpointslices) { $0.onUpdate($1) }
+        if machine.withLock({ $0.watched.contains(.namespaces) }) {
+            try add(Namespace.self, "/api/v1/namespaces", .namespaces) { $0.onUpdate($1) }
         }
-        let slices = try watcher(EndpointSlice.self, "/apis/discovery.k8s.io/v1/endpointslices", kind: "endpointslices") {
-            Self.apply($1, to: &$0.slices) { "\($0.metadata.namespace ?? "")/\($0.metadata.name)" }
-        }
-        var watchers: [(name: String, run: @Sendable () -> Void, stop: @Sendable () -> Void)] = [
-            ("kube-services", services.run, services.stop), ("kube-nodes", nodes.run, nodes.stop),
-            ("kube-slices", slices.run, slices.stop)]
-        // Namespaces only for pools' namespace_selectors (and the RBAC to list them).
-        if runtime.loaded.config.watchesNamespaces {
-            let namespaces = try watcher(Namespace.self, "/api/v1/namespaces", kind: "namespaces") {
-                Self.apply($1, to: &$0.namespaces) { $0.metadata.name }
-            }
-            watchers.append(("kube-namespaces", namespaces.run, namespaces.stop))
-        }
-        let lists = watchers.count
         let all = watchers
-        logger.info("watching \(watchers.map { $0.name.dropFirst(5) }.joined(separator: ", "))",
+        logger.info("watching \(all.map { $0.name.dropFirst(5) }.joined(separator: ", "))",
                     metadata: ["server": "\(credentials.server)"])
         await withDiscardingTaskGroup { group in
             for watcher in all {
@@ -96,17 +75,6 @@ final class KubernetesLoop: Service, Sendable {
             }
             group.addTask { [self] in await loop.run { self.reconcileLoop() } }
             group.addTask { [self] in await factsLoop.run { self.postFacts() } }
-            // READY waits for the first lists, but not forever: with the API down at boot the
-            // VIPs still start, and Services follow once it answers.
-            group.addTask { [self] in
-                for _ in 0..<100 where state.withLock({ $0.listed.count }) < lists && !Task.isShuttingDownGracefully {
-                    try? await Task.sleep(for: .milliseconds(100))
-                }
-                if state.withLock({ $0.listed.count }) < lists {
-                    logger.warning("the API server has not answered the first lists in 10 s; starting without Services")
-                }
-                await readiness.markReady("kubernetes")
-            }
             // A watcher blocks in its HTTP request: stopping it aborts that within a second.
             group.addTask {
                 await untilShutdown()
@@ -115,39 +83,26 @@ final class KubernetesLoop: Service, Sendable {
         }
     }
 
-    /// A watcher whose updates `store` applies to the snapshot; every update wakes the
-    /// allocator and the facts poster.
+    /// A watcher whose updates go to the machine; each wakes the allocator and the facts
+    /// poster.
     private func watcher<Object: KubeObject>(
-        _ type: Object.Type, _ path: String, kind: String,
-        store: @escaping @Sendable (inout Snapshot, Watcher<Object>.Update) -> Void
+        _ type: Object.Type, _ path: String, kind: KubernetesMachine.Kind,
+        apply: @escaping @Sendable (inout KubernetesMachine, ObjectUpdate<Object>) -> Void
     ) throws(SystemError) -> Watcher<Object> {
         do {
             return try Watcher<Object>(credentials: credentials, path: path, onUpdate: { [self] update in
-                state.withLock { state in
-                    store(&state, update)
-                    if case .replaced = update { state.listed.insert(kind) }
-                }
+                machine.withLock { apply(&$0, update) }
                 loop.wake.signal()
                 factsLoop.wake.signal()
             }, onError: { [self] error, retry in
-                countError(kind)
-                logger.warning("kubernetes \(kind): \(error); retrying in \(retry)")
+                countError(kind.rawValue)
+                logger.warning("kubernetes \(kind.rawValue): \(error); retrying in \(retry)")
             }, onSkip: { [self] reason in
-                countError(kind)
-                logger.warning("kubernetes \(kind): an object that does not decode is ignored: \(reason)")
+                countError(kind.rawValue)
+                logger.warning("kubernetes \(kind.rawValue): an object that does not decode is ignored: \(reason)")
             })
         } catch {
             throw SystemError("kubernetes: \(error)", errno: 0)
-        }
-    }
-
-    /// Applies one update to a map of objects by key.
-    private static func apply<Object>(_ update: Watcher<Object>.Update, to map: inout [String: Object],
-                                      key: (Object) -> String) {
-        switch update {
-        case .replaced(let all): map = Dictionary(all.map { (key($0), $0) }, uniquingKeysWith: { _, last in last })
-        case .added(let object), .modified(let object): map[key(object)] = object
-        case .deleted(let object): map[key(object)] = nil
         }
     }
 
@@ -155,62 +110,42 @@ final class KubernetesLoop: Service, Sendable {
 
     /// Tells the node machine what the API server says, once per burst of watch events:
     /// facts are a pass over every Service and so is each post's election, so a relist or
-    /// a thousand new Services must be one post, not one per object.
+    /// a thousand new Services must be one post, not one per object. Then it waits until
+    /// the node loop has taken them (it would only ever see the newest), and after a costly
+    /// round (thousands of Services changing) as long again: a burst gets half a core, not
+    /// all of it.
     private func postFacts() {
+        var posted: Int?
+        var toldListed = false
         while !factsLoop.isStopping {
-            factsLoop.wake.wait(milliseconds: -1)
-            guard !factsLoop.isStopping else { return }
-            usleep(10_000)   // the rest of the burst
-            factsLoop.wake.drain()
-            let started = ContinuousClock.now
-            node.post(.kubernetes(facts(snapshot)))
-            // Until the machine has taken them (it would only ever see the newest: facts it
-            // would not see are waste), then, after a costly round (thousands of Services
-            // changing), as long again: a burst gets half a core, not all of it.
-            while node.factsPending && !factsLoop.isStopping { usleep(5_000) }
-            let spent = started.duration(to: .now)
-            if spent > .milliseconds(20) { usleep(UInt32(min(spent, .seconds(2)).milliseconds * 1000)) }
-        }
-    }
-
-    /// The Services this node serves and what the Nodes say, as plain values.
-    func facts(_ snapshot: Snapshot) -> KubernetesFacts {
-        // One pass over the slices, not one per Service.
-        var slices: [String: [EndpointSlice]] = [:]
-        for slice in snapshot.slices.values {
-            guard let service = slice.metadata.labels?["kubernetes.io/service-name"] else { continue }
-            slices["\(slice.metadata.namespace ?? "default")/\(service)", default: []].append(slice)
-        }
-        return KubernetesFacts(
-            services: snapshot.services.values.filter { $0.isServed(loadBalancerClass: settings.loadBalancerClass) }.map { service in
-                let endpoints = Self.readyEndpoints(slices[service.key] ?? [])
-                return ServiceFacts(key: service.key, addresses: service.ingressAddresses,
-                                    localTraffic: service.spec?.externalTrafficPolicy == "Local",
-                                    hasReadyEndpoint: endpoints.any, readyEndpointNodes: endpoints.nodes)
-            },
-            nodes: snapshot.nodes.mapValues { node in
-                let conditions = node.status?.conditions ?? []
-                return KubeNodeFacts(labels: node.metadata.labels ?? [:],
-                                     networkUnavailable: conditions.contains { $0.type == "NetworkUnavailable" && $0.status == "True" },
-                                     ready: conditions.contains { $0.type == "Ready" && $0.status == "True" },
-                                     internalIPs: (node.status?.addresses ?? []).filter { $0.type == "InternalIP" }.compactMap { IPAddress($0.address) })
-            })
-    }
-
-    /// Whether any endpoint of the slices is ready (or serving), and on which nodes.
-    private static func readyEndpoints(_ slices: [EndpointSlice]) -> (any: Bool, nodes: Set<String>) {
-        var any = false
-        var names: Set<String> = []
-        for slice in slices {
-            for endpoint in slice.endpoints ?? [] where endpoint.conditions?.ready ?? true || endpoint.conditions?.serving ?? false {
-                any = true
-                if let node = endpoint.nodeName { names.insert(node) }
+            guard machine.withLock({ $0.version }) != posted else {
+                factsLoop.wake.wait(milliseconds: -1)
+                continue
             }
+            // The rest of the burst.
+            guard factsLoop.sleep(.milliseconds(10)) else { return }
+            let started = ContinuousClock.now
+            let (facts, listed, version) = machine.withLock { ($0.facts, $0.isListed, $0.version) }
+            node.post(.kubernetes(facts))
+            posted = version
+            if listed && !toldListed {
+                toldListed = true
+                node.post(.kubernetesListed)
+            }
+            while node.factsPending {
+                var fds = [pollfd(fd: node.factsTaken.fd, events: Int16(POLLIN), revents: 0),
+                           pollfd(fd: factsLoop.wake.fd, events: Int16(POLLIN), revents: 0)]
+                _ = poll(&fds, 2, -1)
+                node.factsTaken.drain()
+                factsLoop.wake.drain()
+                if factsLoop.isStopping { return }
+            }
+            let spent = started.duration(to: .now)
+            if spent > .milliseconds(20) { guard factsLoop.sleep(min(spent, .seconds(2))) else { return } }
         }
-        return (any, names)
     }
 
-    // MARK: Allocating (one node)
+    // MARK: Writing (the allocator, and the announcer's Events)
 
     private func reconcileLoop() {
         let writers: KubeWriters
@@ -224,22 +159,30 @@ final class KubernetesLoop: Service, Sendable {
         var retryAt: ContinuousClock.Instant?
         while !loop.isStopping {
             var fds = [pollfd(fd: loop.wake.fd, events: Int16(POLLIN), revents: 0)]
-            // Until a change, or the retry after a failed write.
             let timeout = retryAt.map { Int32(clamping: max(0, ContinuousClock.now.duration(to: $0).milliseconds + 1)) } ?? -1
             _ = poll(&fds, 1, timeout)
             let woken = fds[0].revents != 0
             if woken {
+                loop.wake.drain()
                 // Let a burst of changes (kubectl apply of many objects, a relist) settle
                 // into one reconcile.
-                usleep(20_000)
-                loop.wake.drain()
+                guard loop.sleep(.milliseconds(20)) else { return }
             }
             guard woken || retryAt.map({ ContinuousClock.now >= $0 }) ?? false else { continue }
             retryAt = nil
-            guard !loop.isStopping, state.withLock({ $0.listed.contains("services") }) else { continue }
-            var ok = writers.run(announcementWrites())
-            if decided.current.isAllocator { ok = writers.run(allocationWrites()) && ok }
-            if !ok { retryAt = .now + .seconds(2) }
+            let current = decided.current
+            let decisions = KubernetesMachine.NodeDecisions(
+                nodeName: current.loaded.nodeName, isAllocator: current.isAllocator, configsDiffer: !current.drift.isEmpty,
+                announcements: current.announcements, pools: runtime.loaded.config.pools)
+            let actions = machine.withLock { $0.reconcile(decisions) }
+            var writes: [@Sendable (KubeHTTP) -> Bool] = []
+            for action in actions {
+                switch action {
+                case .warn(let message): logger.warning("\(message)")
+                case .write(let serviceWrites): writes.append { [self] http in execute(serviceWrites, over: http) }
+                }
+            }
+            if !writers.run(writes) { retryAt = .now + .seconds(2) }
         }
     }
 
@@ -248,95 +191,34 @@ final class KubernetesLoop: Service, Sendable {
     /// handful of connections, not a flood.
     static let requestsInFlight = 8
 
-    /// One Service's writes, in order (its status, then the Event, then the annotation);
-    /// false when one failed for a reason other than a conflict.
-    typealias Writes = @Sendable (KubeHTTP) -> Bool
-
-    /// Gives every served Service its addresses and returns the writes for what changed,
-    /// one entry per Service. Decided in one pass, in order: Services that already hold
-    /// addresses go first, oldest first, so a restart or a new allocator keeps them, and of
-    /// two that hold one address without a valid sharing key the later one is moved (with
-    /// a Warning Event).
-    private func allocationWrites() -> [Writes] {
-        var writes: [Writes] = []
-        let services = snapshot.services.values.sorted { lhs, rhs in
-            (lhs.ingressAddresses.isEmpty ? 1 : 0, lhs.metadata.creationTimestamp ?? "", lhs.key)
-                < (rhs.ingressAddresses.isEmpty ? 1 : 0, rhs.metadata.creationTimestamp ?? "", rhs.key)
+    /// One Service's writes, in order; false when one failed for a reason other than a
+    /// conflict (then the reconcile runs again in 2 s).
+    private func execute(_ writes: ServiceWrites, over http: KubeHTTP) -> Bool {
+        let service = writes.service
+        if let addresses = writes.status {
+            switch write(http, service, addresses: addresses) {
+            case .written: if let warning = writes.warning { logger.warning("\(warning)") }
+            case .conflict: return true
+            case .failed: return false
+            }
         }
-        var allocator = Allocator(pools: runtime.loaded.config.pools)
-        let snapshot = snapshot
-        // While hosts disagree on the config (pools, above all), an address a Service holds
-        // may be missing from this host's pools only: keep it rather than move the Service.
-        let drifting = !decided.current.drift.isEmpty
-        for service in services {
-            let held = service.ingressAddresses.filter { allocator.pool(of: $0) != nil }
-            guard service.isServed(loadBalancerClass: settings.loadBalancerClass) else {
-                // No longer ours (type or class changed): give its pool addresses back.
-                if !held.isEmpty {
-                    let kept = service.ingressAddresses.filter { allocator.pool(of: $0) == nil }
-                    writes.append { [self] http in write(http, service, addresses: kept) != .failed }
-                }
+        var ok = true
+        for event in writes.events {
+            guard post(http, service, event) else {
+                ok = false
                 continue
             }
-            let namespaceLabels = snapshot.namespaces[service.metadata.namespace ?? "default"]?.metadata.labels ?? [:]
-            switch service.claim(namespaceLabels: namespaceLabels).flatMap({ allocator.assign($0, current: held) }) {
-            case .success(let addresses):
-                if addresses != service.ingressAddresses, drifting, !service.ingressAddresses.isEmpty {
-                    let key = "\(service.key)#drift"
-                    if events.withLock({ $0.updateValue("", forKey: key) == nil }) {
-                        logger.warning("\(service.key): not moved to \(addresses.map(\.description).joined(separator: ",")) while the hosts' configs differ (heraldctl members)")
-                    }
-                    continue
-                }
-                events.withLock { $0["\(service.key)#drift"] = nil }
-                let pool = allocator.assignments[service.key]?.pool
-                if addresses == service.ingressAddresses {
-                    if needsPoolAnnotation(service, pool: pool) {
-                        writes.append { [self] http in annotatePool(http, service, pool: pool) }
-                    }
-                    continue
-                }
-                let lost = held.filter { !addresses.contains($0) }
-                let others = lost.flatMap { allocator.holders(of: $0) }.filter { $0 != service.key }
-                writes.append { [self] http in
-                    switch write(http, service, addresses: addresses) {
-                    case .written:
-                        let posted: Bool
-                        if lost.isEmpty {
-                            posted = event(http, service, reason: "IPAllocated", type: "Normal",
-                                           message: "Assigned IP \(addresses.map(\.description))")
-                        } else {
-                            let message = "\(lost.map(\.description).joined(separator: ",")) is also held by \(others.joined(separator: ", ")) without a valid sharing key; reassigned to \(addresses.map(\.description).joined(separator: ","))"
-                            logger.warning("\(service.key): \(message)")
-                            posted = event(http, service, reason: "IPReassigned", type: "Warning", message: message)
-                        }
-                        // After the status: a patch first would make the status write's precondition stale.
-                        return annotatePool(http, service, pool: pool) && posted
-                    case .conflict: return true
-                    case .failed: return false
-                    }
-                }
-            case .failure(let error):
-                let message = "Failed to allocate IP for \"\(service.key)\": \(error)"
-                if eventNeeded(service, reason: "AllocationFailed", message: message) {
-                    writes.append { [self] http in event(http, service, reason: "AllocationFailed", type: "Warning", message: message) }
-                }
-            }
+            machine.withLock { $0.onPosted(service: service.key, reason: event.reason, message: event.message) }
         }
-        return writes
+        if let pool = writes.poolAnnotation { ok = annotate(http, service, pool: pool) && ok }
+        return ok
     }
 
-    private func needsPoolAnnotation(_ service: KubeService, pool: String?) -> Bool {
-        pool != nil && service.metadata.annotations?[Self.poolAnnotation] != pool
-    }
-
-    /// Writes `metallb.io/ip-allocated-from-pool` (as MetalLB's controller does) when the
-    /// Service's annotation does not name its pool yet: a merge patch of that one
-    /// annotation, so nothing else of the Service is touched.
-    private func annotatePool(_ http: KubeHTTP, _ service: KubeService, pool: String?) -> Bool {
-        guard let pool, needsPoolAnnotation(service, pool: pool) else { return true }
+    /// Writes `metallb.io/ip-allocated-from-pool` (as MetalLB's controller does): a merge
+    /// patch of that one annotation, so nothing else of the Service is touched.
+    private func annotate(_ http: KubeHTTP, _ service: KubeService, pool: String) -> Bool {
         let namespace = service.metadata.namespace ?? "default"
-        let patch = ServicePoolPatch(metadata: .init(annotations: [Self.poolAnnotation: pool]))
+        let patch = ServicePoolPatch(metadata: .init(annotations: [KubernetesMachine.poolAnnotation: pool]))
         do {
             _ = try http.request("PATCH", "/api/v1/namespaces/\(namespace)/services/\(service.metadata.name)",
                                  body: Array(try JSONEncoder().encode(patch)), contentType: "application/merge-patch+json")
@@ -348,8 +230,6 @@ final class KubernetesLoop: Service, Sendable {
         }
     }
 
-    static let poolAnnotation = "metallb.io/ip-allocated-from-pool"
-
     private struct ServicePoolPatch: Encodable {
         struct Meta: Encodable { var annotations: [String: String] }
         var metadata: Meta
@@ -357,43 +237,12 @@ final class KubernetesLoop: Service, Sendable {
 
     enum WriteResult { case written, conflict, failed }
 
-    /// `nodeAssigned` for each Service this node has started announcing (once per change
-    /// of announcer, from the new announcer, as MetalLB's speakers do).
-    private func announcementWrites() -> [Writes] {
-        let machine = decided.current
-        let me = machine.loaded.nodeName
-        let announcements = machine.announcements
-        var writes: [Writes] = []
-        for service in snapshot.services.values where service.isServed(loadBalancerClass: settings.loadBalancerClass) {
-            guard let first = service.ingressAddresses.first, announcements.owners[first] == me else {
-                // Not (or no longer) ours: announce again if it comes back.
-                events.withLock {
-                    $0["\(service.key)#nodeAssigned"] = nil
-                    $0["\(service.key)#targetAssigned"] = nil
-                }
-                continue
-            }
-            let assigned = "announcing from node \"\(me)\" with protocol \"layer2\""
-            let target = announcements.targets[first].map {
-                "traffic goes to node \"\($0.node)\" (\($0.address)): \"\(me)\" answers with its MAC (adjacent mode)"
-            }
-            guard eventNeeded(service, reason: "nodeAssigned", message: assigned)
-                    || target.map({ eventNeeded(service, reason: "targetAssigned", message: $0) }) ?? false else { continue }
-            writes.append { [self] http in
-                let posted = event(http, service, reason: "nodeAssigned", type: "Normal", message: assigned)
-                let targeted = target.map { event(http, service, reason: "targetAssigned", type: "Normal", message: $0) } ?? true
-                return posted && targeted
-            }
-        }
-        return writes
-    }
-
     /// Writes `status.loadBalancer.ingress` with the object's resourceVersion as a
     /// precondition. A 409 means the Service changed since we read it: the watch brings
     /// the new version, and the next turn writes again.
     private func write(_ http: KubeHTTP, _ service: KubeService, addresses: [IPAddress]) -> WriteResult {
         var update = KubeService(metadata: service.metadata, spec: nil,
-                                        status: .init(loadBalancer: .init(ingress: addresses.map { .init(ip: $0.description) })))
+                                 status: .init(loadBalancer: .init(ingress: addresses.map { .init(ip: $0.description) })))
         update.metadata.annotations = nil
         update.metadata.labels = nil
         let path = "/api/v1/namespaces/\(service.metadata.namespace ?? "default")/services/\(service.metadata.name)/status"
@@ -415,28 +264,19 @@ final class KubernetesLoop: Service, Sendable {
         }
     }
 
-    /// Posts an Event on the Service, once per distinct message (not on every resync).
-    /// Returns false when posting failed (it is tried again with the next reconcile).
-    func event(_ http: KubeHTTP, _ service: KubeService, reason: String, type: String, message: String) -> Bool {
-        guard eventNeeded(service, reason: reason, message: message) else { return true }
-        let key = "\(service.key)#\(reason)"
+    /// Posts an Event on the Service.
+    private func post(_ http: KubeHTTP, _ service: KubeService, _ event: ServiceEvent) -> Bool {
         let namespace = service.metadata.namespace ?? "default"
-        let body = KubeEvent(about: service, reason: reason, type: type, message: message, timestamp: Self.timestamp(),
-                             host: runtime.loaded.nodeName)
+        let body = KubeEvent(about: service, reason: event.reason, type: event.type.rawValue, message: event.message,
+                             timestamp: Self.timestamp(), host: runtime.loaded.nodeName)
         do {
             _ = try http.request("POST", "/api/v1/namespaces/\(namespace)/events", body: Array(try JSONEncoder().encode(body)))
-            events.withLock { $0[key] = message }
             return true
         } catch {
             countError("events")
-            logger.warning("cannot post event \(reason) on \(service.key): \(error)")
+            logger.warning("cannot post event \(event.reason) on \(service.key): \(error)")
             return false
         }
-    }
-
-    /// Whether this Event has not been posted yet (with this message).
-    private func eventNeeded(_ service: KubeService, reason: String, message: String) -> Bool {
-        events.withLock { $0["\(service.key)#\(reason)"] != message }
     }
 
     static func timestamp() -> String {
@@ -460,7 +300,7 @@ final class KubeWriters: Sendable {
 
     /// Runs every entry (in parallel across the connections) and returns when all have;
     /// false when any failed.
-    func run(_ writes: [KubernetesLoop.Writes]) -> Bool {
+    func run(_ writes: [@Sendable (KubeHTTP) -> Bool]) -> Bool {
         guard writes.count > 1 else { return writes.first.map { $0(connections[0]) } ?? true }
         final class Progress: Sendable {
             let next = Atomic<Int>(0)

@@ -26,7 +26,6 @@ public final class LinkLoop: Service, Sendable {
     private let events: AsyncStream<Event>
     private let eventSink: AsyncStream<Event>.Continuation
     private let node: NodeInbox
-    private let readiness: Readiness
     private let logger: Logger
 
     /// What the node loop hands the link thread; read at every turn.
@@ -55,7 +54,7 @@ public final class LinkLoop: Service, Sendable {
     /// SCHED_FIFO priority of the capture thread (0: normal scheduling).
     private let realtimePriority: Int32
 
-    init(interface: HostInterface, settings: LinkMachine.Settings, realtimePriority: Int, node: NodeInbox, readiness: Readiness,
+    init(interface: HostInterface, settings: LinkMachine.Settings, realtimePriority: Int, node: NodeInbox,
          logger: Logger) throws(SystemError) {
         self.realtimePriority = Int32(realtimePriority)
         guard let mac = interface.mac else { throw SystemError("\(interface.name) has no Ethernet address", errno: 0) }
@@ -63,7 +62,6 @@ public final class LinkLoop: Service, Sendable {
         self.mac = mac
         self.settings = settings
         self.node = node
-        self.readiness = readiness
         initialPcap = Mutex(try PcapHandle(interface: interface.name))
         loop = ThreadLoop("link-\(interface.name)")
         heartbeat = Heartbeat("link-\(interface.name)")
@@ -119,15 +117,14 @@ public final class LinkLoop: Service, Sendable {
     private func handleEvents() async {
         for await event in events {
             switch event {
-            case .link(.ready):
-                await readiness.markReady(interface.name)
+            case .link(.ready), .link(.witness):
+                break
             case .link(.serving(let started, let stopped)):
                 for address in started { logger.notice("announcing VIP", metadata: ["vip": "\(address)"]) }
                 for (address, reason) in stopped {
                     logger.notice("stopped announcing VIP: \(reason)", metadata: ["vip": "\(address)"])
                 }
             case .link(.conflict(let address, let foreign, let inUse)):
-                node.post(.conflict(address, foreign))
                 // The guard reports each address at most once per 10 s.
                 if inUse {
                     logger.warning("address conflict: another host claims a VIP we announce; defending it",
@@ -137,11 +134,8 @@ public final class LinkLoop: Service, Sendable {
                                  metadata: ["vip": "\(address)", "foreign_mac": "\(foreign)"])
                 }
             case .link(.yielded(let address, let foreign, let retryIn)):
-                node.post(.conflict(address, foreign))
                 logger.error("address conflict: another host claims this VIP again right after it was defended; giving it up (RFC 5227), probing again in \(retryIn)",
                              metadata: ["vip": "\(address)", "foreign_mac": "\(foreign)"])
-            case .link(.witness(let address, let answers)):
-                node.post(.witness(address, answers: answers))
             case .link(.resolved(let address)):
                 logger.notice("address conflict over: nobody else answers; announcing", metadata: ["vip": "\(address)"])
             case .link(.cleared(let address)):
@@ -158,14 +152,12 @@ public final class LinkLoop: Service, Sendable {
                     case .resolving: break
                     }
                 }
-                node.post(.unreachable(interface.name, LinkMachine.unreachable(in: nodes)))
             case .carrier(let up, let detail):
                 if up {
                     logger.notice("interface is back: \(detail); answering nothing until this node has merged with the cluster again")
                 } else {
                     logger.error("interface down: \(detail); answering nothing on it")
                 }
-                node.post(.carrier(interface.name, up: up))
             case .failure(let message, let vip):
                 logger.error("\(message)", metadata: vip.map { ["vip": "\($0)"] })
             case .normalPriority(let error):
@@ -214,13 +206,20 @@ public final class LinkLoop: Service, Sendable {
                 case .groups(let groups):
                     for message in multicast?.update(groups) ?? [] { eventSink.yield(.failure(message, vip: nil)) }
                 case .event(let event):
+                    // Facts for the node machine go to its inbox, which never drops one; the
+                    // journal's stream may, under a burst.
+                    if let fact = Self.nodeFact(event, interface: interface.name) { node.post(fact) }
                     eventSink.yield(.link(event))
                 }
             }
         }
+        func reportCarrier(up: Bool, _ detail: String) {
+            node.post(.carrier(interface.name, up: up))
+            eventSink.yield(.carrier(up: up, detail))
+        }
 
         if !carrier {
-            eventSink.yield(.carrier(up: false, "no carrier"))
+            reportCarrier(up: false, "no carrier")
             perform(machine.onCaptureLost(now: origin.duration(to: .now)))
         }
         // The kernel filter follows what the link watches (a flood for other addresses then
@@ -252,7 +251,7 @@ public final class LinkLoop: Service, Sendable {
                 // Lost: silent at once. Back: capturing again, but silent until the node
                 // machine, told of it, decides again (it holds down and merges first).
                 carrier = reported
-                eventSink.yield(.carrier(up: carrier, carrier ? "carrier back" : "carrier lost"))
+                reportCarrier(up: carrier, carrier ? "carrier back" : "carrier lost")
                 perform(carrier ? machine.onCaptureBack(now: origin.duration(to: .now)) : machine.onCaptureLost(now: origin.duration(to: .now)))
             }
             if pcap == nil, carrier, InterfaceDiscovery.isRunning(interface.name), let handle = try? PcapHandle(interface: interface.name) {
@@ -260,7 +259,7 @@ public final class LinkLoop: Service, Sendable {
                 pcap = handle
                 filtered = nil
                 droppedBefore = 0
-                eventSink.yield(.carrier(up: true, ""))
+                reportCarrier(up: true, "")
                 perform(machine.onCaptureBack(now: now))
             }
             var handled = 0
@@ -277,7 +276,7 @@ public final class LinkLoop: Service, Sendable {
                     }
                 } catch {
                     pcap = nil
-                    eventSink.yield(.carrier(up: false, "\(error)"))
+                    reportCarrier(up: false, "\(error)")
                     perform(machine.onCaptureLost(now: now))
                 }
             }
@@ -313,10 +312,21 @@ public final class LinkLoop: Service, Sendable {
             carrierNews = fds[2].revents != 0
             if fds[0].revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 {
                 pcap = nil
-                eventSink.yield(.carrier(up: false, "capture reported an error (interface down or removed)"))
+                reportCarrier(up: false, "capture reported an error (interface down or removed)")
                 perform(machine.onCaptureLost(now: origin.duration(to: .now)))
             }
             readable = fds[0].revents & Int16(POLLIN) != 0
+        }
+    }
+
+    /// What of a link's event the node machine needs to know.
+    static func nodeFact(_ event: LinkEvent, interface: String) -> NodeInbox.Event? {
+        switch event {
+        case .ready: .linkReady(interface)
+        case .conflict(let address, let foreign, _), .yielded(let address, let foreign, _): .conflict(address, foreign)
+        case .witness(let address, let answers): .witness(address, answers: answers)
+        case .neighbors(_, let nodes): .unreachable(interface, LinkMachine.unreachable(in: nodes))
+        case .serving, .resolved, .cleared: nil
         }
     }
 

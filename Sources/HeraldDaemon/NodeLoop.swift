@@ -25,8 +25,10 @@ final class NodeInbox: Sendable {
         case witness(IPAddress, answers: Bool)
         /// A link saw another MAC claim an address.
         case conflict(IPAddress, MACAddress)
-        /// Every link has probed its addresses (and the Kubernetes lists came in).
-        case ready
+        /// The link on this interface has probed its addresses.
+        case linkReady(String)
+        /// The Kubernetes watchers listed every kind once.
+        case kubernetesListed
         /// A reloaded config (its links already opened).
         case config(LoadedConfig)
         /// The machine's `nextDeadline` passed.
@@ -71,9 +73,13 @@ final class NodeInbox: Sendable {
         sink.yield(event)
     }
 
+    /// Signalled whenever the node loop takes Kubernetes facts.
+    let factsTaken = WakeSignal()
+
     /// The event to handle for one taken from `events`: for Kubernetes facts, the newest.
     func newest(_ event: Event) -> Event {
         guard case .kubernetes = event, let facts = newestFacts.withLock({ $0.take() }) else { return event }
+        factsTaken.signal()
         return .kubernetes(facts)
     }
 
@@ -109,15 +115,18 @@ final class NodeLoop: Service, Sendable {
     private let gossip: GossipLoop?
     private let kubernetes: KubernetesLoop?
     private let logger: Logger
+    /// Ready: tell systemd, and drop the start-up code.
+    private let onReady: @Sendable () -> Void
 
     init(state: NodeState, inbox: NodeInbox, links: LinkSet, gossip: GossipLoop?, kubernetes: KubernetesLoop?,
-         logger: Logger) {
+         logger: Logger, onReady: @escaping @Sendable () -> Void) {
         self.state = state
         self.inbox = inbox
         self.links = links
         self.gossip = gossip
         self.kubernetes = kubernetes
         self.logger = logger
+        self.onReady = onReady
     }
 
     func run() async throws {
@@ -157,7 +166,8 @@ final class NodeLoop: Service, Sendable {
         case .unreachable(let interface, let nodes): machine.onUnreachable(nodes, on: interface, now: now)
         case .witness(let address, let answers): machine.onWitness(address, answers: answers, now: now)
         case .conflict(let address, let mac): machine.onConflict(address, from: mac, now: now)
-        case .ready: machine.onReady(now: now)
+        case .linkReady(let interface): machine.onLinkReady(interface, now: now)
+        case .kubernetesListed: machine.onKubernetesListed(now: now)
         case .config(let loaded): machine.onConfig(loaded, now: now)
         case .tick: machine.onTick(now: now)
         }
@@ -221,6 +231,11 @@ final class NodeLoop: Service, Sendable {
                                  : "hold-down over: eligible again")
             case .eligible:
                 logger.info("ready to serve: eligible for VIPs")
+            case .ready(let withoutKubernetes):
+                if withoutKubernetes {
+                    logger.warning("the API server has not answered the first lists in \(machine.settings.kubernetesListWait.components.seconds) s; starting without Services")
+                }
+                onReady()
             case .missingKubernetesNode(true):
                 logger.error("""
                     this host is not a Kubernetes Node: in local mode only Nodes announce Service addresses, so this host \

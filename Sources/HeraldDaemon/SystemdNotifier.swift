@@ -6,22 +6,20 @@ import ServiceLifecycle
 /// Tells systemd (`Type=notify`) when the daemon is ready and when it stops. Harmless
 /// without systemd: `sd_notify` does nothing when `NOTIFY_SOCKET` is unset.
 public struct SystemdNotifier: Service {
-    let readiness: Readiness
     let logger: Logger
     let status: String
-    /// Called once every link is ready (with gossip: the node becomes eligible for VIPs).
-    let onReady: @Sendable () -> Void
     /// The loops whose progress the watchdog vouches for (links, gossip, metrics).
     let heartbeats: @Sendable () -> [Heartbeat]
+    private let ready = Completion()
 
-    init(readiness: Readiness, status: String, logger: Logger, heartbeats: @escaping @Sendable () -> [Heartbeat] = { [] },
-         onReady: @escaping @Sendable () -> Void = {}) {
-        self.readiness = readiness
+    init(status: String, logger: Logger, heartbeats: @escaping @Sendable () -> [Heartbeat] = { [] }) {
         self.status = status
         self.logger = logger
         self.heartbeats = heartbeats
-        self.onReady = onReady
     }
+
+    /// The node machine says the daemon is ready (`NodeAction.ready`).
+    func markReady() { ready.signal() }
 
     public static func notify(_ state: String) {
         _ = sd_notify(0, state)
@@ -29,12 +27,11 @@ public struct SystemdNotifier: Service {
 
     public func run() async throws {
         // A stop before the daemon was ready ends the wait (and sends no READY=1).
-        await cancelWhenGracefulShutdown { await readiness.waitUntilReady() }
+        await cancelWhenGracefulShutdown { await ready.wait() }
         guard !Task.isCancelled, !Task.isShuttingDownGracefully else {
             Self.notify("STOPPING=1")
             return
         }
-        onReady()
         Self.notify("READY=1\nSTATUS=\(status)")
         logger.info("ready", metadata: ["status": "\(status)"])
         if let interval = Self.watchdogInterval() {

@@ -27,6 +27,18 @@ final class ThreadLoop: Sendable {
         wake.signal()
     }
 
+    /// Sleeps for `duration` unless stopped meanwhile (then false). Wake-ups are drained
+    /// on the way: the caller reads what is new after.
+    func sleep(_ duration: Duration) -> Bool {
+        let end = ContinuousClock.now + duration
+        while !isStopping {
+            let left = ContinuousClock.now.duration(to: end)
+            guard left > .zero else { return true }
+            wake.wait(milliseconds: Int32(clamping: left.milliseconds + 1))
+        }
+        return false
+    }
+
     /// Runs `body` on a thread of its own until it finishes; stops it when the service
     /// group shuts down gracefully or the task is cancelled.
     func run(_ body: @escaping @Sendable (_ finished: @escaping @Sendable () -> Void) -> Void) async {
@@ -113,11 +125,12 @@ enum Thread {
 }
 
 /// A one-shot signal a thread sets and async code awaits, so waiting for a thread never
-/// blocks the cooperative pool (as `pthread_join` would).
+/// blocks the cooperative pool (as `pthread_join` would). A cancelled waiter returns at once.
 final class Completion: Sendable {
     private struct State {
         var done = false
-        var waiters: [CheckedContinuation<Void, Never>] = []
+        var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
+        var nextWaiter = 0
     }
 
     private let state = Mutex(State())
@@ -127,19 +140,28 @@ final class Completion: Sendable {
     func signal() {
         let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             state.done = true
-            defer { state.waiters = [] }
-            return state.waiters
+            defer { state.waiters = [:] }
+            return Array(state.waiters.values)
         }
         waiters.forEach { $0.resume() }
     }
 
     func wait() async {
-        await withCheckedContinuation { continuation in
-            let done = state.withLock { state -> Bool in
-                if !state.done { state.waiters.append(continuation) }
-                return state.done
+        let id = state.withLock { state in
+            defer { state.nextWaiter += 1 }
+            return state.nextWaiter
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let resumeNow = state.withLock { state -> Bool in
+                    if state.done || Task.isCancelled { return true }
+                    state.waiters[id] = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
             }
-            if done { continuation.resume() }
+        } onCancel: {
+            state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
         }
     }
 }

@@ -30,11 +30,7 @@ public struct Backoff: Sendable {
 /// on errors back off with jitter and list again; and list again every `resync` anyway.
 /// Blocking: `run()` belongs on a dedicated thread, `stop()` ends it from anywhere.
 public final class Watcher<Object: KubeObject>: Sendable {
-    public enum Update: Sendable {
-        /// A full list: everything there is now (after start, a 410 or a resync).
-        case replaced([Object])
-        case added(Object), modified(Object), deleted(Object)
-    }
+    public typealias Update = ObjectUpdate<Object>
 
     public let path: String
     public let resync: Duration

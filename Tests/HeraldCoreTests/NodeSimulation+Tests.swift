@@ -56,6 +56,22 @@ import Testing
         return (most, longestOverlap, unanswered)
     }
 
+    /// A node whose links are ready before it hears any peer (it started first, or alone)
+    /// must tell the others it serves in the very decision that makes it serve: otherwise
+    /// it elects itself while they still pass it over, and both answer (t_cluster saw it).
+    @Test func theTurnThatMakesANodeServeGossipsThatItDoes() {
+        var machine = NodeMachine(loaded: NodeSimulation.loaded(Self.config, node: "node-0", index: 0),
+                                  settings: NodeMachine.Settings(gossip: .lan, hasJoinPeers: true), now: .zero)
+        _ = machine.onLinkReady("eth0", now: .milliseconds(200))
+        #expect(machine.phase == .joining)
+        let peer = Member(name: "node-1", address: GossipAddress(ip: IPAddress("198.51.100.11")!, port: 7946), incarnation: 1,
+                          status: .alive, meta: [], statusSince: .zero, roundTrip: nil)
+        let actions = machine.onView([peer], now: .milliseconds(300))
+        #expect(machine.phase == .serving)
+        let published = actions.compactMap { if case .meta(let meta) = $0 { meta } else { nil } }.last
+        #expect(published?.startingUp == false, "gossiped: \(String(describing: published))")
+    }
+
     @Test(arguments: [(MembershipSettings.lan, 3), (.lan, 5), (.fast, 3), (.conservative, 3)])
     func aCrashedOwnersVIPMovesWithinTheProfilesBound(profile: MembershipSettings, size: Int) async {
         let (took, after) = await offPool { () -> (Duration?, (Int, Duration, Duration)) in

@@ -40,7 +40,7 @@ struct NodeSimulation {
     let settings: NodeMachine.Settings
     /// How often a gossip loop turns (it turns on every packet and timer; this is coarser).
     let step = Duration.milliseconds(10)
-    /// When a node's links have probed (`onReady`), after it starts.
+    /// When a node's links have probed (`onLinkReady`), after it starts.
     let probing = Duration.milliseconds(200)
     private var views: [String: [Member]] = [:]
     private var due: [String: Duration] = [:]
@@ -116,7 +116,7 @@ struct NodeSimulation {
         return condition(self) ? now - start : nil
     }
 
-    /// One turn of `name`'s gossip loop, as GossipLoop posts it to the node service.
+    /// One turn of `name`'s gossip loop, as GossipLoop posts it to the node loop.
     private mutating func turn(_ name: String) {
         let members = cluster.nodes[name]!.instance.members.values.sorted { $0.name < $1.name }
         if members != views[name] {
@@ -125,7 +125,10 @@ struct NodeSimulation {
         }
         if !ready.contains(name), now - startedAt[name]! >= probing {
             ready.insert(name)
-            apply(name, machines[name]!.onReady(now: now))
+            let loaded = machines[name]!.loaded
+            for interface in LinkPlan.interfaces(config: loaded.config, host: loaded.host) {
+                apply(name, machines[name]!.onLinkReady(interface.name, now: now))
+            }
         }
         apply(name, machines[name]!.onTurn(now: now, due: due[name]))
         due[name] = now + step
@@ -154,7 +157,7 @@ struct NodeSimulation {
                 cluster.execute(cluster.nodes[name]!.instance.onMergeNow(now: now), by: name)
             case .isolation(let isolation):
                 isolationTrace.append("\(now) \(name) \(isolation)")
-            case .announcersChanged, .checkChanged, .stalled, .holdDown, .eligible, .missingKubernetesNode, .configDrift,
+            case .announcersChanged, .checkChanged, .stalled, .holdDown, .eligible, .ready, .missingKubernetesNode, .configDrift,
                  .announcedElsewhereWithoutGossip:
                 break
             }

@@ -169,6 +169,15 @@ public struct PoolConfig: Equatable, Sendable {
     public var location: SourceLocation
 }
 
+extension PoolConfig {
+    /// A pool with every other setting at its default.
+    public init(name: String, addresses: [IPRange], location: SourceLocation) {
+        self.name = name
+        self.addresses = addresses
+        self.location = location
+    }
+}
+
 /// A health gate for a standalone VIP: the node is eligible only while the check passes.
 public struct HealthCheck: Equatable, Sendable {
     public enum Probe: Equatable, Sendable {

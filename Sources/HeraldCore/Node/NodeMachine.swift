@@ -32,6 +32,9 @@ public struct NodeMachine: Sendable {
         public var joinGrace: Duration
         /// The longest the gossip loop may turn late before it counts as a stall.
         public var stallLimit: Duration
+        /// With `[kubernetes]`: how long readiness waits for the API server's first lists
+        /// (with it down at boot the VIPs still start, and Services follow once it answers).
+        public var kubernetesListWait: Duration = .seconds(10)
 
         public init(lease: Duration?, holdDown: Duration, joinGrace: Duration, stallLimit: Duration) {
             self.lease = lease
@@ -61,8 +64,11 @@ public struct NodeMachine: Sendable {
     private var unreachable: [String: Set<String>] = [:]
     public private(set) var holdingDownUntil: Duration?
     public private(set) var phase: NodePhase
-    /// Whether every link has probed its addresses (`onReady`).
-    private var linksReady = false
+    /// Ready: every link has probed its addresses, and with `[kubernetes]` the first lists
+    /// came in (or `kubernetesListWait` passed). The daemon tells systemd once (`.ready`).
+    public private(set) var isReady = false
+    private var readyLinks: Set<String> = []
+    private var kubernetesListed = false
     private let startedAt: Duration
 
     /// The announcer of every address that has one (VIPs and Service addresses).
@@ -141,7 +147,8 @@ public struct NodeMachine: Sendable {
     }
 
     public var nextDeadline: Duration? {
-        [holdingDownUntil, phase == .joining ? startedAt + settings.joinGrace : nil].compactMap { $0 }.min()
+        [holdingDownUntil, phase == .joining ? startedAt + settings.joinGrace : nil,
+         !isReady && waitsForKubernetes ? startedAt + settings.kubernetesListWait : nil].compactMap { $0 }.min()
     }
 
     // MARK: Inputs
@@ -281,15 +288,35 @@ public struct NodeMachine: Sendable {
         return decide(now: now)
     }
 
-    /// Every link has probed its addresses: with gossip, this node may now be elected.
-    public mutating func onReady(now: Duration) -> [NodeAction] {
-        guard !linksReady else { return [] }
-        linksReady = true
-        return decide(now: now)
+    /// The link on `interface` has probed its addresses.
+    public mutating func onLinkReady(_ interface: String, now: Duration) -> [NodeAction] {
+        guard readyLinks.insert(interface).inserted else { return [] }
+        return becomeReady(now: now)
+    }
+
+    /// The Kubernetes watchers have listed every kind once.
+    public mutating func onKubernetesListed(now: Duration) -> [NodeAction] {
+        guard !kubernetesListed else { return [] }
+        kubernetesListed = true
+        return becomeReady(now: now)
+    }
+
+    private var waitsForKubernetes: Bool { loaded.config.kubernetes != nil && !kubernetesListed }
+
+    /// Ready once every link this config uses is, and the Kubernetes lists came in or
+    /// their wait is over: with gossip, this node may now be elected.
+    private mutating func becomeReady(now: Duration) -> [NodeAction] {
+        guard !isReady else { return [] }
+        let links = Set(LinkPlan.interfaces(config: loaded.config, host: loaded.host).map(\.name))
+        guard links.isSubset(of: readyLinks) else { return [] }
+        let withoutKubernetes = waitsForKubernetes
+        guard !withoutKubernetes || now - startedAt >= settings.kubernetesListWait else { return [] }
+        isReady = true
+        return [.ready(withoutKubernetes: withoutKubernetes)] + decide(now: now)
     }
 
     public mutating func onTick(now: Duration) -> [NodeAction] {
-        var actions: [NodeAction] = []
+        var actions = becomeReady(now: now)
         if let until = holdingDownUntil, now >= until {
             holdingDownUntil = nil
             actions.append(.holdDown(false))
@@ -309,6 +336,12 @@ public struct NodeMachine: Sendable {
     /// Runs the elections from everything known now and says what changed.
     private mutating func decide(now: Duration) -> [NodeAction] {
         var actions: [NodeAction] = []
+        // The phase first: what this node gossips about itself depends on it.
+        if phase == .joining, peers.contains(where: \.isUp) || now - startedAt >= settings.joinGrace { phase = .startingUp }
+        if phase == .startingUp, isReady {
+            phase = .serving
+            actions.append(.eligible)
+        }
         let meta = meta
         if meta != publishedMeta {
             publishedMeta = meta
@@ -322,11 +355,6 @@ public struct NodeMachine: Sendable {
         if newDrift != drift {
             drift = newDrift
             actions.append(.configDrift(newDrift))
-        }
-        if phase == .joining, peers.contains(where: \.isUp) || now - startedAt >= settings.joinGrace { phase = .startingUp }
-        if phase == .startingUp, linksReady {
-            phase = .serving
-            actions.append(.eligible)
         }
         let settled = phase != .joining
         let members = view
@@ -496,6 +524,9 @@ public enum NodeAction: Equatable, Sendable {
     case isolation(Isolation)
     /// This node finished starting and may now be elected.
     case eligible
+    /// Ready (tell systemd): every link has probed; `withoutKubernetes`: the API server's
+    /// first lists did not come within `kubernetesListWait`, and Services follow later.
+    case ready(withoutKubernetes: Bool)
     /// This node is (or is no longer) missing from the Kubernetes Nodes in local mode.
     case missingKubernetesNode(Bool)
     /// Which members' config differs from the cluster's changed.
