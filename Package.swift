@@ -53,7 +53,7 @@ let package = Package(
         ),
         .target(
             name: "HeraldKube",
-            dependencies: ["CCurl", "CYAML", "HeraldCore", "HeraldWire", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["CCurl", "CYAML", "HeraldCore", "HeraldSystem", "HeraldWire", .product(name: "Crypto", package: "swift-crypto")]
         ),
         .executableTarget(name: "heraldd", dependencies: ["HeraldDaemon", "HeraldControl", "HeraldCore", "HeraldSystem"]),
         .executableTarget(

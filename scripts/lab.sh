@@ -125,6 +125,10 @@ may_fail() {
 # count PATTERN FILE: how many lines of FILE match PATTERN (0 when none; an unreadable
 # file stops the script).
 count() { grep -c -- "$1" "$2" || [ $? = 1 ]; }
+# has GREP-ARGS...: whether any line of stdin matches. Unlike grep -q it reads all of its
+# input, so the command before it in a pipeline never dies of SIGPIPE (which pipefail
+# would count as a failure).
+has() { grep "$@" >/dev/null; }
 
 # lab_spawn ID HOST COMMAND...: runs COMMAND in HOST in the background, output to
 # $LAB_DIR/ID.log, PID in $LAB_DIR/ID.pid so lab_cleanup stops it. `ip netns exec` execs

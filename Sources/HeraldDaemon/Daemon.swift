@@ -84,11 +84,11 @@ public enum Daemon {
         } ?? .standalone
         let linkSettings = LinkMachine.Settings(targets: TargetTracker.Settings(interval: config.node.targetProbeInterval),
                                                 usesLease: config.gossip != nil)
-        let state = NodeState(NodeMachine(loaded: loaded, settings: nodeSettings, now: .zero), origin: .now)
+        let state = NodeState(NodeMachine(loaded: loaded, settings: nodeSettings, now: .zero), origin: runtime.origin)
         let inbox = NodeInbox()
         let links = try LinkSet(interfaces: interfaces) { interface throws(SystemError) in
             try LinkLoop(interface: interface, settings: linkSettings, realtimePriority: config.node.realtimePriority, node: inbox,
-                         logger: logger)
+                         origin: runtime.origin, logger: logger)
         }
         if interfaces.isEmpty {
             logger.warning("no VIP of this config can be announced by this node; answering nothing",
@@ -110,7 +110,7 @@ public enum Daemon {
             return try GossipLoop(
                 name: loaded.nodeName, address: bind, destinations: destinations, seeds: settings.join,
                 seal: try loadSeal(settings), settings: MembershipSettings(profile: settings.profile),
-                realtimePriority: config.node.realtimePriority, meta: state.current.meta, node: inbox,
+                lease: nodeSettings.lease ?? .zero, origin: runtime.origin, realtimePriority: config.node.realtimePriority, meta: state.current.meta, node: inbox,
                 workBacklog: { max(inbox.turnBacklog, links.all.map(\.heartbeat.lateness).max() ?? .zero) }, logger: logger)
         }
         let kubernetes = try config.kubernetes.map { settings throws(SystemError) in

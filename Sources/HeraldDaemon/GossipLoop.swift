@@ -61,8 +61,11 @@ public final class GossipLoop: Service, Sendable {
     private let node: NodeInbox
     private let logger: Logger
 
-    /// The ownership lease the node machine renews on every turn (`NodeMachine.Settings`).
-    var lease: Duration { settings.suspicionFloor }
+    /// The node machine's lease (`NodeMachine.Settings.lease`), renewed by the turns this
+    /// loop posts.
+    private let lease: Duration
+    /// The daemon's one clock origin (`Runtime.origin`).
+    private let origin: ContinuousClock.Instant
 
     /// SCHED_FIFO priority of the gossip thread (0: normal scheduling).
     private let realtimePriority: Int32
@@ -71,9 +74,11 @@ public final class GossipLoop: Service, Sendable {
     private let workBacklog: @Sendable () -> Duration
 
     init(name: String, address: GossipAddress, destinations: Set<GossipAddress>, seeds: [HostPort], seal: GossipSeal,
-         settings: MembershipSettings, realtimePriority: Int, meta: NodeMeta, node: NodeInbox,
+         settings: MembershipSettings, lease: Duration, origin: ContinuousClock.Instant, realtimePriority: Int, meta: NodeMeta, node: NodeInbox,
          workBacklog: @escaping @Sendable () -> Duration, logger: Logger) throws(SystemError) {
         self.workBacklog = workBacklog
+        self.lease = lease
+        self.origin = origin
         self.realtimePriority = Int32(realtimePriority)
         self.name = name
         self.address = address
@@ -175,7 +180,6 @@ public final class GossipLoop: Service, Sendable {
 
     private func gossipLoop() {
         var scheduling = RealTimeScheduling(priority: realtimePriority, budget: .milliseconds(100))
-        let origin = ContinuousClock.now
         var rng = SystemRandomNumberGenerator()
         var instance = MembershipMachine(name: name, address: address, meta: pending.withLock { $0 }, settings: settings,
                                           now: .zero)
@@ -198,8 +202,7 @@ public final class GossipLoop: Service, Sendable {
         /// What the node machine last got: the members as elections see them (not their
         /// round trips, which change with every probe), and when the last turn went.
         var published: [MemberRecord]?
-        var lastTurnPosted: Duration?
-        var nextAloneWarning = Duration.seconds(3)
+        var cadence = LeaseCadence(lease: lease)
 
         func send(_ messages: [GossipMessage], to destination: GossipAddress) {
             counter += 1
@@ -226,6 +229,8 @@ public final class GossipLoop: Service, Sendable {
                     eventSink.yield(.memberChanged(member))
                 case .measured(_, let roundTrip):
                     statsBox.withLock { $0.roundTrips.observe(roundTrip.seconds) }
+                case .alone(let seeds, let since):
+                    eventSink.yield(.alone(seeds, since))
                 case .refuted(let claimed):
                     // No hold-down for this: after a partition the isolated side says the
                     // healthy side is dead. Only what this node observes of itself counts.
@@ -248,8 +253,8 @@ public final class GossipLoop: Service, Sendable {
             if meta != instance.meta { execute(instance.onMetaChanged(meta)) }
             if mergeRequested.exchange(false, ordering: .relaxed) { execute(instance.onMergeNow(now: now)) }
             let backlog = workBacklog()
-            if (backlog <= lease / 2) != instance.responsive {
-                instance.responsive = backlog <= lease / 2
+            if cadence.isOnTime(backlog: backlog) != instance.responsive {
+                instance.responsive.toggle()
                 eventSink.yield(.unresponsive(instance.responsive ? nil : backlog))
             }
             let seedsNow = resolver.current
@@ -291,10 +296,6 @@ public final class GossipLoop: Service, Sendable {
             if now >= instance.nextDeadline {
                 execute(instance.onTick(now: now, using: &rng))
             }
-            if !resolved.isEmpty && now >= nextAloneWarning {
-                if !instance.members.values.contains(where: \.isUp) { eventSink.yield(.alone(resolved, now)) }
-                nextAloneWarning = now + .seconds(30)
-            }
             let members = instance.members.values.sorted { $0.name < $1.name }
             let facts = members.map(\.record)
             let viewChanged = facts != published
@@ -302,12 +303,7 @@ public final class GossipLoop: Service, Sendable {
                 published = facts
                 node.post(.view(members))
             }
-            // A turn renews the links' lease, so one goes at least every half lease, and at
-            // once after a late wake-up (with when the loop asked to wake: the node machine
-            // tells a stall from idleness). Not every turn: each post wakes the node loop.
-            let late = wakeBy.map { now - $0 > lease / 4 } ?? false
-            if viewChanged || late || lastTurnPosted.map({ now - $0 >= lease / 2 }) ?? true {
-                lastTurnPosted = now
+            if cadence.shouldPost(now: now, viewChanged: viewChanged, wakeBy: wakeBy) {
                 node.post(.turn(turnStart, due: wakeBy.map { origin + $0 }))
             }
             statsBox.withLock {
@@ -316,8 +312,7 @@ public final class GossipLoop: Service, Sendable {
                 $0.refusedMembers = instance.refusedMembers
             }
 
-            // Wake at least three times per lease so answers never lapse while idle.
-            let wait = min(instance.nextDeadline - origin.duration(to: .now), lease / 3)
+            let wait = min(instance.nextDeadline - origin.duration(to: .now), cadence.longestSleep)
             let timeout = wait <= .zero ? 0 : Int32(wait.milliseconds + 1)
             wakeBy = origin.duration(to: .now) + .milliseconds(Int64(timeout))
             var fds = [pollfd(fd: socket.fd, events: Int16(POLLIN), revents: 0),

@@ -26,6 +26,8 @@ public final class LinkLoop: Service, Sendable {
     private let events: AsyncStream<Event>
     private let eventSink: AsyncStream<Event>.Continuation
     private let node: NodeInbox
+    /// The daemon's one clock origin (`Runtime.origin`).
+    private let origin: ContinuousClock.Instant
     private let logger: Logger
 
     /// What the node loop hands the link thread; read at every turn.
@@ -55,7 +57,8 @@ public final class LinkLoop: Service, Sendable {
     private let realtimePriority: Int32
 
     init(interface: HostInterface, settings: LinkMachine.Settings, realtimePriority: Int, node: NodeInbox,
-         logger: Logger) throws(SystemError) {
+         origin: ContinuousClock.Instant, logger: Logger) throws(SystemError) {
+        self.origin = origin
         self.realtimePriority = Int32(realtimePriority)
         guard let mac = interface.mac else { throw SystemError("\(interface.name) has no Ethernet address", errno: 0) }
         self.interface = interface
@@ -176,7 +179,6 @@ public final class LinkLoop: Service, Sendable {
             defer { handle = nil }
             return handle
         }
-        let origin = ContinuousClock.now
         var machine = LinkMachine(mac: mac, settings: settings)
         var droppedBefore: UInt32 = 0
         var sendFailures = RateLimitedLog(burst: 5, interval: .seconds(10))
@@ -327,31 +329,6 @@ public final class LinkLoop: Service, Sendable {
         case .witness(let address, let answers): .witness(address, answers: answers)
         case .neighbors(_, let nodes): .unreachable(interface, LinkMachine.unreachable(in: nodes))
         case .serving, .resolved, .cleared: nil
-        }
-    }
-
-    /// When the capture thread runs at real-time priority: while frames wait for it (a
-    /// backlog when it wakes, or the kernel dropping some) and for `hold` after. Not
-    /// always: a SCHED_FIFO thread is woken on the CPU it last ran on, so an idle link
-    /// waits for that CPU to wake (an interrupt to a halted virtual CPU: about 100 µs),
-    /// where at normal priority the scheduler runs it next to the softirq that queued the
-    /// frame. Measured (make bench, 2 vCPUs): always real-time, 117 µs at p50 on an idle
-    /// link against 42 µs at normal priority; with a CPU hog on every core, 100 % of a
-    /// 50,000/s flood answered against 79-99 %. This way: 44 µs and 100 %. Bounded: past
-    /// half a core in any second (`realTimeBudget`) the thread runs at normal priority for
-    /// the rest of it, so a flood cannot take a core from the host's own work; frames for
-    /// addresses the link does not watch never reach it (`CaptureFilter`).
-    struct CaptureUrgency {
-        static let realTimeBudget: Duration = .milliseconds(500)
-        static let backlog = 32
-        static let hold: Duration = .seconds(5)
-        private(set) var realtime = false
-        private var pressureAt: Duration?
-
-        /// After a wake-up that handled `frames` frames, with `drops` new kernel drops.
-        mutating func after(frames: Int, drops: UInt64, now: Duration) {
-            if frames >= Self.backlog || drops > 0 { pressureAt = now }
-            realtime = pressureAt.map { now - $0 < Self.hold } ?? false
         }
     }
 

@@ -1,5 +1,6 @@
 import HeraldCore
 import HeraldMembership
+import HeraldSystem
 import HeraldWire
 import Logging
 import ServiceLifecycle

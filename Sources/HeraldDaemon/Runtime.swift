@@ -12,6 +12,9 @@ final class Runtime: Sendable {
     }
 
     let configPath: String
+    /// The instant every machine's `now` counts from: one origin for the node, gossip and
+    /// link loops, so their durations compare.
+    let origin = ContinuousClock.now
     private let current: Mutex<LoadedConfig>
     private let reloadCounts = Mutex(Reloads())
 

@@ -1,4 +1,5 @@
 import HeraldCore
+import HeraldSystem
 import HeraldWire
 import Synchronization
 

@@ -173,46 +173,6 @@ func untilShutdown() async {
     } onCancel: {}
 }
 
-/// A non-blocking pipe used to wake a thread blocked in poll(): `fd` becomes readable
-/// after `signal()`.
-final class WakeSignal: @unchecked Sendable {
-    let fd: Int32
-    private let writeFD: Int32
-
-    init() {
-        var fds: [Int32] = [0, 0]
-        precondition(pipe(&fds) == 0, "pipe failed")
-        for descriptor in fds {
-            _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) | O_NONBLOCK)
-            _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC)
-        }
-        fd = fds[0]
-        writeFD = fds[1]
-    }
-
-    func signal() {
-        var byte: UInt8 = 1
-        _ = Glibc.write(writeFD, &byte, 1)
-    }
-
-    func drain() {
-        var buffer = [UInt8](repeating: 0, count: 64)
-        while read(fd, &buffer, buffer.count) > 0 {}
-    }
-
-    /// Blocks the calling thread until signalled or `milliseconds` pass.
-    func wait(milliseconds: Int32) {
-        var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0)]
-        _ = poll(&fds, 1, milliseconds)
-        drain()
-    }
-
-    deinit {
-        close(fd)
-        close(writeFD)
-    }
-}
-
 /// Whether a loop is making progress, for the watchdog. A loop beats at the top of every
 /// turn and as soon as its poll() returns, and says how long it will wait before it
 /// blocks (`willWait`); it is late when it

@@ -1,5 +1,6 @@
 import FoundationEssentials
 import Glibc
+import HeraldSystem
 import Synchronization
 
 /// Retry delays after errors: doubling from `initial` to `maximum`, each with ±20 %
@@ -41,6 +42,8 @@ public final class Watcher<Object: KubeObject>: Sendable {
     /// Told about each object that does not decode (left out, the rest kept).
     private let onSkip: @Sendable (String) -> Void
     private let stopping = Atomic<Bool>(false)
+    /// Ends a back-off wait at once when stopped.
+    private let wake = WakeSignal()
 
     /// `path`: the collection, e.g. `/api/v1/services`.
     public init(credentials: KubeCredentials, path: String, resync: Duration = .seconds(600),
@@ -58,6 +61,7 @@ public final class Watcher<Object: KubeObject>: Sendable {
 
     public func stop() {
         stopping.store(true, ordering: .relaxed)
+        wake.signal()
         http.stop()
         stream.stop()
     }
@@ -152,8 +156,11 @@ public final class Watcher<Object: KubeObject>: Sendable {
 
     private func sleep(_ delay: Duration) {
         let deadline = ContinuousClock.now + delay
-        while !stopping.load(ordering: .relaxed) && ContinuousClock.now < deadline {
-            usleep(50_000)
+        while !stopping.load(ordering: .relaxed) {
+            let left = ContinuousClock.now.duration(to: deadline)
+            guard left > .zero else { return }
+            let (seconds, attoseconds) = left.components
+            wake.wait(milliseconds: Int32(clamping: seconds * 1000 + attoseconds / 1_000_000_000_000_000 + 1))
         }
     }
 }

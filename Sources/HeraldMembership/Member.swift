@@ -44,4 +44,7 @@ public enum MembershipAction: Equatable, Sendable {
     case refuted(claimed: MemberRecord.Status)
     /// A direct probe of `member` was acknowledged after `roundTrip`.
     case measured(member: String, roundTrip: Duration)
+    /// No member has answered the join peers `seeds` since this node started `since` ago
+    /// (said 3 s after start, then every 30 s while it lasts).
+    case alone(seeds: [GossipAddress], since: Duration)
 }

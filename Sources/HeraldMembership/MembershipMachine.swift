@@ -101,6 +101,8 @@ public struct MembershipMachine: Sendable {
     public private(set) var refusedMembers: UInt64 = 0
     var seeds: [GossipAddress] = []
     var nextJoinAt: Duration
+    private let startedAt: Duration
+    private var nextAloneReport: Duration
     var nextPushPullAt: Duration
     var nextReconnectAt: Duration
     var reconnectTurn = 0
@@ -112,6 +114,8 @@ public struct MembershipMachine: Sendable {
         self.settings = settings
         nextProbeAt = now + settings.probeInterval
         nextJoinAt = now
+        startedAt = now
+        nextAloneReport = now + .seconds(3)
         nextPushPullAt = now + settings.pushPullInterval
         nextReconnectAt = now + settings.reconnectInterval
     }
@@ -280,6 +284,10 @@ public struct MembershipMachine: Sendable {
         if !seeds.isEmpty && aliveCount == 1 && now >= nextJoinAt {
             nextJoinAt = now + settings.joinRetryInterval
             actions += seeds.map(joinRequest)
+            if now >= nextAloneReport {
+                nextAloneReport = now + .seconds(30)
+                actions.append(.alone(seeds: seeds, since: now - startedAt))
+            }
         }
         for (seq, challenge) in challenges where now >= challenge.deadline { challenges[seq] = nil }
 

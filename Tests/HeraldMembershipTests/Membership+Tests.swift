@@ -140,4 +140,22 @@ import Testing
         #expect(first == second)
         #expect(!first.isEmpty)
     }
+
+    @Test func aNodeNobodyAnswersSaysSoAfter3sThenEvery30s() {
+        var machine = MembershipMachine(name: "alone", address: GossipAddress(ip: IPAddress("198.51.100.9")!, port: 7946), meta: [],
+                                        settings: .lan, now: .zero)
+        let seed = GossipAddress(ip: IPAddress("198.51.100.10")!, port: 7946)
+        _ = machine.onJoin(seeds: [seed], now: .zero)
+        var rng = SplitMix64(state: 1)
+        var reports: [Duration] = []
+        var now = Duration.zero
+        while now < .seconds(70) {
+            for case .alone(let seeds, let since) in machine.onTick(now: now, using: &rng) {
+                #expect(seeds == [seed])
+                reports.append(since)
+            }
+            now = max(machine.nextDeadline, now + .milliseconds(1))
+        }
+        #expect(reports == [.seconds(3), .seconds(33), .seconds(63)])
+    }
 }

@@ -105,7 +105,7 @@ public struct Simulation {
                 push(now + latency, .deliver(GossipPayload.encode(messages), from: nodes[name]!.instance.address, to: target))
             case .changed(let member):
                 changes.append((now, name, member.name, member.status))
-            case .refuted, .measured:
+            case .refuted, .measured, .alone:
                 break
             }
         }

@@ -184,5 +184,5 @@ for i in $(seq 50); do grep -s >/dev/null 'this host is not a Kubernetes Node' "
 grep -s >/dev/null 'level=error msg=.this host is not a Kubernetes Node.*Did you mean mode = \\"adjacent\\"' "$LAB_DIR/pve.log" \
     || fail "no error at start: $(grep -i node "$LAB_DIR/pve.log" | tail -3)"
 lab_ctl pve vips 2>&1 >/dev/null | grep -s >/dev/null '^WARNING: this host (pve-1) is not a Kubernetes Node' || fail "heraldctl vips: no warning"
-lab_exec pve curl -sf http://127.0.0.1:9473/metrics | grep -qx 'herald_kubernetes_node_missing 1' || fail "no herald_kubernetes_node_missing 1"
+lab_exec pve curl -sf http://127.0.0.1:9473/metrics | has -x 'herald_kubernetes_node_missing 1' || fail "no herald_kubernetes_node_missing 1"
 pass "a host that is no Kubernetes Node says so: journal, heraldctl vips, metrics"

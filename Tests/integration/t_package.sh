@@ -17,7 +17,7 @@ for lib in libc6 libpcap0.8 libsystemd0 libcurl4 libyaml-0-2; do [[ $depends == 
 [[ $depends != *swift* ]] || fail "depends on a Swift runtime: $depends"
 [ "$(dpkg-deb -I "$deb" conffiles)" = /etc/herald/herald.toml ] || fail "conffiles: $(dpkg-deb -I "$deb" conffiles)"
 # The shipped config announces nothing until the admin adds an address.
-! dpkg-deb --fsys-tarfile "$deb" | tar -xO ./etc/herald/herald.toml | grep -qE '^\[\[(vip|pool)\]\]' || fail "the conffile has an active VIP or pool"
+! dpkg-deb --fsys-tarfile "$deb" | tar -xO ./etc/herald/herald.toml | has -E '^\[\[(vip|pool)\]\]' || fail "the conffile has an active VIP or pool"
 dpkg-deb -c "$deb" | awk '{print $6}' >"$LAB_DIR/files.txt"
 for file in ./usr/sbin/heraldd ./usr/sbin/heraldctl ./lib/systemd/system/herald.service ./usr/lib/sysusers.d/herald.conf \
             ./usr/share/man/man8/heraldd.8.gz ./usr/share/man/man8/heraldctl.8.gz ./usr/share/man/man5/herald.toml.5.gz \

@@ -34,7 +34,7 @@ for s in s1 s2; do
     [ "$(sd_exec "$s" systemctl is-enabled herald)" = disabled ] || fail "the package enabled the unit on $s"
     [ "$(sd_show "$s" herald ActiveState)" = inactive ] || fail "the package started heraldd on $s"
     sd_exec "$s" id herald >/dev/null && sd_exec "$s" id herald-check >/dev/null || fail "users missing on $s"
-    ! sd_exec "$s" id -nG herald-check | tr " " "\n" | grep -qx herald || fail "herald-check is in group herald on $s"
+    ! sd_exec "$s" id -nG herald-check | tr " " "\n" | has -x herald || fail "herald-check is in group herald on $s"
 done
 grep -q 'edit /etc/herald/herald.toml' "$LAB_DIR/s1.dpkg" || fail "no hint after install: $(cat "$LAB_DIR/s1.dpkg")"
 pass "installed on bookworm (systemd $(sd_exec s1 systemctl --version | head -n 1 | cut -d' ' -f2)) and trixie (systemd $(sd_exec s2 systemctl --version | head -n 1 | cut -d' ' -f2)): unit present, not enabled, not started; users herald and herald-check"

@@ -92,7 +92,7 @@ kill -HUP "$(lab_pid h1)"
 wait_count failed 2
 grep -s >/dev/null "metrics.listen: changed from 127.0.0.1:9473 to 127.0.0.1:9474; this takes a restart" "$LAB_DIR/h1.log" || fail "restart-only change not explained"
 metrics=$(lab_exec h1 curl -sf http://127.0.0.1:9473/metrics)
-echo "$metrics" | grep -qxF 'herald_config_reloads_total{result="ok"} 20' || fail "ok reloads not counted: $(echo "$metrics" | grep reloads)"
-echo "$metrics" | grep -qxF 'herald_config_reloads_total{result="failed"} 2' || fail "failed reloads not counted"
+echo "$metrics" | has -xF 'herald_config_reloads_total{result="ok"} 20' || fail "ok reloads not counted: $(echo "$metrics" | grep reloads)"
+echo "$metrics" | has -xF 'herald_config_reloads_total{result="failed"} 2' || fail "failed reloads not counted"
 [ "$(arping_macs c 198.51.100.50 2 | sort -u)" = 02:00:00:00:00:0b ] || fail "refused reload stopped the running config"
 pass "broken and restart-only configs are refused with FILE:LINE, counted, and nothing is lost"

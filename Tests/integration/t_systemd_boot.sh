@@ -98,7 +98,7 @@ answered 198.51.100.63 "$mac1" 10 || fail "a TCP check: $(journal -o cat HERALD_
 [ -z "$(arping_macs c 198.51.100.61 3)" ] || fail "the VIP of a failing check is answered"
 journal -o cat HERALD_VIP=198.51.100.61 | grep -sx >/dev/null 'health check failed: exit status 1: no service here' \
     || fail "the journal does not say why the check fails: $(journal -o cat HERALD_VIP=198.51.100.61)"
-sd_exec s1 heraldctl explain bad | grep -q 'no: health check not passing (last run: exit status 1: no service here)' \
+sd_exec s1 heraldctl explain bad | has 'no: health check not passing (last run: exit status 1: no service here)' \
     || fail "explain: $(sd_exec s1 heraldctl explain bad)"
 pass "checks under the unit: true, systemctl is-active and a TCP port pass; false fails and the journal says 'exit status 1: no service here'; the check runs as herald-check with no capabilities or priority limits and cannot read the key or kubeconfig or reach the control socket"
 sd_exec s1 systemctl stop stub
@@ -112,8 +112,8 @@ sd_exec s1 systemctl start stub
 answered 198.51.100.62 "$mac1" 10 || fail "not answered again after the watched service started"
 pass "a stopped service (exit status 3) and a closed port (connection refused) take their VIPs away, and the service's return brings its VIP back"
 
-sd_exec s1 heraldctl status | grep -q "^node s1, heraldd " || fail "heraldctl status in the container: $(sd_exec s1 heraldctl status 2>&1)"
-sd_exec s1 heraldctl vips | grep -qE '^ok +198\.51\.100\.60 +s1 +announcing' || fail "heraldctl vips: $(sd_exec s1 heraldctl vips)"
+sd_exec s1 heraldctl status | has "^node s1, heraldd " || fail "heraldctl status in the container: $(sd_exec s1 heraldctl status 2>&1)"
+sd_exec s1 heraldctl vips | has -E '^ok +198\.51\.100\.60 +s1 +announcing' || fail "heraldctl vips: $(sd_exec s1 heraldctl vips)"
 lab_exec s1 curl -sf http://127.0.0.1:9473/metrics >"$LAB_DIR/metrics.txt" || fail "no metrics from the unit"
 grep -q '^metallb_speaker_announced{.*ip="198.51.100.60".*} 1$' "$LAB_DIR/metrics.txt" || fail "metrics: $(grep announced "$LAB_DIR/metrics.txt")"
 pass "the control socket (heraldctl status, vips, explain) and the metrics endpoint under the unit"

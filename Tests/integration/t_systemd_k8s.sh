@@ -33,7 +33,7 @@ for i in $(seq 100); do [ -n "$(external nginx-test-lb)" ] && break; sleep 0.1; 
 [ "$(external nginx-test-lb)" = 198.51.100.100 ] || fail "EXTERNAL-IP '$(external nginx-test-lb)': $(journal -o cat | tail -n 5)"
 for i in $(seq 50); do [ -n "$(arping_macs c 198.51.100.100 1)" ] && break; sleep 0.1; done
 [ "$(arping_macs c 198.51.100.100 2 | sort -u)" = 02:00:00:00:00:15 ] || fail "198.51.100.100 not answered by s1: $(journal -o cat | tail -n 5)"
-sd_exec s1 heraldctl explain default/nginx-test-lb | grep -q 'owner s1' || fail "explain: $(sd_exec s1 heraldctl explain default/nginx-test-lb)"
+sd_exec s1 heraldctl explain default/nginx-test-lb | has 'owner s1' || fail "explain: $(sd_exec s1 heraldctl explain default/nginx-test-lb)"
 [ "$(sd_exec s1 stat -c '%U' /proc/"$(sd_show s1 herald MainPID)")" = herald ] || fail "heraldd does not run as herald"
 pass "under the unit (user herald): $(head -n 1 "$LAB_DIR/check.txt"); kubeconfig read, Service allocated $(external nginx-test-lb) and answered with s1's MAC"
 
