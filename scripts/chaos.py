@@ -227,10 +227,11 @@ def analyse(samples, faults):
                 if last - first > 0.1:
                     episodes.append((first, last, vip, "outside partitions"))
             first = None
-    tail = samples[-int(2 / INTERVAL):]
-    converged = all(len({mac for _, macs in tail for mac in macs.get(vip, ())}) == 1 and all(macs.get(vip) for _, macs in tail)
-                    for vip in VIPS)
-    return figures, outside, healed, converged, sorted(episodes)
+    # Converged: in the last second every VIP answered by one MAC, the same throughout.
+    tail = samples[-int(1 / INTERVAL):]
+    unsettled = {vip: sorted({mac for _, macs in tail for mac in macs.get(vip, ())}) for vip in VIPS
+                 if len({mac for _, macs in tail for mac in macs.get(vip, ())}) != 1 or not all(macs.get(vip) for _, macs in tail)}
+    return figures, outside, healed, unsettled, sorted(episodes)
 
 
 def main():
@@ -249,13 +250,23 @@ def main():
     time.sleep(2)
     faults = []
     run_faults(daemons, seconds, rng, faults)
-    time.sleep(6)   # settle: the last fault's hold-down and merge
+    # Settle: every host agrees on every VIP's owner (the last fault's hold-down, merge and
+    # handovers over), then 4 s more.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        views = [ctl(host, "status") for host in HOSTS if daemons.alive(host)]
+        seen = [{vip["address"]: vip.get("owner") for vip in view["vips"]} for view in views if view]
+        if seen and all(view == seen[0] for view in seen) and all(seen[0].get(vip) for vip in VIPS):
+            break
+        time.sleep(0.5)
+    time.sleep(4)
     sampler.send_signal(signal.SIGTERM)
     sampler.wait()
     daemons.check_deaths()
     statuses = daemons.stop_all()
     samples = rounds(sample_log)
-    figures, outside, healed, converged, episodes = analyse(samples, faults)
+    figures, outside, healed, unsettled, episodes = analyse(samples, faults)
+    converged = not unsettled
 
     kinds = {}
     for fault in faults:
@@ -276,7 +287,8 @@ def main():
             print(f"unanswered after {label}: no such fault hit an owner in this run")
     print(f"two MACs answering one VIP, outside partitions, longest: {outside * 1000:.0f} ms (goal <= 100 ms)")
     print(f"two MACs after a partition heals, longest: {healed * 1000:.0f} ms (goal <= 500 ms)")
-    print(f"converged at the end: {'yes' if converged else 'NO'}; deaths: {len(daemons.deaths)}; "
+    print(f"converged at the end: {'yes' if converged else 'NO (' + '; '.join(f'{vip}: {macs}' for vip, macs in unsettled.items()) + ')'}; "
+          f"deaths: {len(daemons.deaths)}; "
           f"exit statuses: {', '.join(f'{h}={s}' for h, s in statuses.items())}")
     if episodes:
         # What to look into: the faults in order, and each long two-MAC episode, in seconds

@@ -26,7 +26,7 @@ check = { command = "test -e $up || { echo 'smb is down' >&2; exit 3; }", interv
 [[vip]]
 name = "hung"
 address = "198.51.100.51"
-check = { command = "exec 2>$out/hung.err; id -u >$out/hung.id; env >$out/hung.env; grep -E '^(Cap(Inh|Prm|Eff|Amb)|NoNewPrivs)' /proc/self/status >$out/hung.caps; grep -E '^Max (realtime priority|nice priority)' /proc/self/limits >$out/hung.limits; ls -l /proc/\$\$/fd >$out/hung.fds; cat $LAB_DIR/secret.key >$out/hung.key; /usr/bin/python3 -c 'import socket; socket.socket(socket.AF_UNIX).connect(\"$LAB_DIR/h1.sock\")' 2>$out/hung.control || echo refused >>$out/hung.control; sleep 307 & sleep 306", interval = "300ms", timeout = "200ms" }
+check = { command = "r=$out/hung.\$\$; exec 2>\$r.err; id -u >\$r.id; env >\$r.env; grep -E '^(Cap(Inh|Prm|Eff|Amb)|NoNewPrivs)' /proc/self/status >\$r.caps; grep -E '^Max (realtime priority|nice priority)' /proc/self/limits >\$r.limits; ls -l /proc/\$\$/fd >\$r.fds; cat $LAB_DIR/secret.key >\$r.key; /usr/bin/python3 -c 'import socket; socket.socket(socket.AF_UNIX).connect(\"$LAB_DIR/h1.sock\")' 2>\$r.control || echo refused >>\$r.control; touch \$r.done; sleep 307 & sleep 306", interval = "700ms", timeout = "500ms" }
 TOML
 # Nothing of heraldd's environment may reach a check.
 HERALD_TEST_SECRET=do-not-pass lab_heraldd h1 "$LAB_DIR/herald.toml"
@@ -75,26 +75,31 @@ touch "$up"
 answered_within 10 || fail "not answered again after the check passed again"
 pass "and back once the check passes again"
 
-# The "hung" check never finishes within its 200 ms: each run is killed with its whole
+# The "hung" check never finishes within its 500 ms: each run is killed with its whole
 # process group (no orphaned sleeps piling up) and logged as a timeout.
 sleeps() { grep -lx 'sleep.30[67].' /proc/[0-9]*/cmdline 2>/dev/null | wc -l; }
 sleep 3
 [ "$(sleeps)" -le 2 ] || fail "$(sleeps) check processes left running after timeouts (not killed as a group)"
-grep -s >/dev/null 'msg="health check failed: timed out after 200ms".*vip=198.51.100.51' "$LAB_DIR/h1.log" \
+grep -s >/dev/null 'msg="health check failed: timed out after 500ms".*vip=198.51.100.51' "$LAB_DIR/h1.log" \
     || fail "no timeout in the log: $(grep 'vip=198.51.100.51' "$LAB_DIR/h1.log" | head -n 3)"
 pass "a hung check is killed with its children after its timeout, and the log says so"
 
+# What one run that got through its probes (each writes its own files, marked done before
+# it sleeps) saw.
+done_run=$(ls "$out"/hung.*.done 2>/dev/null | head -n 1)
+[ -n "$done_run" ] || fail "no run of the hung check got through its probes within its 500 ms"
+run=${done_run%.done}
 nobody=$(id -u nobody)
-[ "$(cat "$out/hung.id")" = "$nobody" ] || fail "the check ran as uid $(cat "$out/hung.id"), not nobody ($nobody)"
-grep -q '^HERALD_VIP=198.51.100.51$' "$out/hung.env" || fail "no HERALD_VIP in the check's environment: $(cat "$out/hung.env")"
-! grep -q HERALD_TEST_SECRET "$out/hung.env" || fail "heraldd's environment reached the check"
-[ "$(grep '^Cap' "$out/hung.caps" | awk '{print $2}' | sort -u)" = 0000000000000000 ] || fail "the check has capabilities: $(cat "$out/hung.caps")"
-grep -qE '^NoNewPrivs:\s+1$' "$out/hung.caps" || fail "the check may gain privileges: $(cat "$out/hung.caps")"
-[ "$(awk '{print $4, $5}' "$out/hung.limits" | sort -u)" = "0 0" ] || fail "the check inherits priority limits: $(cat "$out/hung.limits")"
+[ "$(cat "$run.id")" = "$nobody" ] || fail "the check ran as uid $(cat "$run.id"), not nobody ($nobody)"
+grep -q '^HERALD_VIP=198.51.100.51$' "$run.env" || fail "no HERALD_VIP in the check's environment: $(cat "$run.env")"
+! grep -q HERALD_TEST_SECRET "$run.env" || fail "heraldd's environment reached the check"
+[ "$(grep '^Cap' "$run.caps" | awk '{print $2}' | sort -u)" = 0000000000000000 ] || fail "the check has capabilities: $(cat "$run.caps")"
+grep -qE '^NoNewPrivs:\s+1$' "$run.caps" || fail "the check may gain privileges: $(cat "$run.caps")"
+[ "$(awk '{print $4, $5}' "$run.limits" | sort -u)" = "0 0" ] || fail "the check inherits priority limits: $(cat "$run.limits")"
 # Its own 0-2 (and dash's copy of stdin, fd 10) only: none of heraldd's sockets, pipes or eventfds.
-! grep -qE 'socket:|anon_inode:' "$out/hung.fds" || fail "the check inherited descriptors: $(cat "$out/hung.fds")"
-[ ! -s "$out/hung.key" ] && grep -q 'Permission denied' "$out/hung.err" || fail "the check could read heraldd's key: $(cat "$out/hung.key" "$out/hung.err")"
-grep -q '^refused$' "$out/hung.control" || fail "the check could connect to the control socket: $(cat "$out/hung.control")"
+! grep -qE 'socket:|anon_inode:' "$run.fds" || fail "the check inherited descriptors: $(cat "$run.fds")"
+[ ! -s "$run.key" ] && grep -q 'Permission denied' "$run.err" || fail "the check could read heraldd's key: $(cat "$run.key" "$run.err")"
+grep -q '^refused$' "$run.control" || fail "the check could connect to the control socket: $(cat "$run.control")"
 pass "the check runs as nobody with PATH and HERALD_VIP only, no capabilities or priority limits, no descriptors; it cannot read the key or reach the control socket"
 
 # heraldd's own identity changes are fenced to the check user: every thread carries the
