@@ -95,7 +95,7 @@ public enum Daemon {
                            metadata: ["node": "\(loaded.nodeName)"])
         }
         if config.kubernetes != nil && config.gossip == nil {
-            logger.warning("[kubernetes] without [gossip]: this host allocates and announces every Service address by itself; run it on one host only, or give every host [gossip]")
+            logger.warning("\(NodeWarning.kubernetesWithoutGossip)")
         }
         let checks = HealthCheckLoop(vips: allowedVIPs(loaded), user: loaded.checkUser, node: inbox, logger: logger)
         let gossip = try config.gossip.map { settings throws(SystemError) -> GossipLoop in

@@ -174,20 +174,6 @@ final class NodeLoop: Service, Sendable {
         }
     }
 
-    private func logConfigDrift(_ drift: ConfigDrift, me: String, digest: String) {
-        guard !drift.isEmpty else {
-            logger.notice("config agrees across the cluster", metadata: ["config_digest": "\(digest)"])
-            return
-        }
-        let others = drift.differing.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value))" }.joined(separator: ", ")
-        let whose = drift.differing[me] != nil ? "this host's config differs from the cluster's" : "config differs between hosts"
-        let against = drift.majority.map { "against \($0) on the others" } ?? "and no digest has a majority"
-        logger.warning("""
-            \(whose): \(others) \(against); compare pools.d and the shared VIPs (heraldctl members). \
-            Until it agrees, no Service is moved to another address.
-            """, metadata: ["config_digest": "\(digest)"])
-    }
-
     /// Carries out what the machine decided.
     private func apply(_ actions: [NodeAction]) {
         guard !actions.isEmpty else { return }
@@ -238,14 +224,15 @@ final class NodeLoop: Service, Sendable {
                 }
                 onReady()
             case .missingKubernetesNode(true):
-                logger.error("""
-                    this host is not a Kubernetes Node: in local mode only Nodes announce Service addresses, so this host \
-                    never will. Did you mean mode = "adjacent" (a host next to the nodes), or node.name = the Node's name?
-                    """, metadata: ["node": "\(name)"])
+                logger.error("\(NodeWarning.notAKubernetesNode(name))", metadata: ["node": "\(name)"])
             case .missingKubernetesNode(false):
                 logger.notice("this host is a Kubernetes Node now", metadata: ["node": "\(name)"])
             case .configDrift(let drift):
-                logConfigDrift(drift, me: name, digest: machine.configDigest)
+                if drift.isEmpty {
+                    logger.notice("config agrees across the cluster", metadata: ["config_digest": "\(machine.configDigest)"])
+                } else {
+                    logger.warning("\(NodeWarning.configsDiffer(drift, me: name))", metadata: ["config_digest": "\(machine.configDigest)"])
+                }
             case .announcedElsewhereWithoutGossip(let address, let mac):
                 logger.error("""
                     another host answers this Service address, and this host has no [gossip]: each host with [kubernetes] \

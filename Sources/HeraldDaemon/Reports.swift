@@ -28,13 +28,17 @@ struct Reports: Sendable {
         }
     }
 
-    /// The members known now, this node first (with gossip: as gossip sees them; without,
-    /// just this node).
+    /// The members as the node machine last decided from, this node first; with gossip,
+    /// their round trips as gossip measures them now.
     var view: [Member] {
         let machine = node.current
         guard let gossip else { return machine.view }
-        let members = gossip.stats.members
-        return members.isEmpty ? machine.view : [machine.selfMember] + members.dropFirst()
+        let roundTrips = Dictionary(gossip.stats.members.map { ($0.name, $0.roundTrip) }, uniquingKeysWith: { first, _ in first })
+        return machine.view.map { member in
+            var member = member
+            if let roundTrip = roundTrips[member.name] { member.roundTrip = roundTrip }
+            return member
+        }
     }
 
     var status: StatusReport {
@@ -70,53 +74,24 @@ struct Reports: Sendable {
                 LinkReport(name: link.interface.name, mac: link.mac.description,
                            answering: state.serving.sorted().map(\.description), counters: state.tally.text)
             },
-            vips: loaded.config.vips.map { vip in
-                let owner = machine.owners[vip.address]
-                let ranked = Election.rank(vip, members: view).first { $0.name == loaded.nodeName }
-                if let (interface, mac) = conflicts[vip.address] {
-                    return VIPReport(name: vip.name, address: vip.address.description, role: .conflict, owner: owner,
-                                     interfaces: [interface], foreignMAC: mac)
-                }
-                let owned = machine.owned.contains(vip.address)
-                let role: VIPReport.Role = owned ? .announcing
-                    : ranked?.ineligibility != nil ? .notEligible
-                    : owner != nil ? .standby : .unowned
-                return VIPReport(name: vip.name, address: vip.address.description, role: role, owner: owner,
-                                 interfaces: owned ? ranked?.interfaces ?? [] : [])
-            } + services.vips.map { vip in
-                // Service addresses: the name is the Service's namespace/name.
-                let owner = machine.owners[vip.address]
+            // VIPs, then Service addresses (named namespace/name): one rule for both, the
+            // role the node machine decided, or the conflict a link withholds the address for.
+            vips: (loaded.config.vips + services.vips).map { vip in
                 let target = services.targets[vip.address]
-                let targetMAC = answerMACs[vip.address] ?? target.flatMap { watched[$0.address]?.mac }
                 let conflict = conflicts[vip.address]
-                return VIPReport(name: vip.name, address: vip.address.description,
-                                 role: conflict != nil ? .conflict : machine.owned.contains(vip.address) ? .announcing
-                                     : owner != nil ? .standby : .unowned,
-                                 owner: owner,
+                let role: VIPReport.Role = conflict != nil ? .conflict : VIPReport.Role(machine.role(of: vip.address))
+                return VIPReport(name: vip.name, address: vip.address.description, role: role, owner: machine.owners[vip.address],
                                  interfaces: conflict.map { [$0.0] } ?? links.filter { $0.1.serving.contains(vip.address) }.map(\.0.interface.name),
-                                 foreignMAC: conflict?.1, targetNode: target?.node, targetMAC: targetMAC?.description)
+                                 foreignMAC: conflict?.1, targetNode: target?.node,
+                                 targetMAC: target == nil ? nil : (answerMACs[vip.address] ?? target.flatMap { watched[$0.address]?.mac })?.description)
             },
             gossip: gossipReport, warnings: warnings.isEmpty ? nil : warnings)
     }
 
     /// What the operator should fix, for `heraldctl status` and `vips`.
     var warnings: [String] {
-        let loaded = loaded
-        let machine = node.current
-        var warnings: [String] = []
-        if machine.isMissingKubernetesNode {
-            warnings.append("this host (\(loaded.nodeName)) is not a Kubernetes Node: in local mode it never announces a Service address. Did you mean mode = \"adjacent\", or node.name = the Node's name?")
-        }
-        if loaded.config.kubernetes != nil && loaded.config.gossip == nil {
-            warnings.append("[kubernetes] without [gossip]: this host allocates and announces every Service address by itself; with several hosts, give them [gossip]")
-        }
-        if !machine.drift.isEmpty {
-            warnings.append("configs differ between hosts: \(machine.drift.differing.keys.sorted().joined(separator: ", ")) (heraldctl members); no Service is moved to another address until they agree")
-        }
-        if runtime.reloads.stale {
-            warnings.append("the last reload failed: the running config is the previous one (journalctl -u herald)")
-        }
-        return warnings
+        node.current.warnings.map(\.description)
+            + (runtime.reloads.stale ? ["the last reload failed: the running config is the previous one (journalctl -u herald)"] : [])
     }
 
     var members: MembersReport {
@@ -135,39 +110,66 @@ struct Reports: Sendable {
     func explain(_ text: String) -> ExplainReport? {
         guard let vip = loaded.config.vips.first(where: { $0.address.description == text || IPAddress(text) == $0.address || $0.name == text })
         else { return explainService(text) }
-        let ranked = Election.rank(vip, members: view)
+        let machine = node.current
+        let ranked = machine.vipRankings[vip.address] ?? []
         var candidates = ranked.map(ExplainReport.Candidate.init)
         // This node's own check: why its last run failed.
         if let index = candidates.firstIndex(where: { $0.name == loaded.nodeName }),
            ranked[index].ineligibility == .checkNotPassing, case .failed(let why)? = checks.lastOutcome(vip.name) {
             candidates[index].reason = "\(ranked[index].ineligibility!.description) (last run: \(why))"
         }
-        return ExplainReport(vip: vip.name, address: vip.address.description, owner: ranked.first { $0.ineligibility == nil }?.name,
-                             candidates: candidates)
+        return ExplainReport(vip: vip.name, address: vip.address.description, owner: machine.owners[vip.address],
+                             candidates: candidates, notes: Self.notes(machine))
     }
 
     /// `explain` for a Service address (or `namespace/name`): its announcers, and in
     /// adjacent mode its target nodes.
     private func explainService(_ text: String) -> ExplainReport? {
-        guard let facts = node.current.kubernetes,
-              let (address, election) = ServiceAnnouncements.ranking(for: text, facts, config: loaded.config, members: view)
+        let machine = node.current
+        guard let facts = machine.kubernetes,
+              let (address, election) = ServiceAnnouncements.ranking(for: text, facts, config: machine.loaded.config, members: machine.view)
         else { return nil }
         let target = election.targets?.first { $0.ineligibility == nil }
         let states = links.map(\.state)
         let mac = states.lazy.compactMap { $0.answerMACs[address] }.first
             ?? target?.address.flatMap { node in states.lazy.compactMap { $0.nodes[node]?.mac }.first }
-        var notes: [String] = []
+        var notes = Self.notes(machine) ?? []
         if election.noReadyEndpoint {
             notes.append("no ready endpoint: not announced (as MetalLB's layer 2 does), until a pod of the Service is ready")
         }
-        if node.current.isMissingKubernetesNode {
-            notes.append("this host (\(loaded.nodeName)) is not a Kubernetes Node, and in local mode only Nodes announce: did you mean mode = \"adjacent\"?")
-        }
         return ExplainReport(
-            vip: election.service, address: address.description, owner: election.owner,
+            vip: election.service, address: address.description, owner: machine.owners[address],
             candidates: election.owners.map(ExplainReport.Candidate.init), target: target?.name,
             targetMAC: target == nil ? nil : mac?.description, targets: election.targets?.map(ExplainReport.Candidate.init),
             notes: notes.isEmpty ? nil : notes)
+    }
+}
+
+extension Reports {
+    /// Why the machine's owner may not be the first eligible candidate: it is still
+    /// joining (it elects nothing yet), or it may be the one cut off (the addresses of the
+    /// members it lost stay theirs); and what the operator should fix.
+    static func notes(_ machine: NodeMachine) -> [String]? {
+        var notes: [String] = []
+        if machine.phase == .joining {
+            notes.append("this node is still joining the cluster (it has heard no member yet): it elects nothing until it does, or the join grace passes")
+        }
+        if let lost = machine.isolation.lost {
+            notes.append("this node lost most of the cluster at once (\(lost.sorted().joined(separator: ", "))): their addresses stay theirs until its witness answers or they are back")
+        }
+        notes += machine.warnings.map(\.description)
+        return notes.isEmpty ? nil : notes
+    }
+}
+
+extension VIPReport.Role {
+    init(_ role: AddressRole) {
+        switch role {
+        case .announcing: self = .announcing
+        case .standby: self = .standby
+        case .notEligible: self = .notEligible
+        case .unowned: self = .unowned
+        }
     }
 }
 

@@ -56,6 +56,19 @@ import Testing
         return (most, longestOverlap, unanswered)
     }
 
+    /// What heraldctl shows is what the machine decided: the owner is the first eligible
+    /// member of the ranking it kept, and the roles follow from it.
+    @Test func reportsReadTheDecisionTheMachineMade() {
+        let sim = Self.settled(size: 3, seed: 5)
+        let owner = sim.answerer(Self.web)!
+        for name in sim.names {
+            let machine = sim.machines[name]!
+            #expect(machine.owners[Self.web] == owner)
+            #expect(machine.vipRankings[Self.web]?.first { $0.ineligibility == nil }?.name == owner)
+            #expect(machine.role(of: Self.web) == (name == owner ? .announcing : .standby))
+        }
+    }
+
     /// A node whose links are ready before it hears any peer (it started first, or alone)
     /// must tell the others it serves in the very decision that makes it serve: otherwise
     /// it elects itself while they still pass it over, and both answer (t_cluster saw it).

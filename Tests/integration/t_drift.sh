@@ -33,7 +33,7 @@ done
 lab_exec h2 curl -sf http://127.0.0.1:9473/metrics | grep -s >/dev/null '^herald_config_drift{node="h1",config_digest="[0-9a-f]*"} 1$' \
     || fail "no herald_config_drift sample for h1: $(lab_exec h2 curl -sf http://127.0.0.1:9473/metrics | grep drift)"
 lab_ctl h3 members | grep -s >/dev/null '^h1 .* DIFFERS$' || fail "heraldctl members: $(lab_ctl h3 members)"
-lab_ctl h3 status 2>&1 >/dev/null | grep -s >/dev/null '^WARNING: configs differ between hosts: h1' || fail "no warning in heraldctl status"
+lab_ctl h3 status 2>&1 >/dev/null | grep -s >/dev/null '^WARNING: config differs between hosts: h1' || fail "no warning in heraldctl status"
 pass "h1's pool differs: named by h1, h2 and h3 (journal, members, metric, status)"
 
 # The allocator (h1) sees a change of the Service; its pools no longer hold the address,

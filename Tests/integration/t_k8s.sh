@@ -180,8 +180,8 @@ addresses = ["198.51.100.130-198.51.100.139"]
 TOML
 lab_heraldd pve "$LAB_DIR/pve.toml"
 lab_wait_ready pve
-for i in $(seq 50); do grep -s >/dev/null 'this host is not a Kubernetes Node' "$LAB_DIR/pve.log" && break; sleep 0.1; done
-grep -s >/dev/null 'level=error msg=.this host is not a Kubernetes Node.*Did you mean mode = \\"adjacent\\"' "$LAB_DIR/pve.log" \
+for i in $(seq 50); do grep -s >/dev/null 'this host (pve-1) is not a Kubernetes Node' "$LAB_DIR/pve.log" && break; sleep 0.1; done
+grep -s >/dev/null 'level=error msg=.this host (pve-1) is not a Kubernetes Node.*Did you mean mode = \\"adjacent\\"' "$LAB_DIR/pve.log" \
     || fail "no error at start: $(grep -i node "$LAB_DIR/pve.log" | tail -3)"
 lab_ctl pve vips 2>&1 >/dev/null | grep -s >/dev/null '^WARNING: this host (pve-1) is not a Kubernetes Node' || fail "heraldctl vips: no warning"
 lab_exec pve curl -sf http://127.0.0.1:9473/metrics | has -x 'herald_kubernetes_node_missing 1' || fail "no herald_kubernetes_node_missing 1"

@@ -73,6 +73,9 @@ public struct NodeMachine: Sendable {
 
     /// The announcer of every address that has one (VIPs and Service addresses).
     public private(set) var owners: [IPAddress: String] = [:]
+    /// Every member in election order for each configured VIP, with why each is passed
+    /// over: what `owners` was decided from (Service addresses: `announcements`).
+    public private(set) var vipRankings: [IPAddress: [Election.Ranked]] = [:]
     public private(set) var owned: Set<IPAddress> = []
     public private(set) var announcements = ServiceAnnouncements()
     /// Addresses this node took since start, its first ones included.
@@ -120,6 +123,24 @@ public struct NodeMachine: Sendable {
                         unreachableNodes: unreachable.values.reduce(into: Set<String>()) { $0.formUnion($1) }.sorted(),
                         about: NodeMeta.About(version: HeraldVersion.current, mode: loaded.config.node.mode.rawValue,
                                               configDigest: configDigest))
+    }
+
+    /// What the operator should fix, now.
+    public var warnings: [NodeWarning] {
+        var warnings: [NodeWarning] = []
+        if isMissingKubernetesNode { warnings.append(.notAKubernetesNode(loaded.nodeName)) }
+        if loaded.config.kubernetes != nil && !isGossiping { warnings.append(.kubernetesWithoutGossip) }
+        if !drift.isEmpty { warnings.append(.configsDiffer(drift, me: loaded.nodeName)) }
+        return warnings
+    }
+
+    /// What this node does for `address` (a VIP or a Service address), as last decided.
+    public func role(of address: IPAddress) -> AddressRole {
+        if owned.contains(address) { return .announcing }
+        if let ranked = vipRankings[address]?.first(where: { $0.name == loaded.nodeName }), ranked.ineligibility != nil {
+            return .notEligible
+        }
+        return owners[address] != nil ? .standby : .unowned
     }
 
     /// Local mode with `[kubernetes]`: the Nodes are listed and none has this node's name,
@@ -360,7 +381,16 @@ public struct NodeMachine: Sendable {
         let members = view
         let config = loaded.config
         let services = kubernetes.map { ServiceAnnouncements($0, config: config, members: members) } ?? ServiceAnnouncements()
-        var newOwners = settled ? Election.owners(config.vips, members: members).merging(services.owners) { vip, _ in vip } : [:]
+        let electorate = Election.Electorate(members)
+        vipRankings = Dictionary(config.vips.map { ($0.address, Election.rank($0, in: electorate)) }, uniquingKeysWith: { first, _ in first })
+        var newOwners = services.owners
+        if settled {
+            for (address, ranking) in vipRankings {
+                if let owner = ranking.first(where: { $0.ineligibility == nil })?.name { newOwners[address] = owner }
+            }
+        } else {
+            newOwners = [:]
+        }
         // Maybe cut off: the addresses of the members lost at once stay theirs.
         if let lost = isolation.lost {
             for (address, owner) in owners where lost.contains(owner) && newOwners[address] == loaded.nodeName {
@@ -424,6 +454,18 @@ public struct NodeMachine: Sendable {
         }
         return result
     }
+}
+
+/// What a node does for one address.
+public enum AddressRole: String, Equatable, Sendable {
+    /// It owns the address and its links answer for it.
+    case announcing
+    /// Another node owns it; this one would take over.
+    case standby
+    /// This node may not own it (the ranking says why).
+    case notEligible
+    /// Nobody owns it.
+    case unowned
 }
 
 /// Where a node is in joining the cluster. Without gossip a node is its own authority and
