@@ -67,8 +67,8 @@ public enum Daemon {
     /// Writes to a peer that went away must fail with EPIPE, not end the process.
     public static func ignoreSIGPIPE() { signal(SIGPIPE, SIG_IGN) }
 
-    /// Maps code only as it runs, from now on (`ResidentCode`); call first thing in `main`.
-    public static func mapOnlyCodeThatRuns() { ResidentCode.mapOnlyWhatRuns() }
+    /// The start-up part of `Tuning`; call once the config is loaded, before the daemon runs.
+    public static func tune(_ tuning: TuningSettings) { Tuning.atStart(tuning) }
 
     public static func makeLogger(_ label: String) -> Logger {
         LoggingSystem.bootstrap { HeraldLogHandler(label: $0) }
@@ -87,8 +87,8 @@ public enum Daemon {
         let state = NodeState(NodeMachine(loaded: loaded, settings: nodeSettings, now: .zero), origin: runtime.origin)
         let inbox = NodeInbox()
         let links = try LinkSet(interfaces: interfaces) { interface throws(SystemError) in
-            try LinkLoop(interface: interface, settings: linkSettings, realtimePriority: config.node.realtimePriority, node: inbox,
-                         origin: runtime.origin, logger: logger)
+            try LinkLoop(interface: interface, settings: linkSettings, realtimePriority: config.node.realtimePriority,
+                         kernelFilter: config.tuning.kernelFilters, node: inbox, origin: runtime.origin, logger: logger)
         }
         if interfaces.isEmpty {
             logger.warning("no VIP of this config can be announced by this node; answering nothing",
@@ -110,7 +110,8 @@ public enum Daemon {
             return try GossipLoop(
                 name: loaded.nodeName, address: bind, destinations: destinations, seeds: settings.join,
                 seal: try loadSeal(settings), settings: MembershipSettings(profile: settings.profile),
-                lease: nodeSettings.lease ?? .zero, origin: runtime.origin, realtimePriority: config.node.realtimePriority, meta: state.current.meta, node: inbox,
+                lease: nodeSettings.lease ?? .zero, origin: runtime.origin, kernelFilter: config.tuning.kernelFilters,
+                realtimePriority: config.node.realtimePriority, meta: state.current.meta, node: inbox,
                 workBacklog: { max(inbox.turnBacklog, links.all.map(\.heartbeat.lateness).max() ?? .zero) }, logger: logger)
         }
         let kubernetes = try config.kubernetes.map { settings throws(SystemError) in
@@ -143,8 +144,7 @@ public enum Daemon {
             })
         let node = NodeLoop(state: state, inbox: inbox, links: links, gossip: gossip, kubernetes: kubernetes, logger: logger) {
             notifier.markReady()
-            // Start-up is over: its code need not stay resident.
-            ResidentCode.dropStartupCode()
+            Tuning.onReady(config.tuning)
         }
         // The group stops services in reverse, each after the one before has returned:
         // notifier (STOPPING=1), links (silence), Kubernetes, gossip (leave, so peers take

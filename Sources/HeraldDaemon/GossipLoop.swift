@@ -74,7 +74,7 @@ public final class GossipLoop: Service, Sendable {
     private let workBacklog: @Sendable () -> Duration
 
     init(name: String, address: GossipAddress, destinations: Set<GossipAddress>, seeds: [HostPort], seal: GossipSeal,
-         settings: MembershipSettings, lease: Duration, origin: ContinuousClock.Instant, realtimePriority: Int, meta: NodeMeta, node: NodeInbox,
+         settings: MembershipSettings, lease: Duration, origin: ContinuousClock.Instant, kernelFilter: Bool, realtimePriority: Int, meta: NodeMeta, node: NodeInbox,
          workBacklog: @escaping @Sendable () -> Duration, logger: Logger) throws(SystemError) {
         self.workBacklog = workBacklog
         self.lease = lease
@@ -87,7 +87,7 @@ public final class GossipLoop: Service, Sendable {
         self.settings = settings
         self.node = node
         sealBox = Mutex(seal)
-        socket = try UDPSocket(bind: address)
+        socket = try UDPSocket(bind: address, filter: kernelFilter ? GossipSeal.socketFilter : nil)
         pending.withLock { $0 = meta.encode() }
         (events, eventSink) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1024))
         var logger = logger
@@ -179,7 +179,7 @@ public final class GossipLoop: Service, Sendable {
     // MARK: The gossip thread
 
     private func gossipLoop() {
-        var scheduling = RealTimeScheduling(priority: realtimePriority, budget: .milliseconds(100))
+        var scheduling = RealTimeScheduling(priority: realtimePriority, budget: Tuning.gossipRealTimeBudget)
         var rng = SystemRandomNumberGenerator()
         var instance = MembershipMachine(name: name, address: address, meta: pending.withLock { $0 }, settings: settings,
                                           now: .zero)

@@ -28,6 +28,8 @@ public final class LinkLoop: Service, Sendable {
     private let node: NodeInbox
     /// The daemon's one clock origin (`Runtime.origin`).
     private let origin: ContinuousClock.Instant
+    /// Narrow the capture's kernel filter to what the link watches (`tuning.kernel_filters`).
+    private let kernelFilter: Bool
     private let logger: Logger
 
     /// What the node loop hands the link thread; read at every turn.
@@ -56,9 +58,10 @@ public final class LinkLoop: Service, Sendable {
     /// SCHED_FIFO priority of the capture thread (0: normal scheduling).
     private let realtimePriority: Int32
 
-    init(interface: HostInterface, settings: LinkMachine.Settings, realtimePriority: Int, node: NodeInbox,
-         origin: ContinuousClock.Instant, logger: Logger) throws(SystemError) {
+    init(interface: HostInterface, settings: LinkMachine.Settings, realtimePriority: Int,
+         kernelFilter: Bool, node: NodeInbox, origin: ContinuousClock.Instant, logger: Logger) throws(SystemError) {
         self.origin = origin
+        self.kernelFilter = kernelFilter
         self.realtimePriority = Int32(realtimePriority)
         guard let mac = interface.mac else { throw SystemError("\(interface.name) has no Ethernet address", errno: 0) }
         self.interface = interface
@@ -174,7 +177,7 @@ public final class LinkLoop: Service, Sendable {
     /// Runs until stopped; returns the capture, still open, for the caller to close.
     private func captureLoop() -> PcapHandle? {
         var urgency = CaptureUrgency()
-        var scheduling = RealTimeScheduling(priority: realtimePriority, budget: CaptureUrgency.realTimeBudget)
+        var scheduling = RealTimeScheduling(priority: realtimePriority, budget: Tuning.captureRealTimeBudget)
         var pcap = initialPcap.withLock { handle in
             defer { handle = nil }
             return handle
@@ -229,7 +232,7 @@ public final class LinkLoop: Service, Sendable {
         var filtered: Set<IPAddress>?
         func refilter() {
             let watched = machine.watched
-            guard let handle = pcap, watched != filtered else { return }
+            guard kernelFilter, let handle = pcap, watched != filtered else { return }
             if let error = handle.setFilter(CaptureFilter.program(watching: watched)) {
                 eventSink.yield(.failure("cannot narrow the capture filter: \(error)", vip: nil))
             }

@@ -19,7 +19,7 @@ final class PcapHandle: @unchecked Sendable {
     /// 1 MB of ring holds about 3,000 frames: 30 ms of a 100,000 requests/s flood, which
     /// the link thread drains at half a core. The ring is resident from the start, so it is
     /// most of what heraldd adds to its RSS.
-    init(interface: String, bufferSize: Int32 = 1 << 20) throws(SystemError) {
+    init(interface: String, bufferSize: Int32 = Tuning.captureBuffer) throws(SystemError) {
         self.interface = interface
         var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
         guard let handle = pcap_create(interface, &errorBuffer) else {

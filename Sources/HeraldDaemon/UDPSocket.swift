@@ -9,15 +9,16 @@ import HeraldWire
 final class UDPSocket: @unchecked Sendable {
     let fd: Int32
 
-    init(bind address: GossipAddress) throws(SystemError) {
+    /// `filter`: the kernel filter every datagram must pass to reach the socket.
+    init(bind address: GossipAddress, filter: BPFProgram?) throws(SystemError) {
         let family = address.ip.isIPv4 ? AF_INET : AF_INET6
         fd = socket(family, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw SystemError("socket for gossip", errno: errno) }
-        var size: Int32 = 4 << 20
+        var size = Tuning.gossipReceiveBuffer
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
         // Before bind, so no datagram ever reaches the socket unfiltered.
-        var instructions = GossipSeal.socketFilter.instructions.map { herald_sock_filter(code: $0.code, jt: $0.jt, jf: $0.jf, k: $0.k) }
-        let attached = instructions.withUnsafeMutableBufferPointer { buffer in
+        var instructions = (filter?.instructions ?? []).map { herald_sock_filter(code: $0.code, jt: $0.jt, jf: $0.jf, k: $0.k) }
+        let attached: Int32 = instructions.isEmpty ? 0 : instructions.withUnsafeMutableBufferPointer { buffer in
             var program = herald_sock_fprog(len: UInt16(buffer.count), filter: buffer.baseAddress)
             return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &program, socklen_t(MemoryLayout<herald_sock_fprog>.size))
         }

@@ -67,7 +67,6 @@ enum Heraldd {
     /// a task of default priority instead, and the main thread waits for its exit status.
     /// The loops that must not wait run on threads of their own anyway.
     static func main() {
-        Daemon.mapOnlyCodeThatRuns()
         Daemon.ignoreSIGPIPE()
         let flags: Flags
         switch parse(Array(CommandLine.arguments.dropFirst())) {
@@ -95,6 +94,7 @@ enum Heraldd {
             print("\(flags.config): OK (\(loaded.config.pools.count) pool(s), \(loaded.config.vips.count) VIP(s), node \(loaded.nodeName))")
             return
         }
+        Daemon.tune(loaded.config.tuning)
         // Before any other thread starts, so every thread is fenced.
         if let problem = Daemon.fenceIdentity(checkUser: loaded.checkUser) {
             logger.critical("cannot fence heraldd's identity changes to the check user: \(problem); not starting")

@@ -245,3 +245,21 @@ let labHost = HostFacts(hostname: "h1", interfaces: [
         #expect(refused.map(\.keyPath) == ["node.realtime_priority"])
     }
 }
+
+@Suite struct TuningTests {
+    @Test func everyTradeIsOnByDefaultAndEachCanBeTurnedOff() throws {
+        let defaults = try decode("").get().tuning
+        #expect(defaults.dropStartupCode && defaults.kernelFilters)
+        let off = try decode("[tuning]\ndrop_startup_code = false\nkernel_filters = false\n").get().tuning
+        #expect(!off.dropStartupCode && !off.kernelFilters)
+        #expect(errors("[tuning]\nkernel_filters = \"no\"\n").first?.hasPrefix("/etc/herald/herald.toml:2: tuning.kernel_filters:") == true)
+        #expect(errors("[tuning]\nturbo = true\n").first?.hasPrefix("/etc/herald/herald.toml:2: tuning.turbo:") == true)
+    }
+
+    @Test func changingOneTakesARestart() throws {
+        let old = try decode("").get()
+        let new = try decode("[tuning]\nkernel_filters = false\n").get()
+        let refused = ConfigChange.restartRequired(from: old, nodeName: "h1", to: new, nodeName: "h1", file: "herald.toml")
+        #expect(refused.map(\.keyPath) == ["tuning.kernel_filters"])
+    }
+}

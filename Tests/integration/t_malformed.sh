@@ -18,3 +18,14 @@ for reason in malformed_arp_unsupported_format malformed_arp_unsupported_operati
 done
 [ "$(counter h1 dropped bad_sender)" -gt 0 ] || fail "bad_sender not counted"
 pass "drops counted by reason"
+
+# With tuning.kernel_filters = false the capture sees every ARP/NDP frame: the runts the
+# filter dropped reach the decoder and are counted.
+lab_stop h1
+printf '\n[tuning]\nkernel_filters = false\n' >>"$LAB_DIR/herald.toml"
+lab_heraldd h1 "$LAB_DIR/herald.toml"
+lab_wait_ready h1
+lab_exec c "$ARPBLAST" eth0 garbage 20000 7 >/dev/null
+wait_settled h1
+[ "$(counter h1 dropped malformed_truncated)" -gt 0 ] || fail "kernel_filters = false: runts not counted"
+pass "kernel_filters = false: heraldd decodes and counts every frame itself, runts too"

@@ -20,6 +20,7 @@ public struct HeraldConfig: Equatable, Sendable {
     public var gossip: GossipSettings?
     public var kubernetes: KubernetesSettings?
     public var metrics: MetricsSettings?
+    public var tuning = TuningSettings()
     public var pools: [PoolConfig] = []
     public var vips: [VIPConfig] = []
     /// Where `[node]`, `[gossip]`, `[kubernetes]` and `[metrics]` start, for messages about
@@ -146,6 +147,19 @@ public struct KubernetesSettings: Equatable, Sendable {
 
 public struct MetricsSettings: Equatable, Sendable {
     public var listen: HostPort
+}
+
+/// `[tuning]`: the trades heraldd makes for memory and speed, each with a way to turn it
+/// off (herald.toml(5); the figures are in docs/performance.md, "Tuning"). Real time has
+/// its own key, `node.realtime_priority`.
+public struct TuningSettings: Equatable, Sendable {
+    /// Unmap the code that ran only at start-up once ready (`ResidentCode`).
+    public var dropStartupCode = true
+    /// Kernel filters: the capture sees only frames about the addresses its link watches,
+    /// the gossip socket only datagrams that may be Herald's.
+    public var kernelFilters = true
+
+    public init() {}
 }
 
 public struct PoolConfig: Equatable, Sendable {

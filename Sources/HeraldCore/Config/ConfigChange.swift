@@ -65,6 +65,12 @@ public struct ConfigChange: Equatable, Sendable {
         if old.node.realtimePriority != new.node.realtimePriority {
             refuse("node", "node.realtime_priority", "\(old.node.realtimePriority)", "\(new.node.realtimePriority)")
         }
+        if old.tuning.dropStartupCode != new.tuning.dropStartupCode {
+            refuse("tuning", "tuning.drop_startup_code", "\(old.tuning.dropStartupCode)", "\(new.tuning.dropStartupCode)")
+        }
+        if old.tuning.kernelFilters != new.tuning.kernelFilters {
+            refuse("tuning", "tuning.kernel_filters", "\(old.tuning.kernelFilters)", "\(new.tuning.kernelFilters)")
+        }
         if old.node.checkUser != new.node.checkUser { refuse("node", "node.check_user", old.node.checkUser, new.node.checkUser) }
         if old.node.targetProbeInterval != new.node.targetProbeInterval {
             refuse("node", "node.target_probe_interval", "\(old.node.targetProbeInterval)", "\(new.node.targetProbeInterval)")

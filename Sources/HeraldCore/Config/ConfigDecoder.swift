@@ -33,7 +33,7 @@ public enum ConfigDecoder {
                 decodeMain(&reader, into: &config)
             } else {
                 reader.known = ["pool", "vip"]
-                for key in ["node", "gossip", "kubernetes", "metrics"] where root[key] != nil {
+                for key in ["node", "gossip", "kubernetes", "metrics", "tuning"] where root[key] != nil {
                     reader.used.insert(key)
                     diagnostics.error(reader.location(root[key]!.line), key, "[\(key)] belongs in the main config file, not in pools.d")
                 }
@@ -47,8 +47,8 @@ public enum ConfigDecoder {
     }
 
     private static func decodeMain(_ root: inout TableReader, into config: inout HeraldConfig) {
-        root.known = ["node", "gossip", "kubernetes", "metrics", "pool", "vip"]
-        for key in ["node", "gossip", "kubernetes", "metrics"] {
+        root.known = ["node", "gossip", "kubernetes", "metrics", "tuning", "pool", "vip"]
+        for key in ["node", "gossip", "kubernetes", "metrics", "tuning"] {
             if let line = root.table[key]?.line { config.sectionLocations[key] = root.location(line) }
         }
         if var node = root.table("node") {
@@ -152,6 +152,12 @@ public enum ConfigDecoder {
             config.kubernetes = KubernetesSettings(kubeconfig: kubernetes.string("kubeconfig")?.0,
                                                    loadBalancerClass: kubernetes.string("load_balancer_class")?.0 ?? "")
             kubernetes.finish()
+        }
+        if var tuning = root.table("tuning") {
+            tuning.known = ["drop_startup_code", "kernel_filters"]
+            if let (value, _) = tuning.bool("drop_startup_code") { config.tuning.dropStartupCode = value }
+            if let (value, _) = tuning.bool("kernel_filters") { config.tuning.kernelFilters = value }
+            tuning.finish()
         }
         if var metrics = root.table("metrics") {
             metrics.known = ["listen"]

@@ -6,11 +6,10 @@
 /// frame. Measured (make bench, 2 vCPUs): always real-time, 117 µs at p50 on an idle
 /// link against 42 µs at normal priority; with a CPU hog on every core, 100 % of a
 /// 50,000/s flood answered against 79-99 %. This way: 44 µs and 100 %. Bounded: past
-/// half a core in any second (`realTimeBudget`) the thread runs at normal priority for
-/// the rest of it, so a flood cannot take a core from the host's own work; frames for
-/// addresses the link does not watch never reach it (`CaptureFilter`).
+/// its budget in any second (`RealTimeBudget`, half a core) the thread runs at normal
+/// priority for the rest of it, so a flood cannot take a core from the host's own work;
+/// frames for addresses the link does not watch never reach it (`CaptureFilter`).
 public struct CaptureUrgency: Sendable {
-    public static let realTimeBudget: Duration = .milliseconds(500)
     public static let backlog = 32
     public static let hold: Duration = .seconds(5)
     public private(set) var realtime = false
