@@ -87,4 +87,4 @@ echo "================ Herald idle cost ($(nproc) cores, $IDLE_SECONDS s) ======
 echo "per host: CPU seconds per minute, context switches per second (all threads)"
 awk '{cpu[$1] = cpu[$1] sprintf(" %s %.3f", $2, $3); cs[$1] = cs[$1] sprintf(" %s %.1f", $2, $4)}
      END {for (k in cpu) printf "  %-18s CPU-s/min%s   cs/s%s\n", k, cpu[k], cs[k]}' "$results" | sort
-echo "target (heraldd, lan): <= 0.1 CPU-s per host per minute, <= 20 context switches/s"
+echo "goal (heraldd, lan): <= 0.15 CPU-s per host per minute, <= 40 context switches/s (docs/performance.md, Idle cost)"

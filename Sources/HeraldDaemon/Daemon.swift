@@ -112,7 +112,8 @@ public enum Daemon {
                 seal: try loadSeal(settings), settings: MembershipSettings(profile: settings.profile),
                 lease: nodeSettings.lease ?? .zero, origin: runtime.origin, kernelFilter: config.tuning.kernelFilters,
                 realtimePriority: config.node.realtimePriority, meta: state.current.meta, node: inbox,
-                workBacklog: { max(inbox.turnBacklog, links.all.map(\.heartbeat.lateness).max() ?? .zero) }, logger: logger)
+                workBacklog: { links.all.reduce(inbox.turnBacklog) { max($0, $1.heartbeat.lateness) } },
+                renewLease: { until in for link in links.all { link.renewLease(until: until) } }, logger: logger)
         }
         let kubernetes = try config.kubernetes.map { settings throws(SystemError) in
             try KubernetesLoop(settings: settings, runtime: runtime, node: inbox, decided: state, logger: logger)

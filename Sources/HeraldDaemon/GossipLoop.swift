@@ -69,14 +69,18 @@ public final class GossipLoop: Service, Sendable {
 
     /// SCHED_FIFO priority of the gossip thread (0: normal scheduling).
     private let realtimePriority: Int32
+    /// Renews the links' lease until the instant given (an idle, on-time turn).
+    private let renewLease: @Sendable (ContinuousClock.Instant) -> Void
     /// How far behind the work gossip stands for is: the node machine's backlog of turns
     /// and the latest link loop. Past half a lease, this node stops acking probes.
     private let workBacklog: @Sendable () -> Duration
 
     init(name: String, address: GossipAddress, destinations: Set<GossipAddress>, seeds: [HostPort], seal: GossipSeal,
          settings: MembershipSettings, lease: Duration, origin: ContinuousClock.Instant, kernelFilter: Bool, realtimePriority: Int, meta: NodeMeta, node: NodeInbox,
-         workBacklog: @escaping @Sendable () -> Duration, logger: Logger) throws(SystemError) {
+         workBacklog: @escaping @Sendable () -> Duration, renewLease: @escaping @Sendable (ContinuousClock.Instant) -> Void,
+         logger: Logger) throws(SystemError) {
         self.workBacklog = workBacklog
+        self.renewLease = renewLease
         self.lease = lease
         self.origin = origin
         self.realtimePriority = Int32(realtimePriority)
@@ -203,6 +207,7 @@ public final class GossipLoop: Service, Sendable {
         /// round trips, which change with every probe), and when the last turn went.
         var published: [MemberRecord]?
         var cadence = LeaseCadence(lease: lease)
+        var nextReport = Duration.zero
 
         func send(_ messages: [GossipMessage], to destination: GossipAddress) {
             counter += 1
@@ -289,10 +294,6 @@ public final class GossipLoop: Service, Sendable {
                     if let suppressed = rejections.admit(now: .now) { eventSink.yield(.rejected(from, error, suppressed: suppressed)) }
                 }
             }
-            let kernelDrops = UInt64(socket.kernelDrops)
-            if kernelDrops != stats.rejected[Self.droppedByKernel] ?? 0 {
-                statsBox.withLock { $0.rejected[Self.droppedByKernel] = kernelDrops }
-            }
             if now >= instance.nextDeadline {
                 execute(instance.onTick(now: now, using: &rng))
             }
@@ -303,13 +304,22 @@ public final class GossipLoop: Service, Sendable {
                 published = facts
                 node.post(.view(members))
             }
-            if cadence.shouldPost(now: now, viewChanged: viewChanged, wakeBy: wakeBy) {
-                node.post(.turn(turnStart, due: wakeBy.map { origin + $0 }))
+            switch cadence.renewal(now: now, viewChanged: viewChanged, wakeBy: wakeBy) {
+            case .post: node.post(.turn(turnStart, due: wakeBy.map { origin + $0 }))
+            case .renew: renewLease(turnStart + lease)
+            case .none: break
             }
-            statsBox.withLock {
-                $0.members = [instance.selfMember] + members
-                $0.awareness = instance.awareness
-                $0.refusedMembers = instance.refusedMembers
+            // What reports read: at once when the view changed, else once a second (round
+            // trips, awareness, the kernel's drops).
+            if viewChanged || now >= nextReport {
+                nextReport = now + .seconds(1)
+                let kernelDrops = UInt64(socket.kernelDrops)
+                statsBox.withLock {
+                    $0.members = [instance.selfMember] + members
+                    $0.awareness = instance.awareness
+                    $0.refusedMembers = instance.refusedMembers
+                    $0.rejected[Self.droppedByKernel] = kernelDrops == 0 ? nil : kernelDrops
+                }
             }
 
             let wait = min(instance.nextDeadline - origin.duration(to: .now), cadence.longestSleep)

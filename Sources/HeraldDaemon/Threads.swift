@@ -227,6 +227,7 @@ struct RealTimeScheduling {
     private var budget: RealTimeBudget
     private var running = false
     private var refused = false
+    private var checkedAt = Duration.zero
 
     init(priority: Int32, budget: Duration) {
         self.priority = priority
@@ -237,6 +238,10 @@ struct RealTimeScheduling {
     /// then stays at normal priority).
     mutating func update(wanted: Bool, now: Duration) -> SystemError? {
         guard priority > 0, !refused else { return nil }
+        // The thread's CPU clock is a system call: read every 20 ms of wall time at most,
+        // so a budget may be overrun by that much.
+        if wanted && running && now - checkedAt < .milliseconds(20) { return nil }
+        checkedAt = now
         let realtime = wanted && budget.allows(cpu: Thread.cpuTime, now: now)
         guard realtime != running else { return nil }
         do throws(SystemError) {

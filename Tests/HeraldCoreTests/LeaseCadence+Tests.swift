@@ -2,20 +2,20 @@ import HeraldCore
 import Testing
 
 @Suite struct LeaseCadenceTests {
-    @Test func aTurnGoesEveryHalfLeaseOnAViewChangeAndAfterALateWakeUp() {
+    @Test func newsGoesToTheNodeMachineAndAnIdleLoopRenewsEveryHalfLeaseItself() {
         var cadence = LeaseCadence(lease: .milliseconds(300))
         let ms = Duration.milliseconds(1)
-        // (now, view changed, asked to wake by) → posted
+        // (now, view changed, asked to wake by) → what the turn does about the lease
         let turns: [(Duration, Bool, Duration?)] = [
-            (ms * 0, false, nil),        // the first turn
-            (ms * 50, false, ms * 50),   // on time, idle: no
-            (ms * 100, true, ms * 100),  // the view changed
-            (ms * 200, false, ms * 200), // idle, 100 ms after the last post: no
-            (ms * 250, false, ms * 250), // half a lease since the last post
-            (ms * 400, false, ms * 320), // 80 ms late: more than a quarter lease
+            (ms * 0, false, nil),        // the first turn: renew
+            (ms * 50, false, ms * 50),   // on time, idle, renewed 50 ms ago: nothing
+            (ms * 100, true, ms * 100),  // the view changed: to the node machine
+            (ms * 200, false, ms * 200), // idle, 100 ms after the last renewal: nothing
+            (ms * 250, false, ms * 250), // half a lease since: renew
+            (ms * 400, false, ms * 320), // 80 ms late, more than a quarter lease: to the node machine
         ]
-        let posted = turns.map { cadence.shouldPost(now: $0.0, viewChanged: $0.1, wakeBy: $0.2) }
-        #expect(posted == [true, false, true, false, true, true])
+        let renewals = turns.map { cadence.renewal(now: $0.0, viewChanged: $0.1, wakeBy: $0.2) }
+        #expect(renewals == [.renew, .none, .post, .none, .renew, .post])
         #expect(cadence.longestSleep == ms * 100)
     }
 

@@ -1,26 +1,38 @@
-/// The rhythm between the gossip loop and the node machine. Each gossip turn the node
-/// machine hears of (`NodeMachine.onTurn`) renews what the links answer for a `lease`; this
-/// says when the loop must post a turn and how long it may sleep, so answers never lapse
-/// while the cluster is idle, and a stall is reported the moment the loop wakes from it.
-/// And the other way: gossip acks probes only while the node's own work is on time.
+/// The rhythm between the gossip loop, the node machine and the links. What the links
+/// answer holds for a `lease` after the gossip loop last turned on time: an idle loop renews
+/// it itself (no wake-up of the node loop), a turn with news — the view changed, or the loop
+/// woke late, which may be a stall — goes to the node machine (`NodeMachine.onTurn`), which
+/// decides (a hold-down after a stall) before it renews. This says which, and how long the
+/// loop may sleep, so answers never lapse while the cluster is idle. And the other way:
+/// gossip acks probes only while the node's own work is on time.
 public struct LeaseCadence: Sendable {
+    /// What a turn does about the lease.
+    public enum Renewal: Equatable, Sendable {
+        /// Nothing: renewed less than half a lease ago.
+        case none
+        /// On time and nothing new: renew the links' lease directly, to `now + lease`.
+        case renew
+        /// News for the node machine: post the turn; it renews after deciding.
+        case post
+    }
+
     public let lease: Duration
-    private var lastPosted: Duration?
+    private var lastRenewed: Duration?
 
     public init(lease: Duration) { self.lease = lease }
 
     /// The longest the gossip loop may sleep: a third of the lease.
     public var longestSleep: Duration { lease / 3 }
 
-    /// Whether the turn at `now` goes to the node machine: when the view changed, when the
-    /// loop woke more than a quarter lease after `wakeBy` (the machine tells a stall from
-    /// idleness), and otherwise every half lease. Not every turn: each post wakes the node
-    /// loop.
-    public mutating func shouldPost(now: Duration, viewChanged: Bool, wakeBy: Duration?) -> Bool {
+    /// The turn at `now`: posted when the view changed or the loop woke more than a quarter
+    /// lease after `wakeBy` (the machine tells a stall from idleness); otherwise renewed
+    /// directly every half lease.
+    public mutating func renewal(now: Duration, viewChanged: Bool, wakeBy: Duration?) -> Renewal {
         let late = wakeBy.map { now - $0 > lease / 4 } ?? false
-        guard viewChanged || late || lastPosted.map({ now - $0 >= lease / 2 }) ?? true else { return false }
-        lastPosted = now
-        return true
+        let due = lastRenewed.map { now - $0 >= lease / 2 } ?? true
+        guard viewChanged || late || due else { return .none }
+        lastRenewed = now
+        return viewChanged || late ? .post : .renew
     }
 
     /// Whether this node's own work (the node machine's backlog of turns, the latest link
