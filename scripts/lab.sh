@@ -72,6 +72,7 @@ lab_cluster_config() {
         printf '[node]\ninterfaces = ["eth0"]\n'
         [ -z "${LAB_NODE_MODE:-}" ] || printf 'mode = "%s"\n' "$LAB_NODE_MODE"
         [ -z "${LAB_TARGET_PROBE_INTERVAL:-}" ] || printf 'target_probe_interval = "%s"\n' "$LAB_TARGET_PROBE_INTERVAL"
+        [ -z "${LAB_WITNESS:-}" ] || printf 'witness = "%s"\n' "$LAB_WITNESS"
         printf '\n[gossip]\nbind = "198.51.100.%s:7946"\njoin = [%s]\n' "$n" "${join%, }"
         printf 'key_file = "%s"\nprofile = "%s"\n\n' "$LAB_DIR/gossip.key" "${LAB_PROFILE:-lan}"
         printf '[metrics]\nlisten = "127.0.0.1:9473"\n\n' 

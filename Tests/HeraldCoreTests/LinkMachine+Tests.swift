@@ -37,6 +37,22 @@ import Testing
         return outputs
     }
 
+    /// Found by the node simulation once it ran real links: the answer that first resolves
+    /// the witness was judged on the state before it, so a node asking "am I cut off?"
+    /// never heard "no" and took nothing over.
+    @Test func theWitnessesFirstAnswerAndItsReturnAreReported() {
+        var link = machine(lease: true)
+        let gateway = IPv4Address("198.51.100.1")!, router = MACAddress("02:00:00:00:00:01")!
+        _ = link.onAssignment(LinkAssignment(witness: .v4(gateway)), now: .zero)
+        #expect(link.onTick(now: ms).contains { if case .send(_, .targetProbe) = $0 { true } else { false } })
+        #expect(link.onFrame(reply(gateway, from: router), now: ms * 2) == [.event(.witness(.v4(gateway), answers: true))])
+        // Silent for three probes, then back: reported each way.
+        var outputs: [LinkAction] = []
+        for step in 1...4 { outputs += link.onTick(now: ms * 100 * Int64(step) + ms) }
+        #expect(outputs.contains(.event(.witness(.v4(gateway), answers: false))))
+        #expect(link.onFrame(reply(gateway, from: router), now: ms * 402) == [.event(.witness(.v4(gateway), answers: true))])
+    }
+
     func replies(_ outputs: [LinkAction]) -> [IPAddress] {
         outputs.compactMap { if case .send(_, .reply(let address)) = $0 { address } else { nil } }
     }

@@ -3,49 +3,63 @@ import HeraldMembership
 import HeraldTestKit
 import HeraldWire
 
-/// Whole nodes in virtual time: each simulated member runs the node machine on top of its
-/// membership instance, as heraldd does (the gossip loop posts the view and a turn, the
-/// machine's metadata goes back into gossip), and its links are modelled as "who answers
-/// this address now": what the machine assigned, under a live lease, while the process
-/// runs and the link has carrier. Deterministic for a seed.
+/// Whole nodes in virtual time, with real links on a simulated Ethernet segment. Each node
+/// runs the node machine on its membership instance and one `LinkMachine` on eth0, wired as
+/// heraldd wires them: the gossip loop's turns go through `LeaseCadence` (renewing the
+/// links' lease itself or posting the turn), the node machine's assignments and leases go
+/// to the link, and the link's events (ready, conflict, witness, neighbours) come back as
+/// facts. Every frame a link sends crosses the segment: to the other nodes' links, to the
+/// gateway and neighbour hosts (which answer ARP for their own address, as a kernel does),
+/// and to a client whose capture the tests read. Deterministic for a seed.
+///
+/// The segment follows the cluster's groups: a partition or a cut link splits it too, so
+/// a node on one side neither hears nor is heard by the other. The client, the gateway
+/// (`gatewayGroup`) and the neighbours sit in group 0 unless told otherwise.
 struct NodeSimulation {
-    /// One node's links, as the machine drives them.
-    struct Links {
-        var answering: [String: Set<IPAddress>] = [:]
-        var targets: [String: LinkTargets] = [:]
-        var leaseUntil: Duration?
+    /// One node's host: its link on eth0, and whether that link has carrier.
+    struct Host {
+        var link: LinkMachine
         var carrier = true
-        /// Lost the capture under a lease: silent until the machine assigns again (as
-        /// `LinkMachine` is).
-        var silent = false
-        /// The witness the machine asked the link to watch, and what the link last said.
-        var witness: IPAddress?
-        var witnessAnswers: Bool?
+        var cadence: LeaseCadence?
     }
 
-    /// The group (`cluster.group`) the gateway, every node's witness, is in: a node hears it
-    /// while in the same group with carrier; `nil`: the gateway is down.
+    /// A frame the client's capture saw.
+    struct Heard {
+        let at: Duration
+        let frame: Frame
+        var sender: MACAddress? { if case .arp(_, let packet) = frame { packet.senderMAC } else { nil } }
+    }
+
+    static let clientMAC = MACAddress(0x02, 0, 0, 0, 0, 0x02)
+    static let clientIP = IPv4Address("198.51.100.2")!
+    static let gateway = IPAddress("198.51.100.1")!
+
+    /// The group the gateway, every node's witness, is in; `nil`: the gateway is down.
     var gatewayGroup: Int? = 0
+    /// Other hosts on the segment (group 0) that answer ARP for their own address, as
+    /// Kubernetes nodes in adjacent mode.
+    var neighbours: [IPAddress: MACAddress] = [:]
     /// Every change of a node's isolation, in order: "time node state".
     var isolationTrace: [String] = []
+    /// Every event any link reported, in order: "time node event".
+    var linkTrace: [String] = []
+    /// Everything the client's capture saw (ARP only), in order.
+    var heard: [Heard] = []
 
     var cluster: Simulation
     var machines: [String: NodeMachine] = [:]
-    var links: [String: Links] = [:]
+    var hosts: [String: Host] = [:]
     /// Stopped (SIGSTOP): nothing runs, nothing answers, state kept.
     var stopped: Set<String> = []
     var crashed: Set<String> = []
     /// Every owner change any node logged, in order: "time node address from→to".
     var trace: [String] = []
     let settings: NodeMachine.Settings
+    let linkSettings: LinkMachine.Settings
     /// How often a gossip loop turns (it turns on every packet and timer; this is coarser).
     let step = Duration.milliseconds(10)
-    /// When a node's links have probed (`onLinkReady`), after it starts.
-    let probing = Duration.milliseconds(200)
     private var views: [String: [Member]] = [:]
     private var due: [String: Duration] = [:]
-    private var startedAt: [String: Duration] = [:]
-    private var ready: Set<String> = []
 
     var names: [String] { cluster.names }
     var now: Duration { cluster.now }
@@ -54,6 +68,7 @@ struct NodeSimulation {
     /// each with eth0 on 198.51.100.0/24.
     init(size: Int, seed: UInt64, profile: MembershipSettings = .lan, toml: String, gossip: Bool = true) {
         settings = gossip ? NodeMachine.Settings(gossip: profile, hasJoinPeers: size > 1) : .standalone
+        linkSettings = LinkMachine.Settings(usesLease: gossip)
         var machines: [String: NodeMachine] = [:]
         for index in 0..<size {
             let name = "node-\(index)"
@@ -62,10 +77,17 @@ struct NodeSimulation {
         cluster = Simulation(size: size, seed: seed, settings: profile) { machines[$0]!.meta.encode() }
         self.machines = machines
         for name in cluster.names {
-            links[name] = Links()
-            startedAt[name] = .zero
+            hosts[name] = freshHost(name)
             apply(name, machines[name]!.onTick(now: .zero))
         }
+    }
+
+    private func freshHost(_ name: String) -> Host {
+        Host(link: LinkMachine(mac: Self.mac(of: name), settings: linkSettings), cadence: settings.lease.map(LeaseCadence.init))
+    }
+
+    static func mac(of name: String) -> MACAddress {
+        MACAddress(0x02, 0, 0, 0, 1, UInt8(Int(name.dropFirst("node-".count))!))
     }
 
     static func host(index: Int) -> HostFacts {
@@ -91,19 +113,12 @@ struct NodeSimulation {
         while now < end {
             cluster.run(for: min(step, end - now))
             for name in names where isRunning(name) {
+                tickLink(name)
                 turn(name)
-                askWitness(name)
+                // NodeLoop's alarm: a deadline (hold-down, join grace) ends on time.
+                if let deadline = machines[name]!.nextDeadline, deadline <= now { apply(name, machines[name]!.onTick(now: now)) }
             }
         }
-    }
-
-    /// The link watching the witness reports whether it answers, when that changed.
-    private mutating func askWitness(_ name: String) {
-        guard let witness = links[name]!.witness else { return }
-        let answers = links[name]!.carrier && gatewayGroup != nil && cluster.group[name, default: 0] == gatewayGroup
-        guard answers != links[name]!.witnessAnswers else { return }
-        links[name]!.witnessAnswers = answers
-        apply(name, machines[name]!.onWitness(witness, answers: answers, now: now))
     }
 
     /// Runs until `condition` holds (checked every step); the time it took, or nil.
@@ -116,38 +131,44 @@ struct NodeSimulation {
         return condition(self) ? now - start : nil
     }
 
-    /// One turn of `name`'s gossip loop, as GossipLoop posts it to the node loop.
+    /// One turn of `name`'s gossip loop: a changed view goes to the node machine; the
+    /// lease is renewed or the turn posted as `LeaseCadence` says (as GossipLoop does).
     private mutating func turn(_ name: String) {
         let members = cluster.nodes[name]!.instance.members.values.sorted { $0.name < $1.name }
-        if members != views[name] {
+        let viewChanged = members != views[name]
+        if viewChanged {
             views[name] = members
             apply(name, machines[name]!.onView(members, now: now))
         }
-        if !ready.contains(name), now - startedAt[name]! >= probing {
-            ready.insert(name)
-            let loaded = machines[name]!.loaded
-            for interface in LinkPlan.interfaces(config: loaded.config, host: loaded.host) {
-                apply(name, machines[name]!.onLinkReady(interface.name, now: now))
+        if var cadence = hosts[name]!.cadence {
+            let renewal = cadence.renewal(now: now, viewChanged: viewChanged, wakeBy: due[name])
+            hosts[name]!.cadence = cadence
+            switch renewal {
+            case .none: break
+            case .renew: link(name) { $0.onLease(until: $1 + cadence.lease, now: $1) }
+            case .post: apply(name, machines[name]!.onTurn(now: now, due: due[name]))
             }
+        } else {
+            apply(name, machines[name]!.onTick(now: now))
         }
-        apply(name, machines[name]!.onTurn(now: now, due: due[name]))
         due[name] = now + step
+    }
+
+    private mutating func tickLink(_ name: String) {
+        for _ in 0..<8 {
+            guard let deadline = hosts[name]!.link.nextDeadline, deadline <= now else { return }
+            link(name) { $0.onTick(now: $1) }
+        }
     }
 
     /// Carries out what a node's machine decided, as NodeLoop does.
     mutating func apply(_ name: String, _ actions: [NodeAction]) {
         for action in actions {
             switch action {
-            case .assign(let interface, let assignment):
-                links[name]!.answering[interface] = assignment.answering
-                links[name]!.targets[interface] = assignment.targets
-                links[name]!.silent = false
-                if assignment.witness != links[name]!.witness {
-                    links[name]!.witness = assignment.witness
-                    links[name]!.witnessAnswers = nil
-                }
+            case .assign(_, let assignment):
+                link(name) { $0.onAssignment(assignment, now: $1) }
             case .lease(let until):
-                links[name]!.leaseUntil = max(links[name]!.leaseUntil ?? until, until)
+                link(name) { $0.onLease(until: until, now: $1) }
             case .meta(let meta):
                 let sent = cluster.nodes[name]!.instance.onMetaChanged(meta.encode())
                 cluster.execute(sent, by: name)
@@ -164,16 +185,105 @@ struct NodeSimulation {
         }
     }
 
+    /// Runs one input of `name`'s link and carries out what it returns, as LinkLoop does:
+    /// frames onto the segment, facts to the node machine.
+    private mutating func link(_ name: String, _ input: (inout LinkMachine, Duration) -> [LinkAction]) {
+        let now = self.now
+        let actions = input(&hosts[name]!.link, now)
+        for action in actions {
+            if case .event(let event) = action { linkTrace.append("\(now) \(name) \(event)") }
+            switch action {
+            case .send(let frame, _): transmit(frame, from: name)
+            case .groups: break
+            case .event(.ready): apply(name, machines[name]!.onLinkReady("eth0", now: now))
+            case .event(.conflict(let address, let foreign, _)), .event(.yielded(let address, let foreign, _)):
+                apply(name, machines[name]!.onConflict(address, from: foreign, now: now))
+            case .event(.witness(let address, let answers)):
+                apply(name, machines[name]!.onWitness(address, answers: answers, now: now))
+            case .event(.neighbors(_, let nodes)):
+                apply(name, machines[name]!.onUnreachable(LinkMachine.unreachable(in: nodes), on: "eth0", now: now))
+            case .event(.serving), .event(.resolved), .event(.cleared): break
+            }
+        }
+    }
+
+    // MARK: The segment
+
+    /// The segment group a node's link is in (its cluster group), or nil with no carrier.
+    private func segment(_ name: String) -> Int? {
+        guard isRunning(name), hosts[name]!.carrier else { return nil }
+        return cluster.group[name, default: 0]
+    }
+
+    /// Delivers a frame a node sent to everyone on its side of the segment whose MAC it is
+    /// addressed to (or all, broadcast and multicast), at once.
+    private mutating func transmit(_ bytes: [UInt8], from sender: String) {
+        guard let group = segment(sender), let frame = try? Frame.decode(bytes) else { return }
+        deliver(bytes, frame: frame, group: group, except: sender)
+    }
+
+    private mutating func deliver(_ bytes: [UInt8], frame: Frame, group: Int, except sender: String?) {
+        let destination = switch frame { case .arp(let ethernet, _), .ndp(let ethernet, _): ethernet.destination }
+        let toAll = destination.isBroadcast || destination.isMulticast
+        for name in names where name != sender && segment(name) == group && (toAll || destination == Self.mac(of: name)) {
+            link(name) { $0.onFrame(bytes, now: $1) }
+        }
+        if group == 0, toAll || destination == Self.clientMAC, case .arp = frame { heard.append(Heard(at: now, frame: frame)) }
+        // The gateway and the neighbours answer requests for their own address.
+        guard case .arp(_, let packet) = frame, packet.operation == .request else { return }
+        var answering = neighbours.filter { _ in group == 0 }
+        if gatewayGroup == group { answering[Self.gateway] = MACAddress(0x02, 0, 0, 0, 0, 0x01) }
+        guard let mac = answering[.v4(packet.targetIP)] else { return }
+        let reply = ARPPacket(operation: .reply, senderMAC: mac, senderIP: packet.targetIP, targetMAC: packet.senderMAC,
+                              targetIP: packet.senderIP)
+        let replyBytes = reply.frame(ethernetDestination: packet.senderMAC, ethernetSource: mac)
+        deliver(replyBytes, frame: .arp(EthernetHeader(destination: packet.senderMAC, source: mac, etherType: EtherType.arp), reply),
+                group: group, except: nil)
+    }
+
+    static func request(for address: IPAddress) -> [UInt8] {
+        guard case .v4(let target) = address else { preconditionFailure("the simulated client asks ARP only") }
+        return ARPPacket(operation: .request, senderMAC: clientMAC, senderIP: clientIP, targetMAC: .zero, targetIP: target)
+            .frame(ethernetDestination: .broadcast, ethernetSource: clientMAC)
+    }
+
+    /// The client asks for `address` (an ARP request on its side of the segment); what is
+    /// answered lands in `heard`, now or later (a request held until a takeover).
+    mutating func ask(_ address: IPAddress) {
+        let bytes = Self.request(for: address)
+        deliver(bytes, frame: try! Frame.decode(bytes)!, group: 0, except: nil)
+    }
+
+    /// The MACs that answered the client about `address` since `since` (replies, not
+    /// gratuitous announcements).
+    func replies(for address: IPAddress, since: Duration) -> [MACAddress] {
+        heard.filter { $0.at >= since }.compactMap { heard in
+            guard case .arp(_, let packet) = heard.frame, packet.operation == .reply, .v4(packet.senderIP) == address,
+                  packet.targetIP == Self.clientIP else { return nil }
+            return packet.senderMAC
+        }
+    }
+
+    /// The gratuitous announcements of `address` the client saw since `since`, by sender.
+    func announcements(of address: IPAddress, since: Duration) -> [MACAddress] {
+        heard.filter { $0.at >= since }.compactMap { heard in
+            guard case .arp(_, let packet) = heard.frame, packet.isGratuitous, .v4(packet.senderIP) == address else { return nil }
+            return packet.senderMAC
+        }
+    }
+
     // MARK: What the LAN sees
 
     func isRunning(_ name: String) -> Bool { !stopped.contains(name) && !crashed.contains(name) }
 
-    /// The nodes that answer for `address` now.
+    /// The nodes that would answer a request for `address` now, from a client on their
+    /// side of the segment: each link is asked (a copy, so nothing is held or counted).
     func answerers(_ address: IPAddress) -> [String] {
-        names.filter { name in
-            guard isRunning(name), let link = links[name], link.carrier, !link.silent,
-                  settings.lease == nil || link.leaseUntil.map({ now < $0 }) ?? false else { return false }
-            return link.answering.values.contains { $0.contains(address) }
+        let bytes = Self.request(for: address)
+        return names.filter { name in
+            guard segment(name) != nil else { return false }
+            var copy = hosts[name]!.link
+            return copy.onFrame(bytes, now: now).contains { if case .send(_, .reply) = $0 { true } else { false } }
         }
     }
 
@@ -182,12 +292,22 @@ struct NodeSimulation {
         return all.count == 1 ? all[0] : nil
     }
 
+    /// What `name`'s link was last assigned for adjacent mode.
+    func targets(_ name: String) -> LinkTargets? { hosts[name]!.link.assignment.targets }
+
     // MARK: Faults
 
     /// The process dies (kill -9): silent at once, declared dead by the others later.
     mutating func crash(_ name: String) {
         crashed.insert(name)
         cluster.crash(name)
+    }
+
+    /// SIGTERM: the node leaves the cluster (the others take over at once) and its links
+    /// fall silent.
+    mutating func terminate(_ name: String) {
+        cluster.leave(name)
+        crashed.insert(name)
     }
 
     /// SIGSTOP: nothing runs until `resume`, and the state is kept.
@@ -205,9 +325,14 @@ struct NodeSimulation {
     /// A rolling restart's step: SIGTERM (the node leaves, so the others take over at once),
     /// 200 ms, then a new process with fresh state that joins through the other nodes.
     mutating func restart(_ name: String) {
-        cluster.leave(name)
-        crashed.insert(name)
+        terminate(name)
         run(for: .milliseconds(200))
+        start(name)
+    }
+
+    /// A new process for a node that was terminated or crashed: fresh state, joining
+    /// through the other nodes, its link probing before it claims anything.
+    mutating func start(_ name: String) {
         var machine = NodeMachine(loaded: machines[name]!.loaded, settings: settings, now: now)
         var node = Simulation.Node(instance: MembershipMachine(
             name: name, address: cluster.address(name), meta: machine.meta.encode(), settings: cluster.nodes[name]!.instance.settings,
@@ -216,29 +341,28 @@ struct NodeSimulation {
         cluster.nodes[name] = node
         cluster.execute(joined, by: name)
         crashed.remove(name)
-        links[name] = Links()
+        hosts[name] = freshHost(name)
         views[name] = nil
         due[name] = nil
-        ready.remove(name)
-        startedAt[name] = now
         let first = machine.onTick(now: now)
         machines[name] = machine
         apply(name, first)
     }
 
-    /// The node's link goes down: no gossip in or out, nothing answered, and the node
-    /// hears the carrier go (`ip link set down`).
+    /// The node's link goes down (`ip link set down`): no gossip in or out, no frames, the
+    /// capture fails and the node hears the carrier go.
     mutating func cut(_ name: String) {
         cluster.group[name] = 1000 + (names.firstIndex(of: name) ?? 0)
-        links[name]!.carrier = false
-        if settings.lease != nil { links[name]!.silent = true }
+        hosts[name]!.carrier = false
+        link(name) { $0.onCaptureLost(now: $1) }
         apply(name, machines[name]!.onCarrier("eth0", up: false, now: now))
     }
 
     mutating func uncut(_ name: String) {
         cluster.group[name] = nil
-        links[name]!.carrier = true
+        hosts[name]!.carrier = true
         apply(name, machines[name]!.onCarrier("eth0", up: true, now: now))
+        link(name) { $0.onCaptureBack(now: $1) }
     }
 
     /// Splits the cluster: nodes in different sides cannot reach each other.

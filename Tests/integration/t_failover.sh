@@ -1,7 +1,9 @@
 # Hard faults move a VIP to the next host in election order: cutting the owner's link,
 # SIGSTOP and SIGKILL. A stopped daemon that resumes holds back instead of fighting.
+# Last, two of three killed at once: the survivor has lost more than it reaches, asks its
+# witness (the client's kernel answers ARP for 198.51.100.2), hears it and takes the VIP.
 source "$(dirname "$0")/lib.sh"
-cluster_lab 3 198.51.100.50
+LAB_WITNESS=198.51.100.2 cluster_lab 3 198.51.100.50
 vip=198.51.100.50
 
 # fault NAME OWNER: inject; restore HOST NAME: undo.
@@ -48,3 +50,11 @@ for kind in link stop kill; do
     final=$(wait_one_owner $vip h1 h2 h3)
     pass "$kind recovered: $final owns $vip, agreed by all, answering alone"
 done
+
+owner=$(owner_of h1 $vip); survivor=h1; [ "$owner" = h1 ] && survivor=h2
+for h in h1 h2 h3; do [ "$h" = "$survivor" ] || kill -KILL "$(lab_pid "$h")"; done
+start=$(date +%s.%N)
+wait_answered_by $vip "$(mac_of "$survivor")" 10 \
+    || fail "two killed: $survivor did not take $vip: $(lab_ctl "$survivor" status | grep -i -e isolat -e witness -e cut)"
+grep -s >/dev/null 'witness' "$LAB_DIR/$survivor.log" || fail "$survivor did not ask its witness: $(tail -n 5 "$LAB_DIR/$survivor.log")"
+pass "two of three killed: $survivor asked its witness and answers $vip after $(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN {printf "%.2f", e - s}') s"

@@ -156,7 +156,11 @@ public struct LinkMachine: Sendable {
             let actions = conflictGuard.onClaim(address, by: foreign, announcing: answered, now: now)
             return update(now: now) + perform(actions, now: now)
         case .neighbor(let address, let from) where assignment.witness == address:
-            return witnessEvents(witness.onAnswer(address, mac: from, now: now))
+            // Two statements: in `witnessEvents(witness.onAnswer(…))` the method's `self` is
+            // read before its argument runs, so it would judge the witness as it was before
+            // this answer (the first answer was never reported).
+            let changes = witness.onAnswer(address, mac: from, now: now)
+            return witnessEvents(changes)
         case .neighbor(let address, let from):
             let changes = targetAnswers.onAnswer(address, mac: from, now: now)
             guard !changes.isEmpty else { return [] }

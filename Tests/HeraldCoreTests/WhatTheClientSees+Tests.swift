@@ -1,0 +1,131 @@
+import HeraldCore
+import HeraldMembership
+import HeraldTestKit
+import HeraldWire
+import Testing
+
+/// What a client on the LAN sees, from the frames that reach it on the simulated segment:
+/// each node runs its real link, so held requests, probes before claiming, gratuitous
+/// announcements and the lease are all in play. These replace namespace tests that timed
+/// the same things with arping and sleeps (t_rolling, t_handover, t_loss).
+@Suite struct WhatTheClientSeesTests {
+    static let web = NodeSimulationTests.web
+
+    /// The client asks for `address` every `every` for `duration`. A request is answered if
+    /// a reply reaches the client within `within` (a held request is answered when the
+    /// takeover comes); `double` counts the requests whose window heard two MACs reply.
+    struct Asking: CustomStringConvertible {
+        var asked = 0, unanswered = 0, double = 0
+        var macs: Set<MACAddress> = []
+        var description: String { "asked \(asked), unanswered \(unanswered), two MACs \(double), MACs \(macs.sorted())" }
+    }
+
+    static func ask(_ sim: inout NodeSimulation, _ address: IPAddress, every: Duration = .milliseconds(10), for duration: Duration,
+                    within: Duration = .milliseconds(500)) -> Asking {
+        var asked: [Duration] = []
+        let start = sim.now
+        while sim.now - start < duration {
+            asked.append(sim.now)
+            sim.ask(address)
+            sim.run(for: every)
+        }
+        sim.run(for: within)
+        var result = Asking(asked: asked.count)
+        let replies = sim.heard.filter { $0.at >= start }.compactMap { heard -> (Duration, MACAddress)? in
+            guard case .arp(_, let packet) = heard.frame, packet.operation == .reply, .v4(packet.senderIP) == address,
+                  packet.targetIP == NodeSimulation.clientIP else { return nil }
+            return (heard.at, packet.senderMAC)
+        }
+        for at in asked {
+            let window = replies.filter { $0.0 >= at && $0.0 < at + within }
+            if window.isEmpty { result.unanswered += 1 }
+            if Set(replies.filter { $0.0 >= at && $0.0 < at + every }.map(\.1)).count > 1 { result.double += 1 }
+            result.macs.formUnion(window.map(\.1))
+        }
+        return result
+    }
+
+    @Test func aRollingRestartLeavesNoRequestUnanswered() async {
+        // Each node in turn: SIGTERM, 200 ms, a new process that joins and probes, 4 s
+        // for it to settle; twice over, with a request every 10 ms throughout.
+        let asking = await offPool { () -> Asking in
+            var sim = NodeSimulationTests.settled(size: 3, seed: 31)
+            var total = Asking()
+            func add(_ part: Asking) {
+                total.asked += part.asked
+                total.unanswered += part.unanswered
+                total.double += part.double
+                total.macs.formUnion(part.macs)
+            }
+            for _ in 0..<2 {
+                for name in sim.names {
+                    sim.terminate(name)
+                    add(Self.ask(&sim, Self.web, for: .milliseconds(200)))
+                    sim.start(name)
+                    add(Self.ask(&sim, Self.web, for: .seconds(4)))
+                }
+            }
+            return total
+        }
+        #expect(asking.asked >= 2300 && asking.unanswered == 0, "\(asking)")
+        #expect(asking.macs.count >= 2, "the VIP never moved: \(asking)")
+    }
+
+    @Test func onSIGTERMTheNextOwnerAnnouncesAndAnswersAtOnce() async {
+        struct Outcome { var owner: String; var next: String?; var answeredAfter: Duration?; var announced: [MACAddress]; var after: Asking }
+        let outcome = await offPool { () -> Outcome in
+            var sim = NodeSimulationTests.settled(size: 3, seed: 32)
+            let owner = sim.answerer(Self.web)!
+            let start = sim.now
+            sim.terminate(owner)
+            let answered = sim.runUntil(.seconds(3)) { $0.answerer(Self.web).map { $0 != owner } ?? false }
+            let next = sim.answerer(Self.web)
+            let after = Self.ask(&sim, Self.web, for: .seconds(1))
+            return Outcome(owner: owner, next: next, answeredAfter: answered, announced: sim.announcements(of: Self.web, since: start),
+                           after: after)
+        }
+        let nextMAC = outcome.next.map(NodeSimulation.mac(of:))
+        #expect(outcome.answeredAfter.map { $0 <= .milliseconds(100) } ?? false, "handed over after \(String(describing: outcome.answeredAfter))")
+        #expect(nextMAC != nil && outcome.announced.contains(nextMAC!), "the new owner did not announce: \(outcome.announced)")
+        #expect(!outcome.announced.contains(NodeSimulation.mac(of: outcome.owner)), "the node that left announced")
+        #expect(outcome.after.unanswered == 0 && outcome.after.macs == [nextMAC!], "\(outcome.after)")
+    }
+
+    @Test func aPartitionIsSeenOnBothSidesAndHealsToOneMAC() async {
+        struct Outcome { var reported: Bool; var during: Asking; var after: Asking }
+        let outcome = await offPool { () -> Outcome in
+            var sim = NodeSimulationTests.settled(size: 3, seed: 33)
+            let alone = sim.names.first { $0 != sim.answerer(Self.web) }!
+            let others = sim.names.filter { $0 != alone }
+            // `alone`'s switch port moves to another segment, away from the gateway and the client.
+            sim.partition([others, [alone]])
+            let during = Self.ask(&sim, Self.web, every: .milliseconds(50), for: .seconds(5))
+            let reported = others.allSatisfy { sim.cluster.status(of: alone, at: $0) == .dead }
+                && others.allSatisfy { sim.cluster.status(of: $0, at: alone) == .dead }
+            sim.heal()
+            sim.run(for: NodeMachine.Settings(gossip: .lan, hasJoinPeers: true).holdDown + .milliseconds(500))
+            return Outcome(reported: reported, during: during, after: Self.ask(&sim, Self.web, for: .seconds(2)))
+        }
+        #expect(outcome.reported, "the partition is not reported on both sides")
+        #expect(outcome.during.unanswered == 0 && outcome.during.macs.count == 1, "during: \(outcome.during)")
+        #expect(outcome.after.unanswered == 0 && outcome.after.macs.count == 1 && outcome.after.double == 0, "after: \(outcome.after)")
+    }
+
+    @Test func tenPercentLossForThirtySecondsMovesNothing() async {
+        // Gossip datagrams lost at 10 % each way (frames on the segment are not).
+        struct Outcome { var deaths: Int; var suspicions: Int; var ownerChanges: Int; var asking: Asking }
+        let outcome = await offPool { () -> Outcome in
+            var sim = NodeSimulationTests.settled(size: 3, seed: 34)
+            let traced = sim.trace.count
+            let changed = sim.cluster.changes.count
+            sim.cluster.loss = 0.1
+            let asking = Self.ask(&sim, Self.web, every: .milliseconds(100), for: .seconds(30))
+            let changes = sim.cluster.changes.dropFirst(changed)
+            return Outcome(deaths: changes.filter { $0.3 == .dead }.count, suspicions: changes.filter { $0.3 == .suspect }.count,
+                           ownerChanges: sim.trace.count - traced, asking: asking)
+        }
+        #expect(outcome.suspicions > 0, "the loss never tested the protocol")
+        #expect(outcome.deaths == 0 && outcome.ownerChanges == 0, "deaths \(outcome.deaths), owner changes \(outcome.ownerChanges)")
+        #expect(outcome.asking.unanswered == 0 && outcome.asking.macs.count == 1, "\(outcome.asking)")
+    }
+}
