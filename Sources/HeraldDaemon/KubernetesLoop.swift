@@ -1,9 +1,7 @@
-import FoundationEssentials
 import Glibc
 import HeraldCore
 import HeraldKube
 import HeraldSystem
-import HeraldWire
 import Logging
 import ServiceLifecycle
 import Synchronization
@@ -55,10 +53,25 @@ final class KubernetesLoop: Service, Sendable {
 
     func run() async throws {
         var watchers: [(name: String, run: @Sendable () -> Void, stop: @Sendable () -> Void)] = []
+        // A watcher whose updates go to the machine; each wakes the allocator and the facts poster.
         func add<Object: KubeObject>(_ type: Object.Type, _ path: String, _ kind: KubernetesMachine.Kind,
                                      _ apply: @escaping @Sendable (inout KubernetesMachine, ObjectUpdate<Object>) -> Void) throws(SystemError) {
-            let watcher = try watcher(type, path, kind: kind, apply: apply)
-            watchers.append(("kube-\(kind.rawValue)", watcher.run, watcher.stop))
+            do {
+                let watcher = try Watcher<Object>(credentials: credentials, path: path, onUpdate: { [self] update in
+                    machine.withLock { apply(&$0, update) }
+                    loop.wake.signal()
+                    factsLoop.wake.signal()
+                }, onError: { [self] error, retry in
+                    countError(kind.rawValue)
+                    logger.warning("kubernetes \(kind.rawValue): \(error); retrying in \(retry)")
+                }, onSkip: { [self] reason in
+                    countError(kind.rawValue)
+                    logger.warning("kubernetes \(kind.rawValue): an object that does not decode is ignored: \(reason)")
+                })
+                watchers.append(("kube-\(kind.rawValue)", watcher.run, watcher.stop))
+            } catch {
+                throw SystemError("kubernetes: \(error)", errno: 0)
+            }
         }
         try add(KubeService.self, "/api/v1/services", .services) { $0.onUpdate($1) }
         try add(Node.self, "/api/v1/nodes", .nodes) { $0.onUpdate($1) }
@@ -80,29 +93,6 @@ final class KubernetesLoop: Service, Sendable {
                 await untilShutdown()
                 for watcher in all { watcher.stop() }
             }
-        }
-    }
-
-    /// A watcher whose updates go to the machine; each wakes the allocator and the facts
-    /// poster.
-    private func watcher<Object: KubeObject>(
-        _ type: Object.Type, _ path: String, kind: KubernetesMachine.Kind,
-        apply: @escaping @Sendable (inout KubernetesMachine, ObjectUpdate<Object>) -> Void
-    ) throws(SystemError) -> Watcher<Object> {
-        do {
-            return try Watcher<Object>(credentials: credentials, path: path, onUpdate: { [self] update in
-                machine.withLock { apply(&$0, update) }
-                loop.wake.signal()
-                factsLoop.wake.signal()
-            }, onError: { [self] error, retry in
-                countError(kind.rawValue)
-                logger.warning("kubernetes \(kind.rawValue): \(error); retrying in \(retry)")
-            }, onSkip: { [self] reason in
-                countError(kind.rawValue)
-                logger.warning("kubernetes \(kind.rawValue): an object that does not decode is ignored: \(reason)")
-            })
-        } catch {
-            throw SystemError("kubernetes: \(error)", errno: 0)
         }
     }
 
@@ -150,7 +140,7 @@ final class KubernetesLoop: Service, Sendable {
     private func reconcileLoop() {
         let writers: KubeWriters
         do {
-            writers = try KubeWriters(credentials: credentials, count: Self.requestsInFlight)
+            writers = try KubeWriters(credentials: credentials, count: Self.requestsInFlight) { Thread.parallel($0, name: "kube-writer", $1) }
         } catch {
             logger.error("kubernetes: \(error)")
             return
@@ -158,12 +148,9 @@ final class KubernetesLoop: Service, Sendable {
         // Reconciles on every change; after a failed write, again every 2 s until it succeeds.
         var retryAt: ContinuousClock.Instant?
         while !loop.isStopping {
-            var fds = [pollfd(fd: loop.wake.fd, events: Int16(POLLIN), revents: 0)]
             let timeout = retryAt.map { Int32(clamping: max(0, ContinuousClock.now.duration(to: $0).milliseconds + 1)) } ?? -1
-            _ = poll(&fds, 1, timeout)
-            let woken = fds[0].revents != 0
+            let woken = loop.wake.wait(milliseconds: timeout)
             if woken {
-                loop.wake.drain()
                 // Let a burst of changes (kubectl apply of many objects, a relist) settle
                 // into one reconcile.
                 guard loop.sleep(.milliseconds(20)) else { return }
@@ -191,130 +178,23 @@ final class KubernetesLoop: Service, Sendable {
     /// handful of connections, not a flood.
     static let requestsInFlight = 8
 
-    /// One Service's writes, in order; false when one failed for a reason other than a
-    /// conflict (then the reconcile runs again in 2 s).
+    /// One Service's writes, in order (`ServiceWriter`); false when one failed for a
+    /// reason other than a conflict (then the reconcile runs again in 2 s).
     private func execute(_ writes: ServiceWrites, over http: KubeHTTP) -> Bool {
-        let service = writes.service
-        if let addresses = writes.status {
-            switch write(http, service, addresses: addresses) {
-            case .written: if let warning = writes.warning { logger.warning("\(warning)") }
-            case .conflict: return true
-            case .failed: return false
-            }
+        let key = writes.service.key
+        let outcome = ServiceWriter(http: http, host: runtime.loaded.nodeName).execute(writes)
+        if let addresses = outcome.status {
+            logger.info("service status written", metadata: ["service": "\(key)", "ips": "\(addresses.map(\.description).joined(separator: ","))"])
+            if let warning = writes.warning { logger.warning("\(warning)") }
         }
-        var ok = true
-        for event in writes.events {
-            guard post(http, service, event) else {
-                ok = false
-                continue
-            }
-            machine.withLock { $0.onPosted(service: service.key, reason: event.reason, message: event.message) }
+        if outcome.conflicted { logger.debug("status of \(key) changed meanwhile; writing again on the next update") }
+        for (what, message) in outcome.errors {
+            countError(what)
+            logger.warning("\(message)")
         }
-        if let pool = writes.poolAnnotation { ok = annotate(http, service, pool: pool) && ok }
-        return ok
-    }
-
-    /// Writes `metallb.io/ip-allocated-from-pool` (as MetalLB's controller does): a merge
-    /// patch of that one annotation, so nothing else of the Service is touched.
-    private func annotate(_ http: KubeHTTP, _ service: KubeService, pool: String) -> Bool {
-        let namespace = service.metadata.namespace ?? "default"
-        let patch = ServicePoolPatch(metadata: .init(annotations: [KubernetesMachine.poolAnnotation: pool]))
-        do {
-            _ = try http.request("PATCH", "/api/v1/namespaces/\(namespace)/services/\(service.metadata.name)",
-                                 body: Array(try JSONEncoder().encode(patch)), contentType: "application/merge-patch+json")
-            return true
-        } catch {
-            countError("annotations")
-            logger.warning("cannot annotate \(service.key) with its pool: \(error)")
-            return false
+        machine.withLock { machine in
+            for event in outcome.posted { machine.onPosted(service: key, reason: event.reason, message: event.message) }
         }
-    }
-
-    private struct ServicePoolPatch: Encodable {
-        struct Meta: Encodable { var annotations: [String: String] }
-        var metadata: Meta
-    }
-
-    enum WriteResult { case written, conflict, failed }
-
-    /// Writes `status.loadBalancer.ingress` with the object's resourceVersion as a
-    /// precondition. A 409 means the Service changed since we read it: the watch brings
-    /// the new version, and the next turn writes again.
-    private func write(_ http: KubeHTTP, _ service: KubeService, addresses: [IPAddress]) -> WriteResult {
-        var update = KubeService(metadata: service.metadata, spec: nil,
-                                 status: .init(loadBalancer: .init(ingress: addresses.map { .init(ip: $0.description) })))
-        update.metadata.annotations = nil
-        update.metadata.labels = nil
-        let path = "/api/v1/namespaces/\(service.metadata.namespace ?? "default")/services/\(service.metadata.name)/status"
-        do {
-            _ = try http.request("PUT", path, body: Array(try JSONEncoder().encode(update)))
-            logger.info("service status written", metadata: ["service": "\(service.key)", "ips": "\(addresses.map(\.description).joined(separator: ","))"])
-            return .written
-        } catch let error as KubeError {
-            if case .conflict = error {
-                logger.debug("status of \(service.key) changed meanwhile; writing again on the next update")
-                return .conflict
-            }
-            countError("status")
-            logger.warning("cannot write status of \(service.key): \(error)")
-            return .failed
-        } catch {
-            logger.warning("cannot encode status of \(service.key): \(error)")
-            return .failed
-        }
-    }
-
-    /// Posts an Event on the Service.
-    private func post(_ http: KubeHTTP, _ service: KubeService, _ event: ServiceEvent) -> Bool {
-        let namespace = service.metadata.namespace ?? "default"
-        let body = KubeEvent(about: service, reason: event.reason, type: event.type.rawValue, message: event.message,
-                             timestamp: Self.timestamp(), host: runtime.loaded.nodeName)
-        do {
-            _ = try http.request("POST", "/api/v1/namespaces/\(namespace)/events", body: Array(try JSONEncoder().encode(body)))
-            return true
-        } catch {
-            countError("events")
-            logger.warning("cannot post event \(event.reason) on \(service.key): \(error)")
-            return false
-        }
-    }
-
-    static func timestamp() -> String {
-        var now = time(nil)
-        var parts = tm()
-        gmtime_r(&now, &parts)
-        var buffer = [CChar](repeating: 0, count: 32)
-        strftime(&buffer, buffer.count, "%Y-%m-%dT%H:%M:%SZ", &parts)
-        return String(cBuffer: buffer)
-    }
-}
-
-/// The allocator's connections to the API server: each Service's writes go through one
-/// of them, up to `count` Services at a time.
-final class KubeWriters: Sendable {
-    private let connections: [KubeHTTP]
-
-    init(credentials: KubeCredentials, count: Int) throws(KubeError) {
-        connections = try (0..<max(1, count)).map { _ throws(KubeError) in try KubeHTTP(credentials: credentials) }
-    }
-
-    /// Runs every entry (in parallel across the connections) and returns when all have;
-    /// false when any failed.
-    func run(_ writes: [@Sendable (KubeHTTP) -> Bool]) -> Bool {
-        guard writes.count > 1 else { return writes.first.map { $0(connections[0]) } ?? true }
-        final class Progress: Sendable {
-            let next = Atomic<Int>(0)
-            let failed = Atomic<Bool>(false)
-        }
-        let progress = Progress()
-        let pool = connections
-        Thread.parallel(min(pool.count, writes.count), name: "kube-writer") { worker in
-            while true {
-                let index = progress.next.wrappingAdd(1, ordering: .relaxed).oldValue
-                guard index < writes.count else { return }
-                if !writes[index](pool[worker]) { progress.failed.store(true, ordering: .relaxed) }
-            }
-        }
-        return !progress.failed.load(ordering: .relaxed)
+        return outcome.errors.isEmpty
     }
 }

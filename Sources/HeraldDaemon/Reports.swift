@@ -54,7 +54,6 @@ struct Reports: Sendable {
         let watched = links.reduce(into: [IPAddress: NodeReach]()) { result, link in
             result.merge(link.1.nodes) { first, _ in first }
         }
-        let view = view
         let services = machine.announcements
         let gossipReport = gossip.map { gossip -> GossipReport in
             let stats = gossip.stats

@@ -27,11 +27,14 @@ package final class WakeSignal: @unchecked Sendable {
         while read(fd, &buffer, buffer.count) > 0 {}
     }
 
-    /// Blocks the calling thread until signalled or `milliseconds` pass.
-    package func wait(milliseconds: Int32) {
+    /// Blocks the calling thread until signalled or `milliseconds` pass (-1: no limit);
+    /// whether it was signalled.
+    @discardableResult
+    package func wait(milliseconds: Int32) -> Bool {
         var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0)]
         _ = poll(&fds, 1, milliseconds)
         drain()
+        return fds[0].revents != 0
     }
 
     deinit {
