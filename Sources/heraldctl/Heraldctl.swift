@@ -101,6 +101,7 @@ struct Check: ParsableCommand {
                 print("\(file): OK (\(loaded.config.pools.count) pool(s), \(loaded.config.vips.count) VIP(s), "
                       + "node \(loaded.nodeName), config digest \(digest))")
                 if let gossip = loaded.config.gossip { hosts.append((file, digest, gossip)) }
+                if !offline, let kubernetes = loaded.config.kubernetes { checkCluster(kubernetes) }
             case .failure(let errors):
                 for error in errors.errors { Console.error("\(error)") }
                 failed = true
@@ -114,6 +115,20 @@ struct Check: ParsableCommand {
             failed = true
         }
         if failed { throw ExitCode(ConfigLoader.exitStatus) }
+    }
+
+    /// What else in the cluster answers for LoadBalancer addresses (strictARP, servicelb,
+    /// MetalLB): warnings with the fix, which do not change the exit status.
+    private func checkCluster(_ settings: KubernetesSettings) {
+        do {
+            let credentials = try settings.kubeconfig.map { path throws(KubeConfigError) in try KubeConfigLoader.load(path: path) }
+                ?? KubeConfigLoader.inCluster(environment: [:])
+            let result = ClusterProbe.run(try KubeHTTP(credentials: credentials))
+            for finding in result.findings { Console.error("warning: kubernetes: \(finding)") }
+            for note in result.unread { Console.error("note: kubernetes: \(note)") }
+        } catch {
+            Console.error("note: kubernetes: cannot ask the API server about kube-proxy, servicelb and MetalLB: \(error)")
+        }
     }
 }
 

@@ -44,7 +44,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 DISCOVERY = {
     "v1": [("services", "Service", True, ["svc"]), ("nodes", "Node", False, ["no"]),
            ("events", "Event", True, ["ev"]), ("namespaces", "Namespace", False, ["ns"]),
-           ("pods", "Pod", True, ["po"]), ("endpoints", "Endpoints", True, ["ep"])],
+           ("pods", "Pod", True, ["po"]), ("endpoints", "Endpoints", True, ["ep"]),
+           ("configmaps", "ConfigMap", True, ["cm"])],
+    "apiextensions.k8s.io/v1": [("customresourcedefinitions", "CustomResourceDefinition", False, ["crd", "crds"])],
     "apps/v1": [("deployments", "Deployment", True, ["deploy"])],
     "discovery.k8s.io/v1": [("endpointslices", "EndpointSlice", True, [])],
     "events.k8s.io/v1": [("events", "Event", True, ["ev"])],
