@@ -48,6 +48,15 @@ public struct ConfigChange: Equatable, Sendable {
         return parts.joined(separator: ", ")
     }
 
+    /// Every setting a reload refuses to change, as `restartRequired` names it (the docs
+    /// list each: docs/configuration.md "Reloading", heraldd.8 SIGHUP; a test checks).
+    public static let restartOnly = [
+        "node.name", "node.mode", "node.realtime_priority", "node.check_user", "node.target_probe_interval",
+        "tuning.drop_startup_code", "tuning.kernel_filters",
+        "gossip", "gossip.bind", "gossip.join", "gossip.profile", "gossip.cluster", "gossip.insecure",
+        "metrics.listen", "kubernetes", "pool.namespace_selectors",
+    ]
+
     /// Settings that differ and cannot be applied without a restart, as errors pointing at
     /// the new file's section.
     public static func restartRequired(from old: HeraldConfig, nodeName oldName: String,
@@ -57,6 +66,7 @@ public struct ConfigChange: Equatable, Sendable {
             new.sectionLocations[section] ?? old.sectionLocations[section] ?? SourceLocation(file: file, line: 0)
         }
         func refuse(_ section: String, _ key: String, _ before: String, _ after: String) {
+            assert(restartOnly.contains(key), "\(key) is missing from ConfigChange.restartOnly")
             errors.append(ConfigError(location(section), key,
                                       "changed from \(before) to \(after); this takes a restart (systemctl restart herald), so the reload was refused and the running config kept"))
         }
