@@ -62,18 +62,19 @@ lab_vip_config() {
 # lab_cluster_config HOST N PEERS... (host numbers): writes $LAB_DIR/HOST.toml: gossip
 # on 198.51.100.N:7946 joining the peers, the shared key, metrics on the host's own
 # 127.0.0.1:9473, node.mode = $LAB_NODE_MODE and node.target_probe_interval =
-# $LAB_TARGET_PROBE_INTERVAL if set, and whatever $LAB_DIR/vips.toml holds. Make the key
+# $LAB_TARGET_PROBE_INTERVAL and node.witness = $LAB_WITNESS if set, the gossip port
+# $LAB_GOSSIP_PORT (default 7946), and whatever $LAB_DIR/vips.toml holds. Make the key
 # with lab_gossip_key first.
 lab_cluster_config() {
     local host=$1 n=$2 peer join=""
     shift 2
-    for peer in "$@"; do join="$join\"198.51.100.$peer:7946\", "; done
+    for peer in "$@"; do join="$join\"198.51.100.$peer:${LAB_GOSSIP_PORT:-7946}\", "; done
     {
         printf '[node]\ninterfaces = ["eth0"]\n'
         [ -z "${LAB_NODE_MODE:-}" ] || printf 'mode = "%s"\n' "$LAB_NODE_MODE"
         [ -z "${LAB_TARGET_PROBE_INTERVAL:-}" ] || printf 'target_probe_interval = "%s"\n' "$LAB_TARGET_PROBE_INTERVAL"
         [ -z "${LAB_WITNESS:-}" ] || printf 'witness = "%s"\n' "$LAB_WITNESS"
-        printf '\n[gossip]\nbind = "198.51.100.%s:7946"\njoin = [%s]\n' "$n" "${join%, }"
+        printf '\n[gossip]\nbind = "198.51.100.%s:%s"\njoin = [%s]\n' "$n" "${LAB_GOSSIP_PORT:-7946}" "${join%, }"
         printf 'key_file = "%s"\nprofile = "%s"\n\n' "$LAB_DIR/gossip.key" "${LAB_PROFILE:-lan}"
         printf '[metrics]\nlisten = "127.0.0.1:9473"\n\n' 
         cat "$LAB_DIR/vips.toml"

@@ -81,7 +81,12 @@ import Testing
         #expect(machine.phase == .joining)
         let peer = Member(name: "node-1", address: GossipAddress(ip: IPAddress("198.51.100.11")!, port: 7946), incarnation: 1,
                           status: .alive, meta: [], statusSince: .zero, roundTrip: nil)
-        let actions = machine.onView([peer], now: .milliseconds(300))
+        // A new member: the view must settle before this node serves.
+        #expect(machine.onView([peer], now: .milliseconds(300)).isEmpty == false)
+        #expect(machine.phase == .startingUp)
+        let settled = Duration.milliseconds(300) + machine.settings.viewSettle
+        #expect(machine.nextDeadline == settled)
+        let actions = machine.onTick(now: settled)
         #expect(machine.phase == .serving)
         let published = actions.compactMap { if case .meta(let meta) = $0 { meta } else { nil } }.last
         #expect(published?.startingUp == false, "gossiped: \(String(describing: published))")

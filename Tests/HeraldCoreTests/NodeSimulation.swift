@@ -254,19 +254,9 @@ struct NodeSimulation {
         deliver(bytes, frame: try! Frame.decode(bytes)!, group: 0, except: nil)
     }
 
-    /// The MACs that answered the client about `address` since `since` (replies, not
-    /// gratuitous announcements).
-    func replies(for address: IPAddress, since: Duration) -> [MACAddress] {
-        heard.filter { $0.at >= since }.compactMap { heard in
-            guard case .arp(_, let packet) = heard.frame, packet.operation == .reply, .v4(packet.senderIP) == address,
-                  packet.targetIP == Self.clientIP else { return nil }
-            return packet.senderMAC
-        }
-    }
-
-    /// The gratuitous announcements of `address` the client saw since `since`, by sender.
-    func announcements(of address: IPAddress, since: Duration) -> [MACAddress] {
-        heard.filter { $0.at >= since }.compactMap { heard in
+    /// The gratuitous announcements of `address` the client saw after `after`, by sender.
+    func announcements(of address: IPAddress, after: Duration) -> [MACAddress] {
+        heard.filter { $0.at > after }.compactMap { heard in
             guard case .arp(_, let packet) = heard.frame, packet.isGratuitous, .v4(packet.senderIP) == address else { return nil }
             return packet.senderMAC
         }

@@ -64,9 +64,14 @@ public enum Election {
         }
     }
 
+    /// MetalLB's ranking key: the lower, the earlier.
+    public static func key(_ node: String, _ address: IPAddress) -> [UInt8] {
+        Array(SHA256.hash(data: Array("\(node)#\(address)".utf8)))
+    }
+
     public static func rank(_ vip: VIPConfig, in electorate: Electorate) -> [Ranked] {
         electorate.members.map { member -> (key: [UInt8], ranked: Ranked) in
-            let key = Array(SHA256.hash(data: Array("\(member.name)#\(vip.address)".utf8)))
+            let key = key(member.name, vip.address)
             guard member.isUp else {
                 return (key, Ranked(name: member.name, ineligibility: .notAlive(member.status), interfaces: []))
             }

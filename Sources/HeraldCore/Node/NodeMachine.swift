@@ -35,6 +35,10 @@ public struct NodeMachine: Sendable {
         /// With `[kubernetes]`: how long readiness waits for the API server's first lists
         /// (with it down at boot the VIPs still start, and Services follow once it answers).
         public var kubernetesListWait: Duration = .seconds(10)
+        /// With gossip: how long the view must go without a new member before this node,
+        /// starting up, becomes eligible. When every host starts at once (a power cut), each
+        /// first sees only some of the others and would elect itself from that.
+        public var viewSettle: Duration = .zero
 
         public init(lease: Duration?, holdDown: Duration, joinGrace: Duration, stallLimit: Duration) {
             self.lease = lease
@@ -51,6 +55,7 @@ public struct NodeMachine: Sendable {
         public init(gossip membership: MembershipSettings, hasJoinPeers: Bool) {
             self.init(lease: membership.suspicionFloor, holdDown: membership.suspicionFloor * 10,
                       joinGrace: hasJoinPeers ? membership.joinRetryInterval * 2 : .zero, stallLimit: membership.suspicionFloor)
+            viewSettle = min(membership.probeInterval * 4, .seconds(1))
         }
     }
 
@@ -70,6 +75,11 @@ public struct NodeMachine: Sendable {
     private var readyLinks: Set<String> = []
     private var kubernetesListed = false
     private let startedAt: Duration
+    /// When a member this node had not seen alive last came up in its view.
+    private var viewGrewAt: Duration
+    /// Just eligible: until then it leaves unowned addresses to starting members ranked
+    /// above it (see `decide`).
+    private var deferringUntil: Duration?
 
     /// The announcer of every address that has one (VIPs and Service addresses).
     public private(set) var owners: [IPAddress: String] = [:]
@@ -103,6 +113,7 @@ public struct NodeMachine: Sendable {
         self.loaded = loaded
         self.settings = settings
         startedAt = now
+        viewGrewAt = now
         phase = settings.lease == nil ? .serving : settings.joinGrace == .zero ? .startingUp : .joining
         checks = Self.checks(for: loaded, keeping: [:])
         configDigest = ConfigDigest.of(loaded.config)
@@ -169,6 +180,8 @@ public struct NodeMachine: Sendable {
 
     public var nextDeadline: Duration? {
         [holdingDownUntil, phase == .joining ? startedAt + settings.joinGrace : nil,
+         phase == .startingUp && isReady ? viewGrewAt + settings.viewSettle : nil,
+         deferringUntil,
          !isReady && waitsForKubernetes ? startedAt + settings.kubernetesListWait : nil].compactMap { $0 }.min()
     }
 
@@ -204,6 +217,7 @@ public struct NodeMachine: Sendable {
         }
         for name in alive { departedAt[name] = nil }
         departedAt = departedAt.filter { now - $0.value < settings.holdDown }
+        if !alive.subtracting(aliveBefore).isEmpty { viewGrewAt = now }
         aliveBefore = alive
         return reconsiderIsolation(alive: alive) + decide(now: now)
     }
@@ -359,8 +373,9 @@ public struct NodeMachine: Sendable {
         var actions: [NodeAction] = []
         // The phase first: what this node gossips about itself depends on it.
         if phase == .joining, peers.contains(where: \.isUp) || now - startedAt >= settings.joinGrace { phase = .startingUp }
-        if phase == .startingUp, isReady {
+        if phase == .startingUp, isReady, now - viewGrewAt >= settings.viewSettle {
             phase = .serving
+            deferringUntil = isGossiping && settings.viewSettle > .zero ? now + settings.viewSettle : nil
             actions.append(.eligible)
         }
         let meta = meta
@@ -390,6 +405,19 @@ public struct NodeMachine: Sendable {
             }
         } else {
             newOwners = [:]
+        }
+        // Just eligible, and nobody owned the address: a member ranked above this node that is
+        // itself still starting up will be eligible in a moment (every host started at once),
+        // so leave it to that member for up to viewSettle rather than answer beside it.
+        if let until = deferringUntil, now >= until { deferringUntil = nil }
+        if deferringUntil != nil {
+            let startingUp = Set(members.filter { NodeMeta.decode($0.meta)?.startingUp ?? false }.map(\.name))
+            for (address, owner) in newOwners where owner == loaded.nodeName && owners[address] == nil {
+                let mine = Election.key(loaded.nodeName, address)
+                if startingUp.contains(where: { Election.key($0, address).lexicographicallyPrecedes(mine) }) {
+                    newOwners[address] = nil
+                }
+            }
         }
         // Maybe cut off: the addresses of the members lost at once stay theirs.
         if let lost = isolation.lost {
@@ -475,8 +503,9 @@ public enum NodePhase: Equatable, Sendable {
     /// It has heard no member, and the join grace has not passed: it elects nothing, so a
     /// node that restarts does not take every VIP while it believes it is alone.
     case joining
-    /// It has joined, and its links are still probing their addresses: it elects, but
-    /// gossips `startingUp`, so no VIP is handed to it before it can answer.
+    /// It has joined, and its links are still probing their addresses or its view is still
+    /// growing (`Settings.viewSettle`): it elects, but gossips `startingUp`, so no VIP is
+    /// handed to it before it can answer or while it knows only part of the cluster.
     case startingUp
     /// It elects and may be elected.
     case serving
