@@ -91,10 +91,9 @@ cluster_lab() {
     wait_members_alive "$size" h1
 }
 
-# k8s_cluster_lab: hosts h1..h3 (.11-.13) with gossip and [kubernetes] (the pool
-# homelab, 198.51.100.100-110), the test API server in k listing them as Nodes, the
-# client c; returns when all three are ready and see each other alive.
-k8s_cluster_lab() {
+# k8s_hosts: hosts h1..h3 (.11-.13), the test API server in k listing them as Nodes, the
+# client c; nothing started on the hosts.
+k8s_hosts() {
     local i
     test_lab
     lab_host k 5
@@ -102,6 +101,13 @@ k8s_cluster_lab() {
     lab_host c 2
     lab_kube_api
     kubectl apply -f Tests/support/manifests/nodes-h1-h3.yaml >/dev/null
+}
+
+# k8s_heraldd: heraldd on h1..h3 with gossip (port $LAB_GOSSIP_PORT, default 7946) and
+# [kubernetes] (the pool homelab, 198.51.100.100-110); returns when all three are ready
+# and see each other alive.
+k8s_heraldd() {
+    local i
     lab_gossip_key
     printf '[kubernetes]\nkubeconfig = "%s"\n[[pool]]\nname = "homelab"\naddresses = ["198.51.100.100-198.51.100.110"]\n' \
         "$LAB_DIR/pki/herald.kubeconfig" >"$LAB_DIR/vips.toml"
@@ -110,6 +116,9 @@ k8s_cluster_lab() {
     for i in 1 2 3; do lab_wait_ready "h$i"; done
     wait_members_alive 3 h1 h2 h3
 }
+
+# k8s_cluster_lab: k8s_hosts, then k8s_heraldd.
+k8s_cluster_lab() { k8s_hosts; k8s_heraldd; }
 
 # wait_members_alive COUNT HOST...: each HOST sees COUNT members alive (at most 30 s).
 wait_members_alive() {

@@ -7,12 +7,7 @@
 # stand-in speaker goes. A client asks every 10 ms throughout: every request answered,
 # by that one MAC.
 source "$(dirname "$0")/lib.sh"
-test_lab
-lab_host k 5
-for i in 1 2 3; do lab_host "h$i" $((10 + i)); done
-lab_host c 2
-lab_kube_api
-kubectl apply -f Tests/support/manifests/nodes-h1-h3.yaml >/dev/null
+k8s_hosts
 kubectl apply -f Tests/support/manifests/nginx.yaml >/dev/null
 vip=198.51.100.100
 kubectl patch service nginx-test-lb --subresource=status --type=merge \
@@ -25,14 +20,7 @@ sleep 0.5
 lab_spawn asks c "$ARPBLAST" eth0 asks $vip 10
 pass "MetalLB's stand-in: $elected answers $vip (MetalLB's rule), a client asks every 10 ms"
 
-lab_gossip_key
-printf '[kubernetes]\nkubeconfig = "%s"\n[[pool]]\nname = "homelab"\naddresses = ["198.51.100.100-198.51.100.110"]\n' \
-    "$LAB_DIR/pki/herald.kubeconfig" >"$LAB_DIR/vips.toml"
-export LAB_GOSSIP_PORT=7947
-lab_cluster_config h1 11 12 13; lab_cluster_config h2 12 11 13; lab_cluster_config h3 13 11 12
-for i in 1 2 3; do lab_heraldd "h$i" "$LAB_DIR/h$i.toml"; done
-for i in 1 2 3; do lab_wait_ready "h$i"; done
-wait_members_alive 3 h1 h2 h3
+LAB_GOSSIP_PORT=7947 k8s_heraldd
 owner=$(owner_of h1 $vip)
 [ "$owner" = "$elected" ] || fail "Herald elected $owner for $vip, MetalLB's rule $elected"
 [ "$(kubectl get service nginx-test-lb -o jsonpath='{.status.loadBalancer.ingress[0].ip}')" = $vip ] \
