@@ -85,6 +85,7 @@ install: release
 	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
 	sed 's|/usr/sbin/herald|$(SBINDIR)/herald|' systemd/herald.service >$(DESTDIR)$(UNITDIR)/herald.service
 	chmod 644 $(DESTDIR)$(UNITDIR)/herald.service
+	for unit in herald-sync.service herald-sync.timer; do sed 's|/usr/sbin/herald|$(SBINDIR)/herald|' systemd/$$unit >$(DESTDIR)$(UNITDIR)/$$unit; chmod 644 $(DESTDIR)$(UNITDIR)/$$unit; done
 	install -m 644 systemd/herald.sysusers $(DESTDIR)$(SYSUSERSDIR)/herald.conf
 	gzip -9n -c man/heraldd.8 >$(DESTDIR)$(MANDIR)/man8/heraldd.8.gz
 	gzip -9n -c man/heraldctl.8 >$(DESTDIR)$(MANDIR)/man8/heraldctl.8.gz
@@ -92,6 +93,7 @@ install: release
 	install -d $(DESTDIR)$(SYSCONFDIR)/herald/pools.d $(DESTDIR)$(DOCDIR)/examples
 	[ -e $(DESTDIR)$(SYSCONFDIR)/herald/herald.toml ] || install -m 644 etc/herald.toml $(DESTDIR)$(SYSCONFDIR)/herald/herald.toml
 	install -m 644 etc/herald.toml $(DESTDIR)$(DOCDIR)/examples/herald.toml
+	install -m 644 etc/sync.env.example $(DESTDIR)$(DOCDIR)/examples/sync.env
 	install -m 644 README.md docs/*.md docs/grafana-dashboard.json $(DESTDIR)$(DOCDIR)/
 
 deb: release

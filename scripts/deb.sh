@@ -103,7 +103,7 @@ set -e
 # On removal heraldd stops answering before its binary goes; an upgrade restarts it in
 # postinst instead, so its VIPs move away only for the moment of the restart.
 if [ "$1" = remove ] && [ -z "${DPKG_ROOT:-}" ] && [ -d /run/systemd/system ]; then
-    deb-systemd-invoke stop herald.service || true
+    deb-systemd-invoke stop herald-sync.timer herald-sync.service herald.service || true
 fi
 exit 0
 TEXT

@@ -1,3 +1,4 @@
+import HeraldControl
 import HeraldCore
 import HeraldMembership
 import HeraldWire
@@ -128,6 +129,17 @@ extension Reports {
         out.family("herald_config_reloads_total", .counter, "Config reloads (SIGHUP), by result.")
         out.sample("herald_config_reloads_total", ["result": "ok"], reloads.succeeded)
         out.sample("herald_config_reloads_total", ["result": "failed"], reloads.failed)
+
+        out.family("herald_sync_last_run_timestamp_seconds", .gauge, "When heraldctl sync (herald-sync.timer) last ran, Unix time.")
+        out.family("herald_sync_last_success_timestamp_seconds", .gauge,
+                   "When heraldctl sync last left this host on its repository's config, Unix time.")
+        out.family("herald_sync_result", .gauge,
+                   "1 for the last sync's result (applied, unchanged, invalid, refused, fetch-failed, decrypt-failed) and revision.")
+        if let sync = SyncStatus.read(SyncStatus.defaultPath) {
+            out.sample("herald_sync_last_run_timestamp_seconds", [], sync.lastRun)
+            if let success = sync.lastSuccess { out.sample("herald_sync_last_success_timestamp_seconds", [], success) }
+            out.sample("herald_sync_result", [("result", sync.result), ("revision", sync.revision ?? "")], 1)
+        }
 
         // Declared without gossip too (with no samples), so one dashboard fits every node.
         out.family("herald_members", .gauge, "Cluster members by state as this node sees them, itself included.")

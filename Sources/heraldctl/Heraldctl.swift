@@ -13,7 +13,7 @@ struct Heraldctl: ParsableCommand {
         commandName: "heraldctl",
         abstract: "Inspect and check Herald.",
         version: HeraldVersion.current,
-        subcommands: [Check.self, Status.self, Members.self, VIPs.self, Explain.self, Reload.self, Apply.self, Keygen.self, ImportMetalLB.self])
+        subcommands: [Check.self, Status.self, Members.self, VIPs.self, Explain.self, Reload.self, Apply.self, Sync.self, Keygen.self, ImportMetalLB.self])
 }
 
 struct SocketOptions: ParsableArguments {

@@ -27,7 +27,8 @@ sd_install() {
 
 # sd_rootfs DEB [SUITE]: a cached root of Debian SUITE (default bookworm; trixie is the base
 # of Proxmox VE 9 and Raspberry Pi OS) with systemd and the runtime dependencies of DEB
-# (its Depends), built with mmdebstrap from Debian's mirror on first use (~30 s); prints
+# (its Depends, and $SD_INCLUDE: more packages, comma-separated), built with mmdebstrap
+# from Debian's mirror on first use (~30 s); prints
 # its path. The cache is keyed by suite and package list, so a new dependency builds a
 # new root.
 sd_rootfs() {
@@ -36,7 +37,7 @@ sd_rootfs() {
     # trixie renamed libraries for its 64-bit time_t; the new names provide the old ones,
     # which apt installs but will not pick among by itself.
     [ "$suite" = bookworm ] || depends=$(echo "$depends" | sed -e 's/\blibcurl4\b/libcurl4t64/' -e 's/\blibpcap0\.8\b/libpcap0.8t64/')
-    includes="systemd,systemd-sysv,dbus,iproute2,procps,$depends"
+    includes="systemd,systemd-sysv,dbus,iproute2,procps,$depends${SD_INCLUDE:+,$SD_INCLUDE}"
     key=$(printf '%s %s\n' "$suite" "$includes" | sha256sum | cut -c1-16)
     root="$SD_CACHE/$key"
     if [ ! -d "$root/usr" ]; then

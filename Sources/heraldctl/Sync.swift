@@ -1,0 +1,173 @@
+import ArgumentParser
+import FoundationEssentials
+import Glibc
+import HeraldControl
+import HeraldSystem
+
+/// GitOps by pull: what the packaged herald-sync.timer runs on each host.
+struct Sync: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Fetch a git repository of host configs and apply this host's directory: secrets decrypted with the host's age identity, checked, installed atomically, reloaded.",
+        discussion: """
+            The outcome goes to standard output (the journal, under herald-sync.service) and to \
+            STATE/status.json, which heraldd's /metrics reports as herald_sync_*. Exit 0 when the \
+            repository's config runs (applied or already in place), 78 when it is invalid here \
+            (nothing installed), 1 when heraldd refused it (the previous files are back) or the \
+            repository or a secret could not be read.
+            """)
+
+    @Option(help: "The git repository (any URL git clones: https, ssh, a path).")
+    var repository: String
+
+    @Option(help: "The branch to follow.")
+    var branch = "main"
+
+    @Option(help: "This host's directory in the repository (herald.toml, pools.d/); %H is the host name.")
+    var directory = "hosts/%H"
+
+    @Option(help: "A directory in the repository whose NAME.sops files are decrypted (sops, with --age-identity) to /etc/herald/NAME (0600, user herald); %H is the host name. None when empty.")
+    var secrets = ""
+
+    @Option(help: "The host's age identity, for SOPS.")
+    var ageIdentity = "/etc/herald/age.key"
+
+    @Option(help: "The main config to replace; its pools.d is replaced too.")
+    var config = "/etc/herald/herald.toml"
+
+    @Option(help: "Where the checkout and status.json live (heraldd reports \(SyncStatus.defaultPath)).")
+    var state = "/var/lib/herald/sync"
+
+    @Option(help: "heraldd's control socket.")
+    var socket = ControlClient.defaultPath
+
+    func run() throws {
+        let previous = SyncStatus.read("\(state)/status.json")
+        let outcome = sync()
+        var status = SyncStatus(result: outcome.result, revision: outcome.revision, message: outcome.message,
+                            lastRun: Double(time(nil)), lastSuccess: previous?.lastSuccess, successRevision: previous?.successRevision)
+        if outcome.status == 0 {
+            status.lastSuccess = status.lastRun
+            status.successRevision = outcome.revision
+        }
+        if let json = try? JSONEncoder().encode(status) {
+            do { try System.writeFileAtomically("\(state)/status.json", String(decoding: json, as: UTF8.self) + "\n", mode: 0o644) } catch {
+                Console.error("herald-sync: \(error)")
+            }
+        }
+        let line = "herald-sync: \(outcome.revision.map { "revision \($0): " } ?? "")\(outcome.result): \(outcome.message)"
+        if outcome.status == 0 { print(line) } else { Console.error(line) }
+        if outcome.status != 0 { throw ExitCode(outcome.status) }
+    }
+
+    private func sync() -> (result: String, revision: String?, message: String, status: Int32) {
+        let checkout = "\(state)/checkout"
+        mkdir(state, 0o755)
+        // A fresh shallow clone the first time; then fetch and move to the branch's head,
+        // dropping anything local (the checkout is ours, never edited by hand).
+        let fetched: (status: Int32, output: String, error: String)
+        if System.fileExists("\(checkout)/.git") {
+            fetched = Self.run(["git", "-C", checkout, "fetch", "--quiet", "--depth", "1", "origin", branch])
+            if fetched.status == 0 {
+                let reset = Self.run(["git", "-C", checkout, "reset", "--quiet", "--hard", "FETCH_HEAD"])
+                guard reset.status == 0 else { return ("fetch-failed", nil, "git reset: \(reset.output)", 1) }
+                _ = Self.run(["git", "-C", checkout, "clean", "-qfdx"])
+            }
+        } else {
+            _ = Self.run(["rm", "-rf", checkout])
+            fetched = Self.run(["git", "clone", "--quiet", "--depth", "1", "--branch", branch, repository, checkout])
+        }
+        guard fetched.status == 0 else { return ("fetch-failed", nil, "git: \(fetched.output)", 1) }
+        let revision = Self.run(["git", "-C", checkout, "rev-parse", "--short=12", "HEAD"]).output
+        let host = System.hostname()
+        let hostDirectory = "\(checkout)/\(directory.replacing("%H", with: host))"
+        guard System.fileExists("\(hostDirectory)/herald.toml") else {
+            return ("invalid", revision, "no herald.toml in \(directory.replacing("%H", with: host)) of the repository", ConfigLoader.exitStatus)
+        }
+        if !secrets.isEmpty {
+            let folder = "\(checkout)/\(secrets.replacing("%H", with: host))"
+            let herald = FileSafety.user(named: "herald")
+            for file in System.listDirectory(folder) where file.hasSuffix(".sops") {
+                let decrypted = Self.run(["sops", "--decrypt", "--input-type", "binary", "--output-type", "binary", "\(folder)/\(file)"],
+                                         environment: ["SOPS_AGE_KEY_FILE=\(ageIdentity)"], mergeErrors: false)
+                guard decrypted.status == 0 else {
+                    return ("decrypt-failed", revision, "sops \(file): \(decrypted.error)", 1)
+                }
+                let target = "/etc/herald/\(file.dropLast(".sops".count))"
+                guard (try? System.readFile(target)) != decrypted.output + "\n" else { continue }
+                do {
+                    try System.writeFileAtomically(target, decrypted.output + "\n", mode: 0o600, owner: herald.map { ($0.uid, $0.gid) })
+                } catch {
+                    return ("decrypt-failed", revision, "\(error)", 1)
+                }
+            }
+        }
+        let serviceUser = getuid() == 0 ? FileSafety.user(named: "herald") : nil
+        do {
+            switch try ConfigInstall.apply(source: hostDirectory, target: config, socket: socket, reload: true, serviceUser: serviceUser) {
+            case .unchanged: return ("unchanged", revision, "\(config) is already this revision's config", 0)
+            case .installed(let verdict?): return ("applied", revision, "installed; heraldd: \(verdict)", 0)
+            case .installed(nil): return ("applied", revision, "installed; not reloaded", 0)
+            case .installedNotRunning: return ("applied", revision, "installed; heraldd is not running", 0)
+            }
+        } catch {
+            let result = error.status == ConfigLoader.exitStatus ? "invalid" : "refused"
+            return (result, revision, error.lines.joined(separator: "; "), error.status)
+        }
+    }
+
+    /// Runs a command found on PATH with this environment plus `environment`; its exit
+    /// status and its standard output (with standard error, unless `mergeErrors` is false),
+    /// without a trailing newline.
+    static func run(_ arguments: [String], environment: [String] = [], mergeErrors: Bool = true)
+        -> (status: Int32, output: String, error: String) {
+        var out: [Int32] = [0, 0], err: [Int32] = [0, 0]
+        guard pipe(&out) == 0, pipe(&err) == 0 else { return (127, "", "cannot make a pipe") }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, out[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, mergeErrors ? out[1] : err[1], 2)
+        for fd in out + err { posix_spawn_file_actions_addclose(&actions, fd) }
+        var argv = arguments.map { strdup($0) } + [nil]
+        var inherited: [String] = []
+        var entry = Glibc.environ
+        while let pointer = entry.pointee {
+            inherited.append(String(cString: pointer))
+            entry += 1
+        }
+        var envp = (inherited + environment).map { strdup($0) } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+        var pid: pid_t = 0
+        let started = posix_spawnp(&pid, arguments[0], &actions, nil, &argv, &envp)
+        close(out[1])
+        close(err[1])
+        defer {
+            close(out[0])
+            close(err[0])
+        }
+        guard started == 0 else { return (127, "", "cannot run \(arguments[0]): \(System.errorString(started))") }
+        func drain(_ fd: Int32) -> String {
+            var bytes: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let count = read(fd, &buffer, buffer.count)
+                if count < 0 && errno == EINTR { continue }
+                guard count > 0 else { break }
+                bytes += buffer[..<count]
+            }
+            return String(decoding: bytes, as: UTF8.self)
+        }
+        // Standard error is small (a message); read it after standard output ends.
+        let output = drain(out[0])
+        let error = drain(err[0])
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        func trimmed(_ text: String) -> String { text.hasSuffix("\n") ? String(text.dropLast()) : text }
+        return (code, trimmed(output), trimmed(error.isEmpty ? output : error))
+    }
+}

@@ -1,0 +1,80 @@
+# GitOps by pull, as packaged: herald-sync.service (heraldctl sync) on a Debian 12
+# container booted under systemd, pulling a local git repository laid out as
+# docs/gitops.md says, the gossip key encrypted with sops for the host's age identity.
+# The first run installs the config and the key and heraldd starts on them; a good commit
+# is applied and reloaded; a bad commit is refused with nothing installed, the old config
+# still running, and the journal and heraldd's metrics say so; the next good commit heals.
+source "$(dirname "$0")/lib.sh"
+source Tests/support/systemd-container.sh
+sd_test_lab s1
+lab_host s1 21; lab_host c 2
+root=$(SD_INCLUDE=git sd_rootfs "$SD_DEB") || fail "cannot build the container root file system"
+
+repo="$LAB_DIR/share/repo"
+dir="$repo/clusters/lab"
+mkdir -p "$dir/shared/pools.d" "$dir/secrets" "$dir/hosts/s1"
+age-keygen -o "$LAB_DIR/s1.age" 2>/dev/null
+printf '[[vip]]\nname = "web"\naddress = "198.51.100.50"\n' >"$dir/shared/pools.d/homelab.toml"
+ln -s ../../shared/pools.d "$dir/hosts/s1/pools.d"
+printf '[node]\nname = "s1"\ninterfaces = ["eth0"]\n\n[gossip]\nbind = "198.51.100.21:7946"\nkey_file = "/etc/herald/gossip.key"\n\n[metrics]\nlisten = "127.0.0.1:9473"\n' \
+    >"$dir/hosts/s1/herald.toml"
+"$HERALD_BIN/heraldctl" keygen "$LAB_DIR/gossip.key" >/dev/null
+sops --encrypt --age "$(age-keygen -y "$LAB_DIR/s1.age")" \
+    --input-type binary --output-type binary "$LAB_DIR/gossip.key" >"$dir/secrets/gossip.key.sops"
+git -C "$repo" init -q -b main
+commit() { git -C "$repo" add -A && git -C "$repo" -c user.email=ci@lab -c user.name=ci commit -qm "$1" && git -C "$repo" rev-parse --short=12 HEAD; }
+first=$(commit "s1 announces web")
+cp .build/tools/bin/sops "$LAB_DIR/share/sops"
+
+sd_boot s1 s1 "$root" || fail "container s1 did not boot"
+sd_install s1
+sd_exec s1 install -m 0755 /mnt/share/sops /usr/local/bin/sops
+sd_exec s1 install -m 0600 /dev/stdin /etc/herald/age.key <"$LAB_DIR/s1.age"
+[ "$(sd_show s1 herald-sync.timer UnitFileState)" = disabled ] || fail "herald-sync.timer is not disabled by default"
+sd_exec s1 sh -c 'sed -e "s|^REPOSITORY=.*|REPOSITORY=/mnt/share/repo|" -e "s|^DIRECTORY=.*|DIRECTORY=clusters/lab/hosts/%H|" \
+    -e "s|^SECRETS=.*|SECRETS=clusters/lab/secrets|" /usr/share/doc/herald/examples/sync.env >/etc/herald/sync.env'
+sync_run() { # the unit, as the timer starts it; result (ok/failed) and its journal (each
+    # run's lines name the revision it ran on)
+    sd_exec s1 systemctl start herald-sync.service 2>/dev/null && result=ok || result=failed
+    sync_log=$(sd_exec s1 journalctl -u herald-sync --no-pager -o cat)
+}
+scrape() { lab_exec s1 curl -sf --max-time 5 http://127.0.0.1:9473/metrics; }
+
+sync_run
+[ $result = ok ] || fail "the first sync failed: $sync_log"
+has "herald-sync: revision $first: applied: installed; heraldd is not running" <<<"$sync_log" || fail "said: $sync_log"
+cmp -s <(sd_exec s1 cat /etc/herald/gossip.key) "$LAB_DIR/gossip.key" || fail "the key was not decrypted into place"
+[ "$(sd_exec s1 stat -c '%a %U' /etc/herald/gossip.key)" = "600 herald" ] || fail "key: $(sd_exec s1 stat -c '%a %U' /etc/herald/gossip.key)"
+sd_exec s1 systemctl enable --now herald 2>/dev/null || fail "enable --now: $(sd_exec s1 journalctl -u herald --no-pager | tail -n 5)"
+for i in $(seq 30); do [ -n "$(arping_macs c 198.51.100.50 1)" ] && break; sleep 0.2; done
+[ "$(arping_macs c 198.51.100.50 2 | sort -u)" = 02:00:00:00:00:15 ] || fail "198.51.100.50 not answered by s1"
+has "herald_sync_result{result=\"applied\",revision=\"$first\"} 1" <<<"$(scrape)" || fail "metrics: $(scrape | grep sync)"
+pass "first sync: config and key (600 herald) from git, heraldd started on them, herald_sync_result applied $first"
+
+printf '[[vip]]\nname = "nas"\naddress = "198.51.100.51"\n' >>"$dir/shared/pools.d/homelab.toml"
+good=$(commit "add nas")
+sync_run
+[ $result = ok ] && has "revision $good: applied: installed; heraldd: config reloaded: vips +1" <<<"$sync_log" || fail "a good commit: $result $sync_log"
+for i in $(seq 30); do [ -n "$(arping_macs c 198.51.100.51 1)" ] && break; sleep 0.2; done
+[ -n "$(arping_macs c 198.51.100.51 1)" ] || fail "the new VIP is not answered"
+pass "a good commit: applied and reloaded, the new VIP answered"
+
+before=$(sd_exec s1 cat /etc/herald/herald.toml /etc/herald/pools.d/homelab.toml)
+sed -i 's/198.51.100.51/192.0.2.51/' "$dir/shared/pools.d/homelab.toml"
+bad=$(commit "a typo")
+sync_run
+[ $result = failed ] && [ "$(sd_show s1 herald-sync.service ExecMainStatus)" = 78 ] || fail "a bad commit: $result $(sd_show s1 herald-sync.service ExecMainStatus)"
+has "revision $bad: invalid: .*192.0.2.51 is on no subnet" <<<"$sync_log" || fail "journal: $sync_log"
+[ "$(sd_exec s1 cat /etc/herald/herald.toml /etc/herald/pools.d/homelab.toml)" = "$before" ] || fail "a bad commit changed /etc/herald"
+[ -n "$(arping_macs c 198.51.100.51 1)" ] || fail "the running config lost nas"
+metrics=$(scrape)
+has "herald_sync_result{result=\"invalid\",revision=\"$bad\"} 1" <<<"$metrics" || fail "metrics: $(echo "$metrics" | grep sync)"
+has '^herald_sync_last_success_timestamp_seconds ' <<<"$metrics" || fail "no last success"
+pass "a bad commit: exit 78, nothing installed, nas still answered, herald_sync_result invalid $bad"
+
+sed -i 's/192.0.2.51/198.51.100.51/' "$dir/shared/pools.d/homelab.toml"
+fixed=$(commit "fix the typo")
+sync_run
+[ $result = ok ] && has "revision $fixed: unchanged" <<<"$sync_log" || fail "the fix: $result $sync_log"
+has "herald_sync_result{result=\"unchanged\",revision=\"$fixed\"} 1" <<<"$(scrape)" || fail "metrics after the fix"
+pass "the fix: the running config is the repository's again (unchanged), metrics say so"
