@@ -165,3 +165,37 @@ let routedLabHost = HostFacts(hostname: labHost.hostname, interfaces: labHost.in
         #expect(GossipClusters.group(hosts) == [[0, 2], [1, 3, 4], [5]])
     }
 }
+
+/// A pool routed to a VIP (docs/routed-pools.md): off the LAN, through a VIP of the config.
+@Suite struct RoutedPoolTests {
+    static let config = """
+        [[vip]]
+        name = "next-hop"
+        address = "198.51.100.60"
+
+        [[pool]]
+        name = "routed"
+        addresses = ["10.5.0.0/24"]
+        routed_via = "next-hop"
+        """
+
+    @Test func aRoutedPoolIsOffTheLANAndNeedsNoInterface() throws {
+        #expect(errors(Self.config, host: labHost) == [])
+        let pool = try #require(try decode(Self.config).get().pools.first)
+        #expect(pool.routedVia == "next-hop")
+    }
+
+    @Test func itMustNameAVIPAndLieOffEverySubnet() {
+        #expect(errors(Self.config.replacing("routed_via = \"next-hop\"", with: "routed_via = \"gateway\""), host: labHost) == [
+            "/etc/herald/herald.toml:5: pool.routed_via: no [[vip]] is named 'gateway': a routed pool's traffic comes through a VIP of this config",
+        ])
+        #expect(errors(Self.config.replacing("10.5.0.0/24", with: "198.51.100.200-198.51.100.210"), host: labHost) == [
+            "/etc/herald/herald.toml:5: pool.routed_via: range 198.51.100.200-198.51.100.210 is on eth0's subnet, so it is not routed: drop routed_via, or use addresses off the LAN",
+        ])
+    }
+
+    @Test func withoutItTheSamePoolIsRefusedHere() {
+        let unrouted = Self.config.replacing("routed_via = \"next-hop\"", with: "")
+        #expect(errors(unrouted, host: labHost).first?.contains("is on no subnet of the interfaces Herald uses here") == true)
+    }
+}

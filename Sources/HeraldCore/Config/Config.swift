@@ -180,6 +180,9 @@ public struct PoolConfig: Equatable, Sendable {
     /// Of the pools a Service may use, the lowest priority is tried first; pools without
     /// one come after, in config order.
     public var priority: Int?
+    /// A routed pool: its addresses are off the LAN, and the router sends their traffic
+    /// to this VIP (by name) as next hop, so nothing answers ARP for them.
+    public var routedVia: String?
     public var location: SourceLocation
 }
 

@@ -171,7 +171,7 @@ public enum ConfigDecoder {
     private static func decodePool(_ reader: TableReader) -> PoolConfig? {
         var pool = reader
         pool.known = ["name", "addresses", "auto_assign", "avoid_buggy_ips", "interfaces", "nodes", "node_selectors", "namespaces",
-                      "namespace_selectors", "service_selectors", "priority"]
+                      "namespace_selectors", "service_selectors", "priority", "routed_via"]
         defer { pool.finish() }
         let name = pool.string("name", required: true)
         if let (text, line) = name, !isValidNodeName(text) {
@@ -200,6 +200,7 @@ public enum ConfigDecoder {
                           namespaceSelectors: selectors("namespace_selectors", in: &pool),
                           serviceSelectors: selectors("service_selectors", in: &pool),
                           priority: pool.int("priority", in: 0...1_000_000)?.0,
+                          routedVia: pool.string("routed_via")?.0,
                           location: pool.location(pool.table.line))
     }
 

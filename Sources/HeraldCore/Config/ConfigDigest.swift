@@ -31,7 +31,7 @@ public enum ConfigDigest {
         for pool in config.pools {
             lines.append("""
                 pool \(pool.name) \(pool.addresses.map(\.description).joined(separator: ",")) \
-                auto=\(pool.autoAssign) buggy=\(pool.avoidBuggyIPs) \
+                auto=\(pool.autoAssign) buggy=\(pool.avoidBuggyIPs) via=\(pool.routedVia ?? "-") \
                 interfaces=\(pool.interfaces.map { $0.sorted().joined(separator: ",") } ?? "*") \
                 nodes=\(pool.nodes.map(\.pattern).sorted().joined(separator: ",")) \
                 nodeSelectors=\(pool.nodeSelectors.map(\.description).sorted().joined(separator: ";")) \

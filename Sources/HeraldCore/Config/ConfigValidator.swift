@@ -29,6 +29,12 @@ public enum ConfigValidator {
             fail(config.pools[later.pool].location, "pool.addresses", "\(later.range) overlaps \(earlier.range) \(within)")
         }
 
+        let vipNamed = Set(config.vips.map(\.name))
+        for pool in config.pools {
+            guard let via = pool.routedVia, !vipNamed.contains(via) else { continue }
+            fail(pool.location, "pool.routed_via", "no [[vip]] is named '\(via)': a routed pool's traffic comes through a VIP of this config")
+        }
+
         var vipNames: [String: VIPConfig] = [:]
         var vipAddresses: [IPAddress: VIPConfig] = [:]
         for vip in config.vips {

@@ -68,7 +68,16 @@ enum HostValidator {
         }
         // A pool this host may announce (adjacent hosts announce every pool, for its nodes)
         // must lie on a subnet it answers on, or its addresses would never be answered here.
-        for pool in config.pools where config.node.mode == .adjacent || pool.mayBeAnnounced(by: nodeName) {
+        // A routed pool must not: what lies on a subnet here would be answered by ARP too.
+        for pool in config.pools where pool.routedVia != nil {
+            for range in pool.addresses {
+                guard let interface = usable.first(where: { $0.subnet(containing: range.first) != nil || $0.subnet(containing: range.last) != nil })
+                else { continue }
+                fail(pool.location, "pool.routed_via",
+                     "range \(range) is on \(interface.name)'s subnet, so it is not routed: drop routed_via, or use addresses off the LAN")
+            }
+        }
+        for pool in config.pools where pool.routedVia == nil && (config.node.mode == .adjacent || pool.mayBeAnnounced(by: nodeName)) {
             let candidates = usable.filter { pool.interfaces?.contains($0.name) ?? true }
             for range in pool.addresses where !candidates.contains(where: { interface in
                 interface.subnet(containing: range.first).map { $0.contains(range.last) } ?? false
