@@ -1,21 +1,42 @@
-# The docs name what exists: every TOML block in README.md and docs/ passes
-# `heraldctl check --offline` (a block marked `<!-- illustrative: REASON -->` on the line
-# before is exempt, with its reason), every `heraldctl SUBCOMMAND` in README, docs and the
-# man pages is one heraldctl has, and every option they give heraldctl or heraldd is
-# one its --help lists.
+# The docs name what exists and say what runs them. Every TOML block in README.md and
+# docs/ passes `heraldctl check --offline`; Prometheus rules and scrape configs pass
+# promtool; every shell and other YAML block says on the line before which namespace or
+# container tests run what it shows (`<!-- test: t_a, t_b -->`, each test must exist) or
+# why none does (`<!-- illustrative: REASON -->`, which also exempts a TOML block). Every
+# `heraldctl SUBCOMMAND` in README, docs and the man pages is one heraldctl has, and
+# every option they give heraldctl or heraldd is one its --help lists.
 source "$(dirname "$0")/lib.sh"
 LAB_DIR=$(mktemp -d /tmp/htdocs.XXXXXX); lab_on_cleanup "rm -rf '$LAB_DIR'"
-/usr/bin/python3 - "$LAB_DIR" README.md docs/*.md <<'PY' || fail "could not extract the doc blocks"
-import re, sys, os
+/usr/bin/python3 - "$LAB_DIR" README.md docs/*.md <<'PY' || fail "$(cat "$LAB_DIR/unmarked" 2>/dev/null)"
+import os, re, sys
 out, files = sys.argv[1], sys.argv[2:]
+unmarked, tests = [], set(os.listdir("Tests/integration"))
 for name in files:
     text = open(name).read()
-    for m in re.finditer(r'```toml\n(.*?)```', text, re.S):
+    for m in re.finditer(r'^[ ]*```(\w+)\n(.*?)^[ ]*```', text, re.S | re.M):
+        language, body = m.group(1), m.group(2)
         line = text[:m.start()].count('\n') + 1
-        before = text[:m.start()].rstrip('\n').rsplit('\n', 1)[-1]
-        kind = 'illustrative' if before.startswith('<!-- illustrative:') else 'block'
-        open(os.path.join(out, f"{kind}-{os.path.basename(name)}-{line}.toml"), 'w').write(m.group(1))
+        before = text[:m.start()].rstrip('\n').rsplit('\n', 1)[-1].strip()
+        where = f"{name}:{line + 1}"
+        marker = re.match(r'<!-- (test|illustrative): (.*) -->$', before)
+        if marker and marker.group(1) == 'test':
+            for test in re.split(r',\s*', marker.group(2)):
+                if f"{test}.sh" not in tests: unmarked.append(f"{where}: names {test}, which is no test")
+        base = f"{os.path.basename(name)}-{line + 1}"
+        if language == 'toml':
+            kind = 'illustrative' if marker and marker.group(1) == 'illustrative' else 'block'
+            open(os.path.join(out, f"{kind}-{base}.toml"), 'w').write(body)
+        elif language == 'yaml' and body.lstrip().startswith('- alert:'):
+            open(os.path.join(out, f"rules-{base}.yml"), 'w').write("groups:\n- name: docs\n  rules:\n" + ''.join('  ' + l + '\n' for l in body.splitlines()))
+        elif language == 'yaml' and body.lstrip().startswith('scrape_configs:'):
+            open(os.path.join(out, f"prometheus-{base}.yml"), 'w').write(body)
+        elif language in ('sh', 'yaml') and not marker:
+            unmarked.append(f"{where}: a {language} block with neither <!-- test: … --> nor <!-- illustrative: … --> before it")
+open(os.path.join(out, "unmarked"), 'w').write('\n'.join(unmarked))
+sys.exit(1 if unmarked else 0)
 PY
+marked=$(cat README.md docs/*.md | grep -c '^ *<!-- \(test\|illustrative\): ')
+pass "every shell and YAML block in README.md and docs/ says which test runs it or why none does ($marked marked)"
 blocks=0
 for block in "$LAB_DIR"/block-*.toml; do
     [ -e "$block" ] || break
@@ -25,6 +46,19 @@ for block in "$LAB_DIR"/block-*.toml; do
 done
 [ "$blocks" -ge 10 ] || fail "only $blocks TOML blocks found: the extraction is broken"
 pass "$blocks TOML blocks in README.md and docs/ pass heraldctl check --offline ($(ls "$LAB_DIR"/illustrative-*.toml 2>/dev/null | wc -l) marked illustrative)"
+checked=0
+for rules in "$LAB_DIR"/rules-*.yml; do
+    [ -e "$rules" ] || break
+    promtool check rules "$rules" >"$LAB_DIR/err" 2>&1 || fail "$(basename "$rules" .yml | sed 's/^rules-//'): promtool: $(cat "$LAB_DIR/err")"
+    checked=$((checked + 1))
+done
+for config in "$LAB_DIR"/prometheus-*.yml; do
+    [ -e "$config" ] || break
+    promtool check config --syntax-only "$config" >"$LAB_DIR/err" 2>&1 || fail "$(basename "$config" .yml): promtool: $(cat "$LAB_DIR/err")"
+    checked=$((checked + 1))
+done
+[ "$checked" -ge 3 ] || fail "only $checked Prometheus blocks found"
+pass "$checked Prometheus blocks (alert rules, scrape configs) pass promtool"
 
 subcommands=$("$HERALD_BIN/heraldctl" --help | sed -n '/SUBCOMMANDS/,$p' | sed -n 's/^  \([a-z][a-z-]*\) .*/\1/p' | sort -u)
 [ -n "$subcommands" ] || fail "heraldctl --help lists no subcommands"
