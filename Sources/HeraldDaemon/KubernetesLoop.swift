@@ -89,12 +89,9 @@ final class KubernetesLoop: Service, Sendable {
             group.addTask { [self] in await loop.run { self.reconcileLoop() } }
             group.addTask { [self] in await factsLoop.run { self.postFacts() } }
             // Once: what else in the cluster answers for LoadBalancer addresses (ClusterCheck).
-            group.addTask { [self] in
+            group.addTask { [self, logger, credentials] in
                 await ThreadLoop("kube-check").run {
-                    guard let http = try? KubeHTTP(credentials: self.credentials) else { return }
-                    let result = ClusterProbe.run(http)
-                    for finding in result.findings { self.logger.warning("kubernetes: \(finding)") }
-                    for note in result.unread { self.logger.notice("kubernetes: \(note)") }
+                    ClusterProbe.report(credentials, finding: { logger.warning("kubernetes: \($0)") }, unread: { logger.notice("kubernetes: \($0)") })
                 }
             }
             // A watcher blocks in its HTTP request: stopping it aborts that within a second.

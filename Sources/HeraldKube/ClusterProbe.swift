@@ -10,6 +10,14 @@ public enum ClusterProbe {
         public var unread: [String] = []
     }
 
+    /// On a connection of its own: each finding and each thing it could not read, to the sinks.
+    public static func report(_ credentials: KubeCredentials, finding: (ClusterCheck.Finding) -> Void, unread: (String) -> Void) {
+        guard let http = try? KubeHTTP(credentials: credentials) else { return unread("cannot connect to the API server") }
+        let result = run(http)
+        result.findings.forEach(finding)
+        result.unread.forEach(unread)
+    }
+
     public static func run(_ http: KubeHTTP, timeout: Duration = .seconds(5)) -> Result {
         var result = Result()
         struct ConfigMap: Decodable { var data: [String: String]? }
