@@ -81,3 +81,12 @@ for tool in heraldd heraldctl; do
     done
 done
 pass "every option the docs give heraldd and heraldctl is in their --help"
+
+# The config reference and herald.toml(5) describe the same keys.
+man=$(sed 's/\\-/-/g' man/herald.toml.5)
+keys=$(sed -n 's/^| `\([a-z_]*\)` |.*/\1/p' docs/configuration.md | sort -u)
+[ "$(echo "$keys" | wc -l)" -ge 25 ] || fail "only $(echo "$keys" | wc -l) keys found in docs/configuration.md's tables"
+for key in $keys; do
+    echo "$man" | has -qw -- "$key" || fail "docs/configuration.md documents '$key', herald.toml(5) does not"
+done
+pass "every key of docs/configuration.md ($(echo "$keys" | wc -l)) is in herald.toml(5)"
