@@ -322,7 +322,9 @@ public final class GossipLoop: Service, Sendable {
                 }
             }
 
-            let wait = min(instance.nextDeadline - origin.duration(to: .now), cadence.longestSleep)
+            let turnEnd = origin.duration(to: .now)
+            if cadence.stalled(from: now, to: turnEnd) { node.post(.turn(origin + turnEnd, due: turnStart)) }
+            let wait = min(instance.nextDeadline - turnEnd, cadence.longestSleep)
             let timeout = wait <= .zero ? 0 : Int32(wait.milliseconds + 1)
             wakeBy = origin.duration(to: .now) + .milliseconds(Int64(timeout))
             var fds = [pollfd(fd: socket.fd, events: Int16(POLLIN), revents: 0),

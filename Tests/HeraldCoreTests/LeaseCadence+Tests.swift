@@ -24,4 +24,13 @@ import Testing
         #expect(cadence.isOnTime(backlog: .milliseconds(150)))
         #expect(!cadence.isOnTime(backlog: .milliseconds(151)))
     }
+
+    /// Stopped in the middle of a turn, the loop wakes on time for the next one; the turn's
+    /// own length is what shows it (t_failover once saw the resumed node answer beside the
+    /// new owner: an idle renewal revived its stale assignment).
+    @Test func aTurnLongerThanAQuarterLeaseIsAStall() {
+        let cadence = LeaseCadence(lease: .milliseconds(300))
+        #expect(!cadence.stalled(from: .milliseconds(1000), to: .milliseconds(1075)))
+        #expect(cadence.stalled(from: .milliseconds(1000), to: .milliseconds(1076)))
+    }
 }

@@ -35,6 +35,12 @@ public struct LeaseCadence: Sendable {
         return viewChanged || late ? .post : .renew
     }
 
+    /// Whether the turn that started at `start` and ended at `end` was itself stopped or
+    /// starved: a process stopped in the middle of a turn wakes on time for the next one,
+    /// so lateness alone would miss it, and an idle renewal would revive the links' stale
+    /// assignment. Such a turn goes to the node machine as one due at its start.
+    public func stalled(from start: Duration, to end: Duration) -> Bool { end - start > lease / 4 }
+
     /// Whether this node's own work (the node machine's backlog of turns, the latest link
     /// loop) is on time: at most half a lease behind. A node that is not acks no probe, so
     /// its peers take its VIPs over instead of it staying half alive.
