@@ -91,7 +91,9 @@ pass "deleting a Service or changing its type releases the address"
 
 # API outage: the API server dies; announcements go on; once it is back (its objects
 # kept), the watches relist and new Services are served again.
-kill -KILL "$(lab_pid api1)"; wait "$(lab_pid api1)" 2>/dev/null || true
+kill -KILL "$(lab_pid api1)"
+status=0; wait "$(lab_pid api1)" 2>/dev/null || status=$?
+[ "$status" = 137 ] || fail "the API server did not die of SIGKILL (wait: $status)"
 sleep 3
 [ "$(arping_macs c 198.51.100.100 2 | sort -u)" = 02:00:00:00:00:0b ] || fail "announcements stopped during the API outage"
 lab_kube_api api2
