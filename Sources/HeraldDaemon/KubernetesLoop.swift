@@ -89,7 +89,7 @@ final class KubernetesLoop: Service, Sendable {
             group.addTask { [self] in await loop.run { self.reconcileLoop() } }
             group.addTask { [self] in await factsLoop.run { self.postFacts() } }
             // Once: what else in the cluster answers for LoadBalancer addresses (ClusterCheck).
-            group.addTask { [self, logger, credentials] in
+            group.addTask { [logger, credentials] in
                 await ThreadLoop("kube-check").run {
                     ClusterProbe.report(credentials, finding: { logger.warning("kubernetes: \($0)") }, unread: { logger.notice("kubernetes: \($0)") })
                 }
