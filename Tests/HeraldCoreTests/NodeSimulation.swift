@@ -27,7 +27,6 @@ struct NodeSimulation {
     struct Heard {
         let at: Duration
         let frame: Frame
-        var sender: MACAddress? { if case .arp(_, let packet) = frame { packet.senderMAC } else { nil } }
     }
 
     static let clientMAC = MACAddress(0x02, 0, 0, 0, 0, 0x02)
@@ -41,8 +40,6 @@ struct NodeSimulation {
     var neighbours: [IPAddress: MACAddress] = [:]
     /// Every change of a node's isolation, in order: "time node state".
     var isolationTrace: [String] = []
-    /// Every event any link reported, in order: "time node event".
-    var linkTrace: [String] = []
     /// Everything the client's capture saw (ARP only), in order.
     var heard: [Heard] = []
 
@@ -191,7 +188,6 @@ struct NodeSimulation {
         let now = self.now
         let actions = input(&hosts[name]!.link, now)
         for action in actions {
-            if case .event(let event) = action { linkTrace.append("\(now) \(name) \(event)") }
             switch action {
             case .send(let frame, _): transmit(frame, from: name)
             case .groups: break

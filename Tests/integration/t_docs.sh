@@ -6,7 +6,8 @@
 # `heraldctl SUBCOMMAND` in README, docs and the man pages is one heraldctl has, and
 # every option they give heraldctl or heraldd is one its --help lists.
 source "$(dirname "$0")/lib.sh"
-LAB_DIR=$(mktemp -d /tmp/htdocs.XXXXXX); lab_on_cleanup "rm -rf '$LAB_DIR'"
+LAB_DIR=$(mktemp -d /tmp/htdocs.XXXXXX)
+trap 'rm -rf "$LAB_DIR"' EXIT
 /usr/bin/python3 - "$LAB_DIR" README.md docs/*.md <<'PY' || fail "$(cat "$LAB_DIR/unmarked" 2>/dev/null)"
 import os, re, sys
 out, files = sys.argv[1], sys.argv[2:]

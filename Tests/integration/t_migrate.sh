@@ -15,7 +15,7 @@ kubectl patch service nginx-test-lb --subresource=status --type=merge \
 elected=$(/usr/bin/python3 -c 'import hashlib, sys
 print(min(sys.argv[2:], key=lambda node: hashlib.sha256(f"{node}#{sys.argv[1]}".encode()).digest()))' $vip h1 h2 h3)
 lab_spawn speaker "$elected" "$ARPBLAST" eth0 respond $vip
-sleep 0.5
+for i in $(seq 50); do [ -n "$(arping_macs c $vip 1)" ] && break; sleep 0.1; done
 [ "$(only_mac $vip 3)" = "$(mac_of "$elected")" ] || fail "the stand-in speaker on $elected does not answer $vip"
 lab_spawn asks c "$ARPBLAST" eth0 asks $vip 10
 pass "MetalLB's stand-in: $elected answers $vip (MetalLB's rule), a client asks every 10 ms"
