@@ -372,6 +372,11 @@ struct NodeSimulation {
         apply(name, machines[name]!.onKubernetes(facts, now: now))
     }
 
+    /// The Kubernetes watchers have listed every kind once (readiness waits for it).
+    mutating func listed(_ name: String) {
+        apply(name, machines[name]!.onKubernetesListed(now: now))
+    }
+
     mutating func unreachable(_ name: String, _ nodes: Set<String>) {
         apply(name, machines[name]!.onUnreachable(nodes, on: "eth0", now: now))
     }

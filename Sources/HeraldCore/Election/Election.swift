@@ -93,6 +93,22 @@ public enum Election {
         .map(\.ranked)
     }
 
+    /// An address whose first candidate is still starting up (it will be eligible in a
+    /// moment, ranked above the first eligible one), and who keeps it meanwhile: its current
+    /// owner if that one is still eligible, otherwise nobody. Handing it to the first eligible
+    /// member for that moment would answer beside whatever answers now.
+    public struct Awaiting: Equatable, Sendable {
+        public var heir: String
+        public var keeper: String?
+    }
+
+    public static func awaiting(_ ranking: [Ranked], current: String?) -> Awaiting? {
+        guard let first = ranking.first(where: { $0.ineligibility == nil || $0.ineligibility == .startingUp }),
+              first.ineligibility == .startingUp else { return nil }
+        let keeper = current.flatMap { current in ranking.contains { $0.name == current && $0.ineligibility == nil } ? current : nil }
+        return Awaiting(heir: first.name, keeper: keeper)
+    }
+
     public static func owner(of vip: VIPConfig, members: [Member]) -> String? {
         rank(vip, members: members).first { $0.ineligibility == nil }?.name
     }
@@ -127,7 +143,8 @@ extension Election {
         let vip = VIPConfig(name: key, address: first, nodes: [], interfaces: pool.interfaces, check: nil, location: pool.location)
         let metas = electorate.metas
         return rank(vip, in: electorate).map { ranked in
-            guard ranked.ineligibility == nil else { return ranked }
+            // A member starting up is still judged by Kubernetes: whether the address waits for it.
+            guard ranked.ineligibility == nil || ranked.ineligibility == .startingUp else { return ranked }
             var result = ranked
             // A dual-stack Service needs the node on the subnet of each of its addresses.
             let covered = addresses.dropFirst().allSatisfy { address in
@@ -136,7 +153,7 @@ extension Election {
                 } ?? false
             }
             guard let nodes else {
-                result.ineligibility = covered ? nil : .noInterfaceOnSubnet
+                result.ineligibility = covered ? ranked.ineligibility : .noInterfaceOnSubnet
                 return result
             }
             guard let facts = nodes[ranked.name] else {
@@ -145,7 +162,7 @@ extension Election {
             }
             result.ineligibility = facts.ineligibility(name: ranked.name, pool: pool, endpointNodes: endpointNodes,
                                                        requireReady: false).map { .kubernetes($0) }
-                ?? (covered ? nil : .noInterfaceOnSubnet)
+                ?? (covered ? ranked.ineligibility : .noInterfaceOnSubnet)
             return result
         }
     }

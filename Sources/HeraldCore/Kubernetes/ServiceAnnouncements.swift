@@ -11,6 +11,8 @@ public struct ServiceAnnouncements: Equatable, Sendable {
     public var vips: [VIPConfig] = []
     /// The announcer of each address that has one.
     public var owners: [IPAddress: String] = [:]
+    /// The announced addresses whose first candidate is still starting up (`Election.Awaiting`).
+    public var awaiting: [IPAddress: Election.Awaiting] = [:]
     /// Adjacent mode: the target node of every Service address that has one.
     public var targets: [IPAddress: Target] = [:]
     /// Adjacent mode: every node's link addresses, with the node's name.
@@ -42,7 +44,8 @@ public struct ServiceAnnouncements: Equatable, Sendable {
 
     public init() {}
 
-    public init(_ facts: KubernetesFacts, config: HeraldConfig, members: [Member]) {
+    /// `current`: the owners decided last, for `awaiting`.
+    public init(_ facts: KubernetesFacts, config: HeraldConfig, members: [Member], current: [IPAddress: String] = [:]) {
         let allocator = Allocator(pools: config.pools)
         let unreachable = config.node.mode == .adjacent ? Self.unreachable(members) : nil
         let electorate = Election.Electorate(members)
@@ -60,7 +63,10 @@ public struct ServiceAnnouncements: Equatable, Sendable {
             for address in election.addresses {
                 vips.append(VIPConfig(name: service.key, address: address, interfaces: election.pool.interfaces,
                                       location: election.pool.location))
-                if let owner { owners[address] = owner }
+                if let owner {
+                    owners[address] = owner
+                    if let waiting = Election.awaiting(election.owners, current: current[address]) { awaiting[address] = waiting }
+                }
             }
         }
         if let unreachable {

@@ -39,6 +39,10 @@ public struct NodeMachine: Sendable {
         /// starting up, becomes eligible. When every host starts at once (a power cut), each
         /// first sees only some of the others and would elect itself from that.
         public var viewSettle: Duration = .zero
+        /// With gossip: how long an address stays where it is (with its owner, or nobody) for
+        /// the member it goes to while that member is still starting (its links probing, its
+        /// Kubernetes lists late); bounded so a member stuck starting cannot hold it for long.
+        public var startupWait: Duration = .zero
 
         public init(lease: Duration?, holdDown: Duration, joinGrace: Duration, stallLimit: Duration) {
             self.lease = lease
@@ -56,6 +60,7 @@ public struct NodeMachine: Sendable {
             self.init(lease: membership.suspicionFloor, holdDown: membership.suspicionFloor * 10,
                       joinGrace: hasJoinPeers ? membership.joinRetryInterval * 2 : .zero, stallLimit: membership.suspicionFloor)
             viewSettle = min(membership.probeInterval * 4, .seconds(1))
+            startupWait = viewSettle + .seconds(2)
         }
     }
 
@@ -77,9 +82,8 @@ public struct NodeMachine: Sendable {
     private let startedAt: Duration
     /// When a member this node had not seen alive last came up in its view.
     private var viewGrewAt: Duration
-    /// Just eligible: until then it leaves unowned addresses to starting members ranked
-    /// above it (see `decide`).
-    private var deferringUntil: Duration?
+    /// The addresses kept where they are for a member still starting (see `decide`), since when.
+    private var awaitingSince: [IPAddress: Duration] = [:]
 
     /// The announcer of every address that has one (VIPs and Service addresses).
     public private(set) var owners: [IPAddress: String] = [:]
@@ -181,7 +185,7 @@ public struct NodeMachine: Sendable {
     public var nextDeadline: Duration? {
         [holdingDownUntil, phase == .joining ? startedAt + settings.joinGrace : nil,
          phase == .startingUp && isReady ? viewGrewAt + settings.viewSettle : nil,
-         deferringUntil,
+         awaitingSince.values.min().map { $0 + settings.startupWait },
          !isReady && waitsForKubernetes ? startedAt + settings.kubernetesListWait : nil].compactMap { $0 }.min()
     }
 
@@ -375,7 +379,6 @@ public struct NodeMachine: Sendable {
         if phase == .joining, peers.contains(where: \.isUp) || now - startedAt >= settings.joinGrace { phase = .startingUp }
         if phase == .startingUp, isReady, now - viewGrewAt >= settings.viewSettle {
             phase = .serving
-            deferringUntil = isGossiping && settings.viewSettle > .zero ? now + settings.viewSettle : nil
             actions.append(.eligible)
         }
         let meta = meta
@@ -395,7 +398,7 @@ public struct NodeMachine: Sendable {
         let settled = phase != .joining
         let members = view
         let config = loaded.config
-        let services = kubernetes.map { ServiceAnnouncements($0, config: config, members: members) } ?? ServiceAnnouncements()
+        let services = kubernetes.map { ServiceAnnouncements($0, config: config, members: members, current: owners) } ?? ServiceAnnouncements()
         let electorate = Election.Electorate(members)
         vipRankings = Dictionary(config.vips.map { ($0.address, Election.rank($0, in: electorate)) }, uniquingKeysWith: { first, _ in first })
         var newOwners = services.owners
@@ -406,19 +409,26 @@ public struct NodeMachine: Sendable {
         } else {
             newOwners = [:]
         }
-        // Just eligible, and nobody owned the address: a member ranked above this node that is
-        // itself still starting up will be eligible in a moment (every host started at once),
-        // so leave it to that member for up to viewSettle rather than answer beside it.
-        if let until = deferringUntil, now >= until { deferringUntil = nil }
-        if deferringUntil != nil {
-            let startingUp = Set(members.filter { NodeMeta.decode($0.meta)?.startingUp ?? false }.map(\.name))
-            for (address, owner) in newOwners where owner == loaded.nodeName && owners[address] == nil {
-                let mine = Election.key(loaded.nodeName, address)
-                if startingUp.contains(where: { Election.key($0, address).lexicographicallyPrecedes(mine) }) {
-                    newOwners[address] = nil
-                }
+        // The member an address goes to is still starting (every host started at once, or
+        // that host's Kubernetes lists came late): every node leaves the address where it is,
+        // with its owner or with nobody, rather than hand it to the next member for a moment,
+        // which would answer beside that member, or beside MetalLB's speaker on that host
+        // during a migration. For at most `startupWait`, so a member stuck starting does not
+        // keep it unanswered.
+        var awaiting = settled ? services.awaiting : [:]
+        if settled {
+            for (address, ranking) in vipRankings {
+                if let waiting = Election.awaiting(ranking, current: owners[address]) { awaiting[address] = waiting }
             }
         }
+        var awaitingNow: [IPAddress: Duration] = [:]
+        for (address, waiting) in awaiting where newOwners[address] != waiting.keeper {
+            let since = awaitingSince[address] ?? now
+            guard now - since < settings.startupWait else { continue }
+            awaitingNow[address] = since
+            newOwners[address] = waiting.keeper
+        }
+        awaitingSince = awaitingNow
         // Maybe cut off: the addresses of the members lost at once stay theirs.
         if let lost = isolation.lost {
             for (address, owner) in owners where lost.contains(owner) && newOwners[address] == loaded.nodeName {
