@@ -62,11 +62,12 @@ struct Sync: ParsableCommand {
     private func sync() -> (result: String, revision: String?, message: String, status: Int32) {
         let checkout = "\(state)/checkout"
         mkdir(state, 0o755)
-        // A fresh shallow clone the first time; then fetch and move to the branch's head,
-        // dropping anything local (the checkout is ours, never edited by hand).
+        // A fresh shallow clone the first time; then fetch from --repository (not the clone's
+        // origin: the setting may have moved since) and move to the branch's head, dropping
+        // anything local (the checkout is ours, never edited by hand).
         let fetched: (status: Int32, output: String, error: String)
         if System.fileExists("\(checkout)/.git") {
-            fetched = Self.run(["git", "-C", checkout, "fetch", "--quiet", "--depth", "1", "origin", branch])
+            fetched = Self.run(["git", "-C", checkout, "fetch", "--quiet", "--depth", "1", "--", repository, branch])
             if fetched.status == 0 {
                 let reset = Self.run(["git", "-C", checkout, "reset", "--quiet", "--hard", "FETCH_HEAD"])
                 guard reset.status == 0 else { return ("fetch-failed", nil, "git reset: \(reset.output)", 1) }
@@ -74,7 +75,7 @@ struct Sync: ParsableCommand {
             }
         } else {
             _ = Self.run(["rm", "-rf", checkout])
-            fetched = Self.run(["git", "clone", "--quiet", "--depth", "1", "--branch", branch, repository, checkout])
+            fetched = Self.run(["git", "clone", "--quiet", "--depth", "1", "--branch", branch, "--", repository, checkout])
         }
         guard fetched.status == 0 else { return ("fetch-failed", nil, "git: \(fetched.output)", 1) }
         let revision = Self.run(["git", "-C", checkout, "rev-parse", "--short=12", "HEAD"]).output

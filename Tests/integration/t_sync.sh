@@ -78,3 +78,13 @@ sync_run
 [ $result = ok ] && has "revision $fixed: unchanged" <<<"$sync_log" || fail "the fix: $result $sync_log"
 has "herald_sync_result{result=\"unchanged\",revision=\"$fixed\"} 1" <<<"$(scrape)" || fail "metrics after the fix"
 pass "the fix: the running config is the repository's again (unchanged), metrics say so"
+
+# The repository moves (a new server): the next run fetches from the new REPOSITORY, not
+# from where the checkout was first cloned.
+git clone -q "$repo" "$LAB_DIR/share/moved"
+git -C "$LAB_DIR/share/moved" -c user.email=ci@lab -c user.name=ci commit -q --allow-empty -m "on the new server"
+moved=$(git -C "$LAB_DIR/share/moved" rev-parse --short=12 HEAD)
+sd_exec s1 sed -i "s|^REPOSITORY=.*|REPOSITORY=/mnt/share/moved|" /etc/herald/sync.env
+sync_run
+[ $result = ok ] && has "revision $moved: unchanged" <<<"$sync_log" || fail "after the move: $result $sync_log"
+pass "a moved repository: the next run fetches from the new REPOSITORY ($moved)"
