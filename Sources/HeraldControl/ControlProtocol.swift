@@ -218,6 +218,9 @@ public struct VIPReport: Codable, Equatable, Sendable {
         case unowned
         /// Another host (`foreignMAC`) answers for it; this node withholds it.
         case conflict
+        /// An address of a routed pool: no host answers ARP for it; its traffic is routed
+        /// to the VIP `routedVia`, whose owner is its owner.
+        case routed
     }
 
     public var name: String
@@ -229,9 +232,11 @@ public struct VIPReport: Codable, Equatable, Sendable {
     /// Adjacent mode: the node that takes the traffic, and the MAC answers carry.
     public var targetNode: String?
     public var targetMAC: String?
+    /// A routed pool's address: the VIP (by name) its traffic is routed to.
+    public var routedVia: String?
 
     public init(name: String, address: String, role: Role, owner: String?, interfaces: [String], foreignMAC: String? = nil,
-                targetNode: String? = nil, targetMAC: String? = nil) {
+                targetNode: String? = nil, targetMAC: String? = nil, routedVia: String? = nil) {
         self.name = name
         self.address = address
         self.role = role
@@ -240,6 +245,7 @@ public struct VIPReport: Codable, Equatable, Sendable {
         self.foreignMAC = foreignMAC
         self.targetNode = targetNode
         self.targetMAC = targetMAC
+        self.routedVia = routedVia
     }
 }
 

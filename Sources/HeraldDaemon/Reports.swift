@@ -78,11 +78,13 @@ struct Reports: Sendable {
             vips: (loaded.config.vips + services.vips).map { vip in
                 let target = services.targets[vip.address]
                 let conflict = conflicts[vip.address]
-                let role: VIPReport.Role = conflict != nil ? .conflict : VIPReport.Role(machine.role(of: vip.address))
+                let routedVia = services.routed[vip.address]
+                let role: VIPReport.Role = conflict != nil ? .conflict : routedVia != nil ? .routed : VIPReport.Role(machine.role(of: vip.address))
                 return VIPReport(name: vip.name, address: vip.address.description, role: role, owner: machine.owners[vip.address],
                                  interfaces: conflict.map { [$0.0] } ?? links.filter { $0.1.serving.contains(vip.address) }.map(\.0.interface.name),
                                  foreignMAC: conflict?.1, targetNode: target?.node,
-                                 targetMAC: target == nil ? nil : (answerMACs[vip.address] ?? target.flatMap { watched[$0.address]?.mac })?.description)
+                                 targetMAC: target == nil ? nil : (answerMACs[vip.address] ?? target.flatMap { watched[$0.address]?.mac })?.description,
+                                 routedVia: routedVia)
             },
             gossip: gossipReport, warnings: warnings.isEmpty ? nil : warnings)
     }

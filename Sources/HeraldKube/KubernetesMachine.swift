@@ -170,8 +170,9 @@ public struct KubernetesMachine: Sendable {
                 posted["\(service.key)#targetAssigned"] = nil
                 continue
             }
-            var events = [ServiceEvent(reason: "nodeAssigned", type: .normal,
-                                       message: "announcing from node \"\(node.nodeName)\" with protocol \"layer2\"")]
+            let message = node.announcements.routed[first].map { "routed via VIP \"\($0)\", owned by node \"\(node.nodeName)\"" }
+                ?? "announcing from node \"\(node.nodeName)\" with protocol \"layer2\""
+            var events = [ServiceEvent(reason: "nodeAssigned", type: .normal, message: message)]
             if let target = node.announcements.targets[first] {
                 events.append(ServiceEvent(reason: "targetAssigned", type: .normal, message:
                     "traffic goes to node \"\(target.node)\" (\(target.address)): \"\(node.nodeName)\" answers with its MAC (adjacent mode)"))

@@ -241,7 +241,8 @@ struct VIPs: ParsableCommand {
         table([["NAME", "ADDRESS", "OWNER", "ROLE", "INTERFACES"] + (targets ? ["TARGET"] : [])]
               + status.vips.map { vip in
                   [vip.name, vip.address, vip.owner ?? "-",
-                   vip.foreignMAC.map { "\(vip.role.rawValue) (\($0) answers)" } ?? vip.role.rawValue,
+                   vip.foreignMAC.map { "\(vip.role.rawValue) (\($0) answers)" }
+                       ?? vip.routedVia.map { "\(vip.role.rawValue) (via \($0))" } ?? vip.role.rawValue,
                    vip.interfaces.joined(separator: ",")]
                       + (targets ? [vip.targetNode.map { "\($0) (\(vip.targetMAC ?? "resolving"))" } ?? "-"] : [])
               })

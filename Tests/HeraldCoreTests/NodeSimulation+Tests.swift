@@ -408,6 +408,46 @@ import Testing
     }
 }
 
+/// A routed pool (`routed_via`): its addresses are answered by no link, and belong to
+/// whoever owns the gateway VIP, through a failover too.
+@Suite struct NodeSimulationRoutedTests {
+    static let routed = IPAddress("10.5.0.1")!
+
+    @Test func aRoutedAddressFollowsItsGatewayVIPAndIsNeverAnswered() async {
+        struct Outcome { var before: Set<String?>; var gateway: String?; var after: Set<String?>; var newGateway: String?; var answered: [String] }
+        let outcome = await offPool { () -> Outcome in
+            var sim = NodeSimulation(size: 3, seed: 51, toml: NodeSimulationTests.config + """
+
+                [kubernetes]
+                kubeconfig = "/etc/herald/kubeconfig"
+                [[pool]]
+                name = "lab-dev"
+                addresses = ["10.5.0.0/24"]
+                routed_via = "web"
+                """)
+            let facts = KubernetesFacts(services: [ServiceFacts(key: "default/app", addresses: [Self.routed])],
+                                        nodes: Dictionary(uniqueKeysWithValues: sim.names.map { ($0, KubeNodeFacts(internalIPs: [])) }))
+            for name in sim.names {
+                sim.kubernetes(name, facts)
+                sim.listed(name)
+            }
+            _ = sim.runUntil(.seconds(10)) { $0.answerer(NodeSimulationTests.web) != nil && $0.cluster.converged }
+            sim.run(for: .seconds(1))
+            func owners(_ sim: NodeSimulation) -> Set<String?> { Set(sim.names.filter(sim.isRunning).map { sim.machines[$0]!.owners[Self.routed] }) }
+            let gateway = sim.answerer(NodeSimulationTests.web)
+            let before = owners(sim)
+            sim.crash(gateway!)
+            _ = sim.runUntil(.seconds(10)) { $0.answerer(NodeSimulationTests.web).map { $0 != gateway } ?? false }
+            sim.run(for: .seconds(1))
+            return Outcome(before: before, gateway: gateway, after: owners(sim), newGateway: sim.answerer(NodeSimulationTests.web),
+                           answered: sim.answerers(Self.routed))
+        }
+        #expect(outcome.gateway != nil && outcome.before == [outcome.gateway], "\(outcome)")
+        #expect(outcome.newGateway != nil && outcome.after == [outcome.newGateway], "\(outcome)")
+        #expect(outcome.answered.isEmpty, "a routed address was answered by \(outcome.answered)")
+    }
+}
+
 /// Adjacent mode: two adjacent hosts announce a Service address with a target node's MAC,
 /// and move the target when one of them reports the node unreachable.
 @Suite struct NodeSimulationAdjacentTests {

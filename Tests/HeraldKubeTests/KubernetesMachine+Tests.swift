@@ -88,6 +88,14 @@ import Testing
         #expect(writes(machine.reconcile(owned))["default/web"]?.events.map(\.reason) == ["nodeAssigned"], "ours again: said again")
     }
 
+    @Test func aRoutedAddressSaysWhichVIPItIsRoutedVia() {
+        var machine = machine([service("web", created: "2026-01-01T00:00:00Z", ingress: ["198.51.100.50"])])
+        var routed = decisions(allocator: false, owners: ["198.51.100.50": "n1"])
+        routed.announcements.routed = [IPAddress("198.51.100.50")!: "gateway"]
+        let event = writes(machine.reconcile(routed))["default/web"]?.events
+        #expect(event == [ServiceEvent(reason: "nodeAssigned", type: .normal, message: "routed via VIP \"gateway\", owned by node \"n1\"")])
+    }
+
     @Test func theEventsOfADeletedServiceAreForgotten() {
         let failing = service("bad", created: "2026-01-01T00:00:00Z", annotations: ["metallb.io/address-pool": "nope"])
         var machine = machine([failing])

@@ -9,10 +9,14 @@ import HeraldWire
 public struct ServiceAnnouncements: Equatable, Sendable {
     /// Service addresses as VIPs (named `namespace/name`), for links and probing.
     public var vips: [VIPConfig] = []
-    /// The announcer of each address that has one.
+    /// The announcer of each address that has one (of a routed pool's address: the owner of
+    /// its gateway VIP, which `NodeMachine` fills in).
     public var owners: [IPAddress: String] = [:]
     /// The announced addresses whose first candidate is still starting up (`Election.Awaiting`).
     public var awaiting: [IPAddress: Election.Awaiting] = [:]
+    /// Addresses of routed pools (`routed_via`) with the VIP their traffic is routed to: no
+    /// link answers for them, and the VIP's owner, which takes their traffic, is theirs.
+    public var routed: [IPAddress: String] = [:]
     /// Adjacent mode: the target node of every Service address that has one.
     public var targets: [IPAddress: Target] = [:]
     /// Adjacent mode: every node's link addresses, with the node's name.
@@ -59,6 +63,9 @@ public struct ServiceAnnouncements: Equatable, Sendable {
                 } else {
                     owner = nil
                 }
+            }
+            if let gateway = election.pool.routedVia {
+                for address in election.addresses { routed[address] = gateway }
             }
             for address in election.addresses {
                 vips.append(VIPConfig(name: service.key, address: address, interfaces: election.pool.interfaces,

@@ -398,7 +398,7 @@ public struct NodeMachine: Sendable {
         let settled = phase != .joining
         let members = view
         let config = loaded.config
-        let services = kubernetes.map { ServiceAnnouncements($0, config: config, members: members, current: owners) } ?? ServiceAnnouncements()
+        var services = kubernetes.map { ServiceAnnouncements($0, config: config, members: members, current: owners) } ?? ServiceAnnouncements()
         let electorate = Election.Electorate(members)
         vipRankings = Dictionary(config.vips.map { ($0.address, Election.rank($0, in: electorate)) }, uniquingKeysWith: { first, _ in first })
         var newOwners = services.owners
@@ -434,6 +434,14 @@ public struct NodeMachine: Sendable {
             for (address, owner) in owners where lost.contains(owner) && newOwners[address] == loaded.nodeName {
                 newOwners[address] = owner
             }
+        }
+        // A routed pool's addresses: no link answers them (they are on no local subnet); their
+        // traffic comes through the gateway VIP, so that VIP's owner is theirs (and says so
+        // in their Events).
+        for (address, gateway) in services.routed {
+            let owner = config.vips.first { $0.name == gateway }.flatMap { newOwners[$0.address] }
+            newOwners[address] = owner
+            services.owners[address] = owner
         }
         let newOwned = Set(newOwners.filter { $0.value == loaded.nodeName }.keys)
         for address in Set(newOwners.keys).union(owners.keys).sorted() where owners[address] != newOwners[address] {
