@@ -6,6 +6,22 @@ source scripts/lab.sh
 fail() { echo "FAIL: $*" >&2; exit 1; }
 pass() { echo "ok: $*"; }
 
+# doc_block FILE TEXT: the shell block of FILE (README.md, docs/…) that contains TEXT and
+# whose marker line, `<!-- run: TEST -->`, names the calling test: the commands as users
+# copy them, for the test to run verbatim. Fails, saying so, when there is none.
+doc_block() {
+    /usr/bin/python3 - "$1" "$2" "$(basename "$0" .sh)" <<'PY'
+import re, sys
+name, text, test = sys.argv[1:]
+doc = open(name).read()
+for m in re.finditer(r'^<!-- run: ([^\n]*) -->\n```sh\n(.*?)^```', doc, re.S | re.M):
+    if test in re.split(r',\s*', m.group(1)) and text in m.group(2):
+        sys.stdout.write(m.group(2))
+        sys.exit(0)
+sys.exit(f"{name}: no shell block marked <!-- run: {test} --> contains {text!r}")
+PY
+}
+
 # Starts a lab named after the test (unique per run) and cleans it up however we exit.
 test_lab() {
     lab_init "ht$(basename "$0" .sh | tr -cd 'a-z0-9' | cut -c1-8)$BASHPID"

@@ -1,8 +1,10 @@
 # The docs name what exists and say what runs them. Every TOML block in README.md and
 # docs/ passes `heraldctl check --offline`; Prometheus rules and scrape configs pass
 # promtool; every shell and other YAML block says on the line before which namespace or
-# container tests run what it shows (`<!-- test: t_a, t_b -->`, each test must exist) or
-# why none does (`<!-- illustrative: REASON -->`, which also exempts a TOML block). Every
+# container tests run what it shows (`<!-- test: t_a, t_b -->`, each test must exist),
+# which run it verbatim (`<!-- run: t_a -->`: the test takes the block from the doc with
+# doc_block, so an edit of the block is what runs), or why none does
+# (`<!-- illustrative: REASON -->`, which also exempts a TOML block). Every
 # `heraldctl SUBCOMMAND` in README, docs and the man pages is one heraldctl has, and
 # every option they give heraldctl or heraldd is one its --help lists.
 source "$(dirname "$0")/lib.sh"
@@ -19,10 +21,12 @@ for name in files:
         line = text[:m.start()].count('\n') + 1
         before = text[:m.start()].rstrip('\n').rsplit('\n', 1)[-1].strip()
         where = f"{name}:{line + 1}"
-        marker = re.match(r'<!-- (test|illustrative): (.*) -->$', before)
-        if marker and marker.group(1) == 'test':
+        marker = re.match(r'<!-- (test|run|illustrative): (.*) -->$', before)
+        if marker and marker.group(1) in ('test', 'run'):
             for test in re.split(r',\s*', marker.group(2)):
                 if f"{test}.sh" not in tests: unmarked.append(f"{where}: names {test}, which is no test")
+                elif marker.group(1) == 'run' and f"doc_block {name} " not in open(f"Tests/integration/{test}.sh").read():
+                    unmarked.append(f"{where}: says {test} runs it, but {test} takes no block from {name} (doc_block)")
         base = f"{os.path.basename(name)}-{line + 1}"
         if language == 'toml':
             kind = 'illustrative' if marker and marker.group(1) == 'illustrative' else 'block'
@@ -32,12 +36,13 @@ for name in files:
         elif language == 'yaml' and body.lstrip().startswith('scrape_configs:'):
             open(os.path.join(out, f"prometheus-{base}.yml"), 'w').write(body)
         elif language in ('sh', 'yaml') and not marker:
-            unmarked.append(f"{where}: a {language} block with neither <!-- test: … --> nor <!-- illustrative: … --> before it")
+            unmarked.append(f"{where}: a {language} block with none of <!-- test: … -->, <!-- run: … -->, <!-- illustrative: … --> before it")
 open(os.path.join(out, "unmarked"), 'w').write('\n'.join(unmarked))
 sys.exit(1 if unmarked else 0)
 PY
-marked=$(cat README.md docs/*.md | grep -c '^ *<!-- \(test\|illustrative\): ')
-pass "every shell and YAML block in README.md and docs/ says which test runs it or why none does ($marked marked)"
+marked=$(cat README.md docs/*.md | grep -c '^ *<!-- \(test\|run\|illustrative\): ')
+verbatim=$(cat README.md docs/*.md | grep -c '^ *<!-- run: ')
+pass "every shell and YAML block in README.md and docs/ says which test runs it or why none does ($marked marked, $verbatim run verbatim)"
 blocks=0
 for block in "$LAB_DIR"/block-*.toml; do
     [ -e "$block" ] || break

@@ -15,10 +15,6 @@ root=$(sd_rootfs "$SD_DEB") || fail "cannot build the container root file system
 sd_boot s1 s1 "$root" || fail "container s1 did not boot"
 pass "container s1 booted: systemd $(sd_exec s1 systemctl --version | head -n 1 | cut -d' ' -f2), system running"
 
-sd_install s1
-[ "$(sd_exec s1 systemctl is-enabled herald)" = disabled ] || fail "the package enabled the unit"
-sd_exec s1 id herald >/dev/null || fail "no user herald after install"
-
 # config NAME: writes /etc/herald/herald.toml in container NAME from stdin.
 config() { sd_exec "$1" sh -c 'cat >/etc/herald/herald.toml'; }
 vips() {
@@ -33,8 +29,24 @@ journal() { sd_exec s1 journalctl -u herald --no-pager "$@"; }
 mac1=02:00:00:00:00:15
 mac2=02:00:00:00:00:16
 
-vips 198.51.100.50 2001:db8:100::50 | config s1
-sd_exec s1 systemctl enable --now herald 2>"$LAB_DIR/enable.log" || fail "enable --now: $(cat "$LAB_DIR/enable.log"; journal | tail)"
+# README's install block, verbatim, in the container: the package under the name README
+# gives (it must be what make deb builds), and `editor` standing in for the user: it finds
+# the unit not enabled by the package and writes the lab's config.
+block=$(doc_block README.md "apt install" 2>&1) || fail "$block"
+deb=$(grep -o 'herald_[^ ]*\.deb' <<<"$block")
+[ "$deb" = "herald_$(dpkg-deb -f "$SD_DEB" Version)_$(dpkg-deb -f "$SD_DEB" Architecture).deb" ] \
+    || fail "README installs $deb; make deb builds $(basename "$SD_DEB")"
+cp "$SD_DEB" "$LAB_DIR/share/$deb"
+vips 198.51.100.50 2001:db8:100::50 >"$LAB_DIR/share/herald.toml"
+sd_exec s1 bash -euo pipefail -c "editor() {
+    [ \"\$(systemctl is-enabled herald)\" = disabled ] || { echo 'the package enabled the unit' >&2; return 1; }
+    cp /mnt/share/herald.toml \"\$1\"
+}
+cd /mnt/share
+$block" </dev/null >"$LAB_DIR/install.out" 2>&1 || fail "README's install block: $(tail -n 15 "$LAB_DIR/install.out"; journal | tail -n 5)"
+sd_exec s1 id herald >/dev/null || fail "no user herald after install"
+has -E '^vip1 +198\.51\.100\.50 +s1 ' <"$LAB_DIR/install.out" || fail "README's heraldctl vips said: $(tail -n 5 "$LAB_DIR/install.out")"
+pass "README's install block, verbatim: apt install ./$deb, check, enable --now, vips"
 [ "$(sd_show s1 herald ActiveState)/$(sd_show s1 herald SubState)" = active/running ] || fail "not active: $(journal | tail)"
 status=$(sd_show s1 herald StatusText)
 [ "$status" = "2 VIP(s) on eth0" ] || fail "STATUS=$status"
@@ -68,7 +80,8 @@ cat /etc/herald/kubeconfig >/dev/null 2>&1 && { echo "reads the kubeconfig" >&2;
 heraldctl status >/dev/null 2>&1 && { echo "reaches the control socket" >&2; exit 6; }
 exit 0
 SH
-sd_exec s1 heraldctl keygen /etc/herald/gossip.key >/dev/null
+block=$(doc_block README.md "heraldctl keygen" 2>&1) || fail "$block"
+sd_exec s1 bash -euo pipefail -c "$block" >/dev/null || fail "README's keygen block failed"
 sd_exec s1 sh -c 'echo "apiVersion: v1" >/etc/herald/kubeconfig && chown root:herald /etc/herald/kubeconfig && chmod 640 /etc/herald/kubeconfig'
 check_vip() { printf '[[vip]]\nname = "%s"\naddress = "%s"\ncheck = %s\n' "$@"; }
 { vips 198.51.100.50 2001:db8:100::50 198.51.100.51
@@ -118,8 +131,16 @@ lab_exec s1 curl -sf http://127.0.0.1:9473/metrics >"$LAB_DIR/metrics.txt" || fa
 grep -q '^metallb_speaker_announced{.*ip="198.51.100.60".*} 1$' "$LAB_DIR/metrics.txt" || fail "metrics: $(grep announced "$LAB_DIR/metrics.txt")"
 pass "the control socket (heraldctl status, vips, explain) and the metrics endpoint under the unit"
 
+block=$(doc_block docs/operations.md "systemctl is-active herald" 2>&1) || fail "$block"
+sd_exec s1 bash -euo pipefail -c "$block" >"$LAB_DIR/checklist.out" 2>&1 || fail "operations.md's checklist: $(tail -n 15 "$LAB_DIR/checklist.out")"
+has ': OK (' <"$LAB_DIR/checklist.out" && has -x active <"$LAB_DIR/checklist.out" && has -E '^ok +198\.51\.100\.60 +s1 +announcing' <"$LAB_DIR/checklist.out" \
+    || fail "operations.md's checklist said: $(cat "$LAB_DIR/checklist.out")"
+pass "operations.md's after-install checklist, verbatim: check OK, active, journal, members, vips, status"
+
 { vips 198.51.100.50 2001:db8:100::50 198.51.100.51; printf '\n[metrics]\nlisten = "127.0.0.1:9473"\n'; } | config s1
-sd_exec s1 systemctl reload herald >"$LAB_DIR/reload.out" 2>&1 || fail "reload failed: $(cat "$LAB_DIR/reload.out"; journal | tail -n 5)"
+block=$(doc_block docs/operations.md "systemctl reload herald" 2>&1) || fail "$block"
+sd_exec s1 bash -euo pipefail -c "$block" >"$LAB_DIR/reload.out" 2>&1 || fail "operations.md's reload block: $(cat "$LAB_DIR/reload.out"; journal | tail -n 5)"
+has 'config reloaded' <"$LAB_DIR/reload.out" || fail "operations.md's journalctl -n 5 after the reload: $(cat "$LAB_DIR/reload.out")"
 [ "$(sd_show s1 herald MainPID)" = "$pid" ] || fail "reload changed the main PID"
 [ "$(arping_macs c 198.51.100.51 3 | sort -u)" = "$mac1" ] || fail "added VIP not answered after reload"
 journal -o cat | grep -s >/dev/null '^config reloaded$' || fail "no 'config reloaded' in the journal"
