@@ -1,5 +1,6 @@
 # docs/gitops.md for real: a repository with two clusters (lab-dev, lab-prod) under the
-# default cluster name, secrets encrypted with sops and age (--filename-override, as the
+# default cluster name, secrets encrypted with sops and age (the page's two secret blocks
+# run verbatim in the container; --filename-override, as the
 # page says, and the error without it), `heraldctl check --offline` over every host, and
 # a rollout onto a Debian 12 container booted under systemd: the key decrypted with the
 # host's age identity into place (0600, herald), `heraldctl apply` of the host's directory
@@ -44,12 +45,8 @@ cd "$repo/clusters/lab-dev"
 heraldctl keygen "$LAB_DIR/gossip.key" >/dev/null
 status=0; out=$(sops --encrypt --input-type binary --output-type binary "$LAB_DIR/gossip.key" 2>&1 >/dev/null) || status=$?
 [ "$status" != 0 ] && [[ $out == *"no matching creation rules found"* ]] || fail "sops without --filename-override: $status $out"
-SOPS_AGE_KEY_FILE=$deployer sops --encrypt --filename-override secrets/gossip.key.sops \
-    --input-type binary --output-type binary "$LAB_DIR/gossip.key" > secrets/gossip.key.sops
-grep -q '"age"' secrets/gossip.key.sops && ! grep -qF "$(cut -c1-20 "$LAB_DIR/gossip.key")" secrets/gossip.key.sops \
-    || fail "secrets/gossip.key.sops is not encrypted"
 cd - >/dev/null
-pass "sops: 'no matching creation rules found' without --filename-override, encrypted with it"
+pass "sops: 'no matching creation rules found' without --filename-override"
 
 out=$(heraldctl check --offline "$repo"/clusters/*/hosts/*/herald.toml 2>&1) || fail "check --offline of both clusters: $out"
 [ "$(echo "$out" | grep -c ': OK ')" = 4 ] || fail "said: $out"
@@ -58,19 +55,34 @@ pass "heraldctl check --offline clusters/*/hosts/*/herald.toml: 4 hosts of two c
 # Deploy to s1, as deploy.sh would (copied with the pools.d link resolved).
 cp .build/tools/bin/sops "$LAB_DIR/share/sops"
 cp -rL "$repo/clusters/lab-dev" "$LAB_DIR/share/lab-dev"
+printf 'apiVersion: v1\nkind: Config\n' >"$LAB_DIR/share/lab-dev/herald.kubeconfig"
 sd_boot s1 s1 "$root" || fail "container s1 did not boot"
 sd_install s1
 sd_exec s1 install -m 0600 /dev/stdin /etc/herald/age.key <"$LAB_DIR/s1.age"
-sd_exec s1 sh -c 'cd /mnt/share/lab-dev && SOPS_AGE_KEY_FILE=/etc/herald/age.key /mnt/share/sops --decrypt --input-type binary --output-type binary secrets/gossip.key.sops | install -m 0600 -o herald -g herald /dev/stdin /etc/herald/gossip.key' \
-    || fail "decrypting on the host"
-cmp -s <(sd_exec s1 cat /etc/herald/gossip.key) "$LAB_DIR/gossip.key" || fail "the decrypted key differs"
+# The page's two secret blocks, verbatim, in the container (the encrypting one's /tmp is
+# the container's) in a writable copy of the cluster's directory: encrypted for the
+# deployer and the host, then decrypted into place with the host's own identity.
+sd_exec s1 cp -r /mnt/share/lab-dev /root/lab-dev
+for text in "sops --encrypt" "sops --decrypt"; do
+    block=$(doc_block docs/gitops.md "$text" 2>&1) || fail "$block"
+    sd_exec s1 env PATH="/mnt/share:$PATH" SOPS_AGE_KEY_FILE=/etc/herald/age.key bash -euo pipefail -c "cd /root/lab-dev
+$block" </dev/null >"$LAB_DIR/secrets.out" 2>&1 || fail "gitops.md's '$text' block: $(tail -n 5 "$LAB_DIR/secrets.out")"
+done
+sd_exec s1 cat /root/lab-dev/secrets/gossip.key.sops >"$LAB_DIR/gossip.key.sops"
+grep -q '"age"' "$LAB_DIR/gossip.key.sops" && ! grep -qF "$(sd_exec s1 cut -c1-20 /etc/herald/gossip.key)" "$LAB_DIR/gossip.key.sops" \
+    || fail "secrets/gossip.key.sops is not encrypted"
+cmp -s <(sd_exec s1 cat /etc/herald/gossip.key) \
+    <(SOPS_AGE_KEY_FILE=$deployer sops --decrypt --input-type binary --output-type binary "$LAB_DIR/gossip.key.sops") \
+    || fail "the deployer does not decrypt the key the host installed"
+sd_exec s1 test ! -e /tmp/gossip.key || fail "the plain key was left in /tmp"
 [ "$(sd_exec s1 stat -c '%a %U %G' /etc/herald/gossip.key)" = "600 herald herald" ] || fail "key: $(sd_exec s1 stat -c '%a %U %G' /etc/herald/gossip.key)"
+[ "$(sd_exec s1 stat -c '%a %U %G' /etc/herald/kubeconfig)" = "640 root herald" ] || fail "kubeconfig: $(sd_exec s1 stat -c '%a %U %G' /etc/herald/kubeconfig)"
 out=$(sd_exec s1 heraldctl apply /mnt/share/lab-dev/hosts/s1) || fail "apply on s1: $out"
 [ "$out" = "installed /mnt/share/lab-dev/hosts/s1 as /etc/herald/herald.toml; heraldd is not running (systemctl start herald)" ] || fail "said: $out"
 sd_exec s1 systemctl enable --now herald 2>/dev/null || fail "enable --now: $(sd_exec s1 journalctl -u herald --no-pager | tail -n 5)"
 for i in $(seq 30); do [ -n "$(arping_macs c 198.51.100.50 1)" ] && break; sleep 0.2; done
 [ "$(arping_macs c 198.51.100.50 2 | sort -u)" = 02:00:00:00:00:15 ] || fail "198.51.100.50 not answered by s1"
-pass "on the host: the key decrypted with its age identity (600 herald), heraldctl apply, enable --now, the VIP answered"
+pass "gitops.md's secret blocks, verbatim: key and kubeconfig encrypted for deployer and host (both decrypt it), decrypted on the host with its identity (600 herald, 640 root:herald); heraldctl apply, enable --now, the VIP answered"
 
 # apply SUBJECT: edit the shared pools with sed SUBJECT, copy as deploy.sh does, apply.
 apply() {
