@@ -177,7 +177,15 @@ sleep 3 # RestartSec is 2 s: a restart loop would have restarted it by now
 result="$(sd_show s1 herald ExecMainStatus) $(sd_show s1 herald NRestarts) $(sd_show s1 herald ActiveState)"
 [ "$result" = "78 0 failed" ] || fail "config error: ExecMainStatus NRestarts ActiveState = $result"
 journal -o cat | grep -s >/dev/null '/etc/herald/herald.toml:6: vip.address' || fail "the bad line is not in the journal: $(journal -o cat | tail -n 5)"
-pass "config error at start: status=78, no restart, FILE:LINE in the journal"
+# troubleshooting.md's "heraldd won't start" block, verbatim (without -e: as users type it,
+# systemctl status says 3 for a failed unit; the block ends with heraldctl check's 78).
+block=$(doc_block docs/troubleshooting.md "systemctl status herald" 2>&1) || fail "$block"
+status=0
+sd_exec s1 bash -uo pipefail -c "$block" </dev/null >"$LAB_DIR/wontstart.out" 2>&1 || status=$?
+[ $status = 78 ] && has 'status=78/CONFIG' <"$LAB_DIR/wontstart.out" \
+    && [ "$(grep -c '/etc/herald/herald.toml:6: vip.address' "$LAB_DIR/wontstart.out")" -ge 2 ] \
+    || fail "troubleshooting.md's won't-start block ($status): $(cat "$LAB_DIR/wontstart.out")"
+pass "config error at start: status=78, no restart, FILE:LINE in the journal; troubleshooting.md's block, verbatim, shows all three"
 sd_exec s1 systemctl reset-failed herald
 
 vips 198.51.100.50 | config s1
