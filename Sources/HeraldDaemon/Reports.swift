@@ -138,6 +138,9 @@ struct Reports: Sendable {
         if election.noReadyEndpoint {
             notes.append("no ready endpoint: not announced (as MetalLB's layer 2 does), until a pod of the Service is ready")
         }
+        if let gateway = election.pool.routedVia {
+            notes.append("pool \(election.pool.name) is routed via VIP \(gateway): nobody answers ARP for this address; its owner is the VIP's owner (heraldctl explain \(gateway)), not one of the candidates below")
+        }
         return ExplainReport(
             vip: election.service, address: address.description, owner: machine.owners[address],
             candidates: election.owners.map(ExplainReport.Candidate.init), target: target?.name,

@@ -45,7 +45,10 @@ done
 reasons() { kubectl get events -o jsonpath='{range .items[*]}{.involvedObject.name} {.reason} {.message}{"\n"}{end}'; }
 for i in $(seq 50); do reasons | has "nginx-test-lb nodeAssigned routed via VIP \"next-hop\", owned by node \"$owner\"" && break; sleep 0.1; done
 reasons | has "nginx-test-lb nodeAssigned routed via VIP \"next-hop\", owned by node \"$owner\"" || fail "events: $(reasons)"
-pass "a Service gets 10.5.0.1 from the routed pool: heraldctl vips on both says routed (via next-hop) owned by $owner, its Event too"
+lab_ctl h1 explain 10.5.0.1 | has "owner $owner" || fail "explain: $(lab_ctl h1 explain 10.5.0.1)"
+lab_ctl h1 explain 10.5.0.1 | has 'note: pool routed is routed via VIP next-hop: nobody answers ARP for this address' \
+    || fail "explain has no routed note: $(lab_ctl h1 explain 10.5.0.1)"
+pass "a Service gets 10.5.0.1 from the routed pool: heraldctl vips on both says routed (via next-hop) owned by $owner, explain and its Event too"
 reached() { lab_exec w curl -sf --max-time 2 http://10.5.0.1/; }
 for i in $(seq 30); do [ "$(reached)" = "$owner" ] && break; sleep 0.2; done
 [ "$(reached)" = "$owner" ] || fail "w reached '$(reached)', not $owner, the next hop's owner"
