@@ -12,7 +12,7 @@
 #                installs only what building needs (the [build] section of scripts/packages.txt)
 
 SWIFT ?= swift
-TOOLS := .build/tools/arpblast
+TOOLS := .build/tools/arpblast .build/tools/wallclock.so
 # The Swift runtime is linked in, so the binaries need only libc, libpcap and libsystemd.
 RELEASE_FLAGS := -c release --static-swift-stdlib --disable-local-rpath
 
@@ -46,9 +46,14 @@ build: deps-test $(TOOLS)
 release: deps-build
 	$(SWIFT) build $(RELEASE_FLAGS)
 
-$(TOOLS): tools/arpblast.c
+.build/tools/arpblast: tools/arpblast.c
 	@mkdir -p .build/tools
 	cc -O2 -Wall -Wextra -o $@ $< -lpthread
+
+# An LD_PRELOAD library that sets a process's wall clock wrong, timers untouched (t_replay).
+.build/tools/wallclock.so: tools/wallclock.c
+	@mkdir -p .build/tools
+	cc -O2 -Wall -Wextra -shared -fPIC -o $@ $< -ldl
 
 test: build
 	@bash scripts/test.sh

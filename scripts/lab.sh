@@ -149,8 +149,9 @@ lab_heraldd() {
     local host=$1 config=$2
     shift 2
     stat -c %s "$LAB_DIR/$host.log" >"$LAB_DIR/$host.offset" 2>/dev/null || echo 0 >"$LAB_DIR/$host.offset"
+    # shellcheck disable=SC2086 # LAB_WRAP: words put before heraldd (an env with LD_PRELOAD)
     ip netns exec "$LAB-$host" unshare --uts sh -c 'hostname "$0"; exec "$@"' "$host" \
-        "$HERALD_BIN/heraldd" --config "$config" --control-socket "$LAB_DIR/$host.sock" "$@" \
+        ${LAB_WRAP:-} "$HERALD_BIN/heraldd" --config "$config" --control-socket "$LAB_DIR/$host.sock" "$@" \
         >>"$LAB_DIR/$host.log" 2>&1 &
     echo $! >"$LAB_DIR/$host.pid"
     grep -qx "$host" "$LAB_DIR/heraldd.hosts" 2>/dev/null || echo "$host" >>"$LAB_DIR/heraldd.hosts"
