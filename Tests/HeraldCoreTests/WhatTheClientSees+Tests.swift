@@ -151,7 +151,7 @@ import Testing
     /// answer from the same MAC once MetalLB's speaker is gone.
     @Test(arguments: [1, 2, 3, 4])
     func aMigrationAnswersFromTheSpeakersMACWhenItsNodeStartsLast(seed: Int) async {
-        struct Outcome { var heir: String; var answerers: Set<String>; var asking: Asking }
+        struct Outcome { var heir: String; var answerers: Set<String>; var announcers: Set<String>; var asking: Asking }
         let outcome = await offPool { () -> Outcome in
             let service = IPAddress("198.51.100.100")!
             let config = NodeSimulationTests.config + """
@@ -169,7 +169,7 @@ import Testing
             let heir = sim.names.min { Election.key($0, service).lexicographicallyPrecedes(Election.key($1, service)) }!
             sim.neighbours[service] = NodeSimulation.mac(of: heir)
             for name in sim.names { sim.kubernetes(name, facts) }
-            var answerers: Set<String> = []
+            var answerers: Set<String> = [], announcers: Set<String> = []
             var asking = Asking()
             // 20 ms a step: the others listed at 0.06 s, the speaker's node at 1.2 s, the
             // speaker removed at 2 s.
@@ -183,10 +183,13 @@ import Testing
                 asking.double += part.double
                 asking.macs.formUnion(part.macs)
                 answerers.formUnion(sim.answerers(service))
+                // Whom each node would name in the Service's nodeAssigned Event.
+                announcers.formUnion(sim.names.compactMap { sim.machines[$0]!.announcements.owners[service] })
             }
-            return Outcome(heir: heir, answerers: answerers, asking: asking)
+            return Outcome(heir: heir, answerers: answerers, announcers: announcers, asking: asking)
         }
         #expect(outcome.answerers == [outcome.heir], "Herald answered from \(outcome.answerers.sorted()), MetalLB from \(outcome.heir)")
+        #expect(outcome.announcers == [outcome.heir], "the Service's announcer was \(outcome.announcers.sorted())")
         #expect(outcome.asking.unanswered == 0 && outcome.asking.double == 0
                 && outcome.asking.macs == [NodeSimulation.mac(of: outcome.heir)], "\(outcome.asking)")
     }

@@ -427,6 +427,8 @@ public struct NodeMachine: Sendable {
             guard now - since < settings.startupWait else { continue }
             awaitingNow[address] = since
             newOwners[address] = waiting.keeper
+            // A Service's nodeAssigned Event names the owner: not one that waits.
+            if services.awaiting[address] != nil { services.owners[address] = waiting.keeper }
         }
         awaitingSince = awaitingNow
         // Maybe cut off: the addresses of the members lost at once stay theirs.
