@@ -144,7 +144,8 @@ lab_spawn() {
 }
 
 # lab_heraldd HOST CONFIG [ARGS...]: starts heraldd in HOST with host name HOST (its own
-# UTS namespace), logging to $LAB_DIR/HOST.log, control socket $LAB_DIR/HOST.sock.
+# UTS namespace), logging to $LAB_DIR/HOST.log, control socket $LAB_DIR/HOST.sock;
+# $LAB_WRAP, if set, goes before heraldd's path (t_replay: an env with LD_PRELOAD).
 lab_heraldd() {
     local host=$1 config=$2
     shift 2

@@ -12,7 +12,8 @@ public enum ClusterProbe {
 
     /// On a connection of its own: each finding and each thing it could not read, to the sinks.
     public static func report(_ credentials: KubeCredentials, finding: (ClusterCheck.Finding) -> Void, unread: (String) -> Void) {
-        guard let http = try? KubeHTTP(credentials: credentials) else { return unread("cannot connect to the API server") }
+        let http: KubeHTTP
+        do { http = try KubeHTTP(credentials: credentials) } catch { return unread("cannot connect to the API server: \(error)") }
         let result = run(http)
         result.findings.forEach(finding)
         result.unread.forEach(unread)

@@ -123,9 +123,8 @@ struct Check: ParsableCommand {
         do {
             let credentials = try settings.kubeconfig.map { path throws(KubeConfigError) in try KubeConfigLoader.load(path: path) }
                 ?? KubeConfigLoader.inCluster(environment: [:])
-            let result = ClusterProbe.run(try KubeHTTP(credentials: credentials))
-            for finding in result.findings { Console.error("warning: kubernetes: \(finding)") }
-            for note in result.unread { Console.error("note: kubernetes: \(note)") }
+            ClusterProbe.report(credentials, finding: { Console.error("warning: kubernetes: \($0)") },
+                                unread: { Console.error("note: kubernetes: \($0)") })
         } catch {
             Console.error("note: kubernetes: cannot ask the API server about kube-proxy, servicelb and MetalLB: \(error)")
         }

@@ -29,7 +29,7 @@ owner=$(owner_of h1 $vip)
 pass "Herald beside it: $owner announces $vip too, from the same MAC, no conflict"
 
 kill "$(cat "$LAB_DIR/speaker.pid")"
-sleep 2
+sleep 2   # two more seconds of requests, answered by Herald alone
 kill -INT "$(cat "$LAB_DIR/asks.pid")"
 for i in $(seq 50); do has '^asks=' "$LAB_DIR/asks.log" && break; sleep 0.1; done
 summary=$(grep '^asks=' "$LAB_DIR/asks.log") || fail "the client did not report: $(cat "$LAB_DIR/asks.log")"

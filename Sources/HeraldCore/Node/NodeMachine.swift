@@ -415,8 +415,9 @@ public struct NodeMachine: Sendable {
         // which would answer beside that member, or beside MetalLB's speaker on that host
         // during a migration. For at most `startupWait`, so a member stuck starting does not
         // keep it unanswered.
-        var awaiting = settled ? services.awaiting : [:]
+        var awaiting: [IPAddress: Election.Awaiting] = [:]
         if settled {
+            awaiting = services.awaiting
             for (address, ranking) in vipRankings {
                 if let waiting = Election.awaiting(ranking, current: owners[address]) { awaiting[address] = waiting }
             }
@@ -440,8 +441,9 @@ public struct NodeMachine: Sendable {
         // A routed pool's addresses: no link answers them (they are on no local subnet); their
         // traffic comes through the gateway VIP, so that VIP's owner is theirs (and says so
         // in their Events).
+        let vipAddresses = Dictionary(config.vips.map { ($0.name, $0.address) }, uniquingKeysWith: { first, _ in first })
         for (address, gateway) in services.routed {
-            let owner = config.vips.first { $0.name == gateway }.flatMap { newOwners[$0.address] }
+            let owner = vipAddresses[gateway].flatMap { newOwners[$0] }
             newOwners[address] = owner
             services.owners[address] = owner
         }
