@@ -85,7 +85,7 @@ wait_settled() {
 
 # cluster_lab N [VIP...]: hosts h1..hN (198.51.100.11..) and client c on one bridge, a
 # shared gossip key, heraldd on every host announcing the VIPs (default: 198.51.100.50
-# to .55), all ready and seeing each other alive.
+# to .55), all ready, seeing each other alive, each VIP with one agreed owner answering.
 cluster_lab() {
     local size=$1 i j peers
     shift
@@ -105,6 +105,11 @@ cluster_lab() {
     done
     for i in $(seq "$size"); do lab_wait_ready "h$i"; done
     wait_members_alive "$size" h1
+    # Settled: a daemon's view may still show a member starting (its addresses wait for
+    # it, up to startupWait) after everyone is alive; tests start from one agreed owner.
+    local hosts=()
+    for i in $(seq "$size"); do hosts+=("h$i"); done
+    for i in "${!vips[@]}"; do wait_one_owner "${vips[$i]}" "${hosts[@]}" >/dev/null; done
 }
 
 # k8s_hosts: hosts h1..h3 (.11-.13), the test API server in k listing them as Nodes, the
