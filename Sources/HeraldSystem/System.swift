@@ -4,6 +4,11 @@ import Glibc
 /// Small POSIX helpers for the two binaries; the pure modules never call these.
 package enum System {
     package static func readFile(_ path: String, limit: Int = 1 << 20) throws(SystemError) -> String {
+        String(decoding: try readBytes(path, limit: limit), as: UTF8.self)
+    }
+
+    /// A file's bytes as they are (a secret need not be text).
+    package static func readBytes(_ path: String, limit: Int = 1 << 20) throws(SystemError) -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw SystemError("cannot open \(path)", errno: errno) }
         defer { close(fd) }
@@ -19,7 +24,7 @@ package enum System {
             bytes += chunk[..<count]
             guard bytes.count <= limit else { throw SystemError("\(path) is larger than \(limit) bytes", errno: 0) }
         }
-        return String(decoding: bytes, as: UTF8.self)
+        return bytes
     }
 
     /// Replaces `path` with `contents` in one step: written to a temporary file in the same
@@ -27,11 +32,15 @@ package enum System {
     /// so a reader sees the old file or the new one, never half of one.
     package static func writeFileAtomically(_ path: String, _ contents: String, mode: mode_t,
                                     owner: (uid: uid_t, gid: gid_t)? = nil) throws(SystemError) {
+        try writeFileAtomically(path, bytes: Array(contents.utf8), mode: mode, owner: owner)
+    }
+
+    package static func writeFileAtomically(_ path: String, bytes: [UInt8], mode: mode_t,
+                                    owner: (uid: uid_t, gid: gid_t)? = nil) throws(SystemError) {
         let temporary = "\(path).tmp.\(getpid())"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
         guard fd >= 0 else { throw SystemError("cannot create \(temporary)", errno: errno) }
         var written = true
-        let bytes = Array(contents.utf8)
         var offset = 0
         while offset < bytes.count {
             let count = bytes[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }

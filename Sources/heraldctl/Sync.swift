@@ -65,7 +65,7 @@ struct Sync: ParsableCommand {
         // A fresh shallow clone the first time; then fetch from --repository (not the clone's
         // origin: the setting may have moved since) and move to the branch's head, dropping
         // anything local (the checkout is ours, never edited by hand).
-        let fetched: (status: Int32, output: String, error: String)
+        let fetched: (status: Int32, output: String)
         if System.fileExists("\(checkout)/.git") {
             fetched = Self.run(["git", "-C", checkout, "fetch", "--quiet", "--depth", "1", "--", repository, branch])
             if fetched.status == 0 {
@@ -88,15 +88,16 @@ struct Sync: ParsableCommand {
             let folder = "\(checkout)/\(secrets.replacing("%H", with: host))"
             let herald = FileSafety.user(named: "herald")
             for file in System.listDirectory(folder) where file.hasSuffix(".sops") {
-                let decrypted = Self.run(["sops", "--decrypt", "--input-type", "binary", "--output-type", "binary", "\(folder)/\(file)"],
-                                         environment: ["SOPS_AGE_KEY_FILE=\(ageIdentity)"], mergeErrors: false)
+                // The secret's bytes as sops gives them: a key file, a certificate, anything.
+                let decrypted = Self.capture(["sops", "--decrypt", "--input-type", "binary", "--output-type", "binary",
+                                              "\(folder)/\(file)"], environment: ["SOPS_AGE_KEY_FILE=\(ageIdentity)"])
                 guard decrypted.status == 0 else {
-                    return ("decrypt-failed", revision, "sops \(file): \(decrypted.error)", 1)
+                    return ("decrypt-failed", revision, "sops \(file): \(Self.trimmed(decrypted.error))", 1)
                 }
                 let target = "/etc/herald/\(file.dropLast(".sops".count))"
-                guard (try? System.readFile(target)) != decrypted.output + "\n" else { continue }
+                guard (try? System.readBytes(target)) != decrypted.output else { continue }
                 do {
-                    try System.writeFileAtomically(target, decrypted.output + "\n", mode: 0o600, owner: herald.map { ($0.uid, $0.gid) })
+                    try System.writeFileAtomically(target, bytes: decrypted.output, mode: 0o600, owner: herald.map { ($0.uid, $0.gid) })
                 } catch {
                     return ("decrypt-failed", revision, "\(error)", 1)
                 }
@@ -117,12 +118,22 @@ struct Sync: ParsableCommand {
     }
 
     /// Runs a command found on PATH with this environment plus `environment`; its exit
-    /// status and its standard output (with standard error, unless `mergeErrors` is false),
-    /// without a trailing newline.
-    static func run(_ arguments: [String], environment: [String] = [], mergeErrors: Bool = true)
-        -> (status: Int32, output: String, error: String) {
+    /// status and its standard output with standard error, as text without a trailing newline.
+    static func run(_ arguments: [String], environment: [String] = []) -> (status: Int32, output: String) {
+        let result = capture(arguments, environment: environment, mergeErrors: true)
+        return (result.status, trimmed(result.output))
+    }
+
+    static func trimmed(_ bytes: [UInt8]) -> String { trimmed(String(decoding: bytes, as: UTF8.self)) }
+    static func trimmed(_ text: String) -> String { text.hasSuffix("\n") ? String(text.dropLast()) : text }
+
+    /// Runs a command found on PATH with this environment plus `environment`; its exit
+    /// status, its standard output as bytes (with standard error, if `mergeErrors`) and its
+    /// standard error (when not merged; the output when it printed nothing there).
+    static func capture(_ arguments: [String], environment: [String] = [], mergeErrors: Bool = false)
+        -> (status: Int32, output: [UInt8], error: [UInt8]) {
         var out: [Int32] = [0, 0], err: [Int32] = [0, 0]
-        guard pipe(&out) == 0, pipe(&err) == 0 else { return (127, "", "cannot make a pipe") }
+        guard pipe(&out) == 0, pipe(&err) == 0 else { return (127, [], Array("cannot make a pipe".utf8)) }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -150,8 +161,8 @@ struct Sync: ParsableCommand {
             close(out[0])
             close(err[0])
         }
-        guard started == 0 else { return (127, "", "cannot run \(arguments[0]): \(System.errorString(started))") }
-        func drain(_ fd: Int32) -> String {
+        guard started == 0 else { return (127, [], Array("cannot run \(arguments[0]): \(System.errorString(started))".utf8)) }
+        func drain(_ fd: Int32) -> [UInt8] {
             var bytes: [UInt8] = []
             var buffer = [UInt8](repeating: 0, count: 4096)
             while true {
@@ -160,7 +171,7 @@ struct Sync: ParsableCommand {
                 guard count > 0 else { break }
                 bytes += buffer[..<count]
             }
-            return String(decoding: bytes, as: UTF8.self)
+            return bytes
         }
         // Standard error is small (a message); read it after standard output ends.
         let output = drain(out[0])
@@ -168,7 +179,6 @@ struct Sync: ParsableCommand {
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-        func trimmed(_ text: String) -> String { text.hasSuffix("\n") ? String(text.dropLast()) : text }
-        return (code, trimmed(output), trimmed(error.isEmpty ? output : error))
+        return (code, output, error.isEmpty ? output : error)
     }
 }

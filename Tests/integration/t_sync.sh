@@ -19,8 +19,12 @@ ln -s ../../shared/pools.d "$dir/hosts/s1/pools.d"
 printf '[node]\nname = "s1"\ninterfaces = ["eth0"]\n\n[gossip]\nbind = "198.51.100.21:7946"\nkey_file = "/etc/herald/gossip.key"\n\n[metrics]\nlisten = "127.0.0.1:9473"\n' \
     >"$dir/hosts/s1/herald.toml"
 "$HERALD_BIN/heraldctl" keygen "$LAB_DIR/gossip.key" >/dev/null
-sops --encrypt --age "$(age-keygen -y "$LAB_DIR/s1.age")" \
-    --input-type binary --output-type binary "$LAB_DIR/gossip.key" >"$dir/secrets/gossip.key.sops"
+# A binary secret beside it (NUL bytes, no final newline) must come out byte for byte.
+{ printf '\0\n\0\377'; head -c 256 /dev/urandom; } >"$LAB_DIR/blob.der"
+for secret in gossip.key blob.der; do
+    sops --encrypt --age "$(age-keygen -y "$LAB_DIR/s1.age")" \
+        --input-type binary --output-type binary "$LAB_DIR/$secret" >"$dir/secrets/$secret.sops"
+done
 git -C "$repo" init -q -b main
 commit() { git -C "$repo" add -A && git -C "$repo" -c user.email=ci@lab -c user.name=ci commit -qm "$1" && git -C "$repo" rev-parse --short=12 HEAD; }
 first=$(commit "s1 announces web")
@@ -52,12 +56,13 @@ has "herald-sync: revision $first: applied: installed; heraldd is not running" <
 # From here each run is started by hand, so that each sees one commit.
 sd_exec s1 systemctl stop herald-sync.timer
 cmp -s <(sd_exec s1 cat /etc/herald/gossip.key) "$LAB_DIR/gossip.key" || fail "the key was not decrypted into place"
+cmp <(sd_exec s1 cat /etc/herald/blob.der) "$LAB_DIR/blob.der" || fail "the binary secret differs from what was encrypted"
 [ "$(sd_exec s1 stat -c '%a %U' /etc/herald/gossip.key)" = "600 herald" ] || fail "key: $(sd_exec s1 stat -c '%a %U' /etc/herald/gossip.key)"
 sd_exec s1 systemctl enable --now herald 2>/dev/null || fail "enable --now: $(sd_exec s1 journalctl -u herald --no-pager | tail -n 5)"
 for i in $(seq 30); do [ -n "$(arping_macs c 198.51.100.50 1)" ] && break; sleep 0.2; done
 [ "$(arping_macs c 198.51.100.50 2 | sort -u)" = 02:00:00:00:00:15 ] || fail "198.51.100.50 not answered by s1"
 has "herald_sync_result{result=\"applied\",revision=\"$first\"} 1" <<<"$(scrape)" || fail "metrics: $(scrape | grep sync)"
-pass "gitops.md's pull setup, verbatim: the first sync installs config and key (600 herald) from git, heraldd starts on them, herald_sync_result applied $first"
+pass "gitops.md's pull setup, verbatim: the first sync installs config and key (600 herald, a binary secret byte for byte) from git, heraldd starts on them, herald_sync_result applied $first"
 
 printf '[[vip]]\nname = "nas"\naddress = "198.51.100.51"\n' >>"$dir/shared/pools.d/homelab.toml"
 good=$(commit "add nas")
