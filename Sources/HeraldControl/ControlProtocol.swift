@@ -216,6 +216,9 @@ public struct VIPReport: Codable, Equatable, Sendable {
         case notEligible = "not-eligible"
         /// Nobody can announce it right now.
         case unowned
+        /// Nobody announces it while the member it goes to (`waitingFor`) starts: briefly,
+        /// when hosts start together or that host's Kubernetes lists come late.
+        case waiting
         /// Another host (`foreignMAC`) answers for it; this node withholds it.
         case conflict
         /// An address of a routed pool: no host answers ARP for it; its traffic is routed
@@ -234,9 +237,11 @@ public struct VIPReport: Codable, Equatable, Sendable {
     public var targetMAC: String?
     /// A routed pool's address: the VIP (by name) its traffic is routed to.
     public var routedVia: String?
+    /// Role `waiting`: the member the address goes to once it has started.
+    public var waitingFor: String?
 
     public init(name: String, address: String, role: Role, owner: String?, interfaces: [String], foreignMAC: String? = nil,
-                targetNode: String? = nil, targetMAC: String? = nil, routedVia: String? = nil) {
+                targetNode: String? = nil, targetMAC: String? = nil, routedVia: String? = nil, waitingFor: String? = nil) {
         self.name = name
         self.address = address
         self.role = role
@@ -246,6 +251,7 @@ public struct VIPReport: Codable, Equatable, Sendable {
         self.targetNode = targetNode
         self.targetMAC = targetMAC
         self.routedVia = routedVia
+        self.waitingFor = waitingFor
     }
 }
 

@@ -84,7 +84,7 @@ struct Reports: Sendable {
                                  interfaces: conflict.map { [$0.0] } ?? links.filter { $0.1.serving.contains(vip.address) }.map(\.0.interface.name),
                                  foreignMAC: conflict?.1, targetNode: target?.node,
                                  targetMAC: target == nil ? nil : (answerMACs[vip.address] ?? target.flatMap { watched[$0.address]?.mac })?.description,
-                                 routedVia: routedVia)
+                                 routedVia: routedVia, waitingFor: role == .waiting ? machine.heirs[vip.address] : nil)
             },
             gossip: gossipReport, warnings: warnings.isEmpty ? nil : warnings)
     }
@@ -120,7 +120,7 @@ struct Reports: Sendable {
             candidates[index].reason = "\(ranked[index].ineligibility!.description) (last run: \(why))"
         }
         return ExplainReport(vip: vip.name, address: vip.address.description, owner: machine.owners[vip.address],
-                             candidates: candidates, notes: Self.notes(machine))
+                             candidates: candidates, notes: Self.notes(machine, about: vip.address))
     }
 
     /// `explain` for a Service address (or `namespace/name`): its announcers, and in
@@ -134,7 +134,7 @@ struct Reports: Sendable {
         let states = links.map(\.state)
         let mac = states.lazy.compactMap { $0.answerMACs[address] }.first
             ?? target?.address.flatMap { node in states.lazy.compactMap { $0.nodes[node]?.mac }.first }
-        var notes = Self.notes(machine) ?? []
+        var notes = Self.notes(machine, about: address) ?? []
         if election.noReadyEndpoint {
             notes.append("no ready endpoint: not announced (as MetalLB's layer 2 does), until a pod of the Service is ready")
         }
@@ -152,9 +152,16 @@ struct Reports: Sendable {
 extension Reports {
     /// Why the machine's owner may not be the first eligible candidate: it is still
     /// joining (it elects nothing yet), or it may be the one cut off (the addresses of the
-    /// members it lost stay theirs); and what the operator should fix.
-    static func notes(_ machine: NodeMachine) -> [String]? {
+    /// members it lost stay theirs), or the address waits for a member that is starting;
+    /// and what the operator should fix.
+    static func notes(_ machine: NodeMachine, about address: IPAddress) -> [String]? {
         var notes: [String] = []
+        // (On the heir itself its own line says it is starting; it knows no owner yet.)
+        if let heir = machine.heirs[address], heir != machine.loaded.nodeName {
+            notes.append("\(heir), first in election order, is still starting: the address stays "
+                         + (machine.owners[address].map { "with \($0)" } ?? "unannounced")
+                         + " until \(heir) is ready, for at most \(machine.settings.startupWait.configText)")
+        }
         if machine.phase == .joining {
             notes.append("this node is still joining the cluster (it has heard no member yet): it elects nothing until it does, or the join grace passes")
         }
@@ -173,6 +180,7 @@ extension VIPReport.Role {
         case .standby: self = .standby
         case .notEligible: self = .notEligible
         case .unowned: self = .unowned
+        case .waiting: self = .waiting
         }
     }
 }

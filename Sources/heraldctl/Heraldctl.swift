@@ -239,12 +239,19 @@ struct VIPs: ParsableCommand {
         let targets = status.vips.contains { $0.targetNode != nil }
         table([["NAME", "ADDRESS", "OWNER", "ROLE", "INTERFACES"] + (targets ? ["TARGET"] : [])]
               + status.vips.map { vip in
-                  [vip.name, vip.address, vip.owner ?? "-",
-                   vip.foreignMAC.map { "\(vip.role.rawValue) (\($0) answers)" }
-                       ?? vip.routedVia.map { "\(vip.role.rawValue) (via \($0))" } ?? vip.role.rawValue,
-                   vip.interfaces.joined(separator: ",")]
+                  [vip.name, vip.address, vip.owner ?? "-", Self.role(vip), vip.interfaces.joined(separator: ",")]
                       + (targets ? [vip.targetNode.map { "\($0) (\(vip.targetMAC ?? "resolving"))" } ?? "-"] : [])
               })
+    }
+
+    /// The role and what it depends on: the MAC that answers instead, the VIP the address
+    /// is routed via, the member it waits for.
+    static func role(_ vip: VIPReport) -> String {
+        let role = vip.role.rawValue
+        if let mac = vip.foreignMAC { return "\(role) (\(mac) answers)" }
+        if let gateway = vip.routedVia { return "\(role) (via \(gateway))" }
+        if let heir = vip.waitingFor { return "\(role) (for \(heir), starting)" }
+        return role
     }
 }
 

@@ -197,14 +197,24 @@ import Testing
     /// The other side of that wait: a node that never gets its lists (its API server
     /// unreachable) holds the addresses it would win for no longer than `startupWait`.
     @Test func anAddressWaitsForAStartingNodeOnlySoLong() async {
-        let outcome = await offPool { () -> (heir: String, answerer: String?, at: Duration?) in
+        let outcome = await offPool { () -> (heir: String, answerer: String?, at: Duration?, whileWaiting: [String: String]) in
             var sim = NodeSimulation(size: 3, seed: 5, toml: NodeSimulationTests.config + "\n[kubernetes]\n")
             let heir = sim.names.min { Election.key($0, Self.web).lexicographicallyPrecedes(Election.key($1, Self.web)) }!
             for name in sim.names where name != heir { sim.listed(name) }
-            let at = sim.runUntil(.seconds(5)) { $0.answerer(Self.web) != nil }
-            return (heir, sim.answerer(Self.web), at)
+            let start = sim.now
+            // What the other nodes say meanwhile (heraldctl vips): waiting, and for whom.
+            _ = sim.runUntil(.seconds(5)) { sim in sim.names.allSatisfy { $0 == heir || sim.machines[$0]?.heirs[Self.web] != nil } }
+            var whileWaiting: [String: String] = [:]
+            for name in sim.names where name != heir {
+                let machine = sim.machines[name]!
+                whileWaiting[name] = "\(machine.role(of: Self.web)) \(machine.heirs[Self.web] ?? "-")"
+            }
+            let at = sim.runUntil(.seconds(5)) { $0.answerer(Self.web) != nil }.map { _ in sim.now - start }
+            return (heir, sim.answerer(Self.web), at, whileWaiting)
         }
         let wait = NodeMachine.Settings(gossip: .lan, hasJoinPeers: true).startupWait
+        #expect(outcome.whileWaiting.count == 2 && outcome.whileWaiting.values.allSatisfy { $0 == "waiting \(outcome.heir)" },
+                "\(outcome.whileWaiting)")
         #expect(outcome.answerer != nil && outcome.answerer != outcome.heir, "\(outcome)")
         #expect(outcome.at.map { $0 > wait && $0 < wait + .seconds(1) } ?? false, "answered after \(String(describing: outcome.at))")
     }

@@ -84,6 +84,8 @@ public struct NodeMachine: Sendable {
     private var viewGrewAt: Duration
     /// The addresses kept where they are for a member still starting (see `decide`), since when.
     private var awaitingSince: [IPAddress: Duration] = [:]
+    /// Those addresses and the member each waits for (its heir).
+    public private(set) var heirs: [IPAddress: String] = [:]
 
     /// The announcer of every address that has one (VIPs and Service addresses).
     public private(set) var owners: [IPAddress: String] = [:]
@@ -155,7 +157,8 @@ public struct NodeMachine: Sendable {
         if let ranked = vipRankings[address]?.first(where: { $0.name == loaded.nodeName }), ranked.ineligibility != nil {
             return .notEligible
         }
-        return owners[address] != nil ? .standby : .unowned
+        if owners[address] != nil { return .standby }
+        return heirs[address] != nil ? .waiting : .unowned
     }
 
     /// Local mode with `[kubernetes]`: the Nodes are listed and none has this node's name,
@@ -423,10 +426,12 @@ public struct NodeMachine: Sendable {
             }
         }
         var awaitingNow: [IPAddress: Duration] = [:]
+        heirs = [:]
         for (address, waiting) in awaiting where newOwners[address] != waiting.keeper {
             let since = awaitingSince[address] ?? now
             guard now - since < settings.startupWait else { continue }
             awaitingNow[address] = since
+            heirs[address] = waiting.heir
             newOwners[address] = waiting.keeper
             // A Service's nodeAssigned Event names the owner: not one that waits.
             if services.awaiting[address] != nil { services.owners[address] = waiting.keeper }
@@ -516,6 +521,9 @@ public enum AddressRole: String, Equatable, Sendable {
     case notEligible
     /// Nobody owns it.
     case unowned
+    /// Nobody owns it while the member it goes to starts (`NodeMachine.heirs`), for at
+    /// most `startupWait`.
+    case waiting
 }
 
 /// Where a node is in joining the cluster. Without gossip a node is its own authority and
