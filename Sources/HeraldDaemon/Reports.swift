@@ -84,7 +84,7 @@ struct Reports: Sendable {
                                  interfaces: conflict.map { [$0.0] } ?? links.filter { $0.1.serving.contains(vip.address) }.map(\.0.interface.name),
                                  foreignMAC: conflict?.1, targetNode: target?.node,
                                  targetMAC: target == nil ? nil : (answerMACs[vip.address] ?? target.flatMap { watched[$0.address]?.mac })?.description,
-                                 routedVia: routedVia, waitingFor: role == .waiting ? machine.heirs[vip.address] : nil)
+                                 routedVia: routedVia, waitingFor: role == .waiting ? machine.waits[vip.address]?.heir : nil)
             },
             gossip: gossipReport, warnings: warnings.isEmpty ? nil : warnings)
     }
@@ -157,7 +157,7 @@ extension Reports {
     static func notes(_ machine: NodeMachine, about address: IPAddress) -> [String]? {
         var notes: [String] = []
         // (On the heir itself its own line says it is starting; it knows no owner yet.)
-        if let heir = machine.heirs[address], heir != machine.loaded.nodeName {
+        if let heir = machine.waits[address]?.heir, heir != machine.loaded.nodeName {
             notes.append("\(heir), first in election order, is still starting: the address stays "
                          + (machine.owners[address].map { "with \($0)" } ?? "unannounced")
                          + " until \(heir) is ready, for at most \(machine.settings.startupWait.configText)")

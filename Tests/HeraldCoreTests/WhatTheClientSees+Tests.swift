@@ -203,11 +203,11 @@ import Testing
             for name in sim.names where name != heir { sim.listed(name) }
             let start = sim.now
             // What the other nodes say meanwhile (heraldctl vips): waiting, and for whom.
-            _ = sim.runUntil(.seconds(5)) { sim in sim.names.allSatisfy { $0 == heir || sim.machines[$0]?.heirs[Self.web] != nil } }
+            _ = sim.runUntil(.seconds(5)) { sim in sim.names.allSatisfy { $0 == heir || sim.machines[$0]?.waits[Self.web] != nil } }
             var whileWaiting: [String: String] = [:]
             for name in sim.names where name != heir {
                 let machine = sim.machines[name]!
-                whileWaiting[name] = "\(machine.role(of: Self.web)) \(machine.heirs[Self.web] ?? "-")"
+                whileWaiting[name] = "\(machine.role(of: Self.web)) \(machine.waits[Self.web]?.heir ?? "-")"
             }
             let at = sim.runUntil(.seconds(5)) { $0.answerer(Self.web) != nil }.map { _ in sim.now - start }
             return (heir, sim.answerer(Self.web), at, whileWaiting)

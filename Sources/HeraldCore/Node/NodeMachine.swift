@@ -82,10 +82,9 @@ public struct NodeMachine: Sendable {
     private let startedAt: Duration
     /// When a member this node had not seen alive last came up in its view.
     private var viewGrewAt: Duration
-    /// The addresses kept where they are for a member still starting (see `decide`), since when.
-    private var awaitingSince: [IPAddress: Duration] = [:]
-    /// Those addresses and the member each waits for (its heir).
-    public private(set) var heirs: [IPAddress: String] = [:]
+    /// The addresses kept where they are for a member still starting (see `decide`): the
+    /// member each waits for (its heir), and since when.
+    public private(set) var waits: [IPAddress: (heir: String, since: Duration)] = [:]
 
     /// The announcer of every address that has one (VIPs and Service addresses).
     public private(set) var owners: [IPAddress: String] = [:]
@@ -158,7 +157,7 @@ public struct NodeMachine: Sendable {
             return .notEligible
         }
         if owners[address] != nil { return .standby }
-        return heirs[address] != nil ? .waiting : .unowned
+        return waits[address] != nil ? .waiting : .unowned
     }
 
     /// Local mode with `[kubernetes]`: the Nodes are listed and none has this node's name,
@@ -188,7 +187,7 @@ public struct NodeMachine: Sendable {
     public var nextDeadline: Duration? {
         [holdingDownUntil, phase == .joining ? startedAt + settings.joinGrace : nil,
          phase == .startingUp && isReady ? viewGrewAt + settings.viewSettle : nil,
-         awaitingSince.values.min().map { $0 + settings.startupWait },
+         waits.values.map(\.since).min().map { $0 + settings.startupWait },
          !isReady && waitsForKubernetes ? startedAt + settings.kubernetesListWait : nil].compactMap { $0 }.min()
     }
 
@@ -425,18 +424,16 @@ public struct NodeMachine: Sendable {
                 if let waiting = Election.awaiting(ranking, current: owners[address]) { awaiting[address] = waiting }
             }
         }
-        var awaitingNow: [IPAddress: Duration] = [:]
-        heirs = [:]
+        var waitsNow: [IPAddress: (heir: String, since: Duration)] = [:]
         for (address, waiting) in awaiting where newOwners[address] != waiting.keeper {
-            let since = awaitingSince[address] ?? now
+            let since = waits[address]?.since ?? now
             guard now - since < settings.startupWait else { continue }
-            awaitingNow[address] = since
-            heirs[address] = waiting.heir
+            waitsNow[address] = (waiting.heir, since)
             newOwners[address] = waiting.keeper
             // A Service's nodeAssigned Event names the owner: not one that waits.
             if services.awaiting[address] != nil { services.owners[address] = waiting.keeper }
         }
-        awaitingSince = awaitingNow
+        waits = waitsNow
         // Maybe cut off: the addresses of the members lost at once stay theirs.
         if let lost = isolation.lost {
             for (address, owner) in owners where lost.contains(owner) && newOwners[address] == loaded.nodeName {
@@ -521,7 +518,7 @@ public enum AddressRole: String, Equatable, Sendable {
     case notEligible
     /// Nobody owns it.
     case unowned
-    /// Nobody owns it while the member it goes to starts (`NodeMachine.heirs`), for at
+    /// Nobody owns it while the member it goes to starts (`NodeMachine.waits`), for at
     /// most `startupWait`.
     case waiting
 }
