@@ -34,6 +34,9 @@ sd_boot s1 s1 "$root" || fail "container s1 did not boot"
 sd_install s1
 sd_exec s1 install -m 0755 /mnt/share/sops /usr/local/bin/sops
 [ "$(sd_show s1 herald-sync.timer UnitFileState)" = disabled ] || fail "herald-sync.timer is not disabled by default"
+# The installed unit is the confined one (every run below is under that confinement).
+exposure=$(sd_exec s1 systemd-analyze security herald-sync.service 2>/dev/null | sed -n 's/.*Overall exposure level for herald-sync.service: \([0-9.]*\).*/\1/p')
+[ -n "$exposure" ] && /usr/bin/python3 -c "import sys; sys.exit(0 if float('$exposure') <= 2.3 else 1)" || fail "installed herald-sync.service: exposure '$exposure'"
 sync_run() { # the unit, as the timer starts it; result (ok/failed) and its journal (each
     # run's lines name the revision it ran on)
     sd_exec s1 systemctl start herald-sync.service 2>/dev/null && result=ok || result=failed
@@ -62,7 +65,7 @@ sd_exec s1 systemctl enable --now herald 2>/dev/null || fail "enable --now: $(sd
 for i in $(seq 30); do [ -n "$(arping_macs c 198.51.100.50 1)" ] && break; sleep 0.2; done
 [ "$(arping_macs c 198.51.100.50 2 | sort -u)" = 02:00:00:00:00:15 ] || fail "198.51.100.50 not answered by s1"
 has "herald_sync_result{result=\"applied\",revision=\"$first\"} 1" <<<"$(scrape)" || fail "metrics: $(scrape | grep sync)"
-pass "gitops.md's pull setup, verbatim: the first sync installs config and key (600 herald, a binary secret byte for byte) from git, heraldd starts on them, herald_sync_result applied $first"
+pass "gitops.md's pull setup, verbatim: the first sync installs config and key (600 herald, a binary secret byte for byte) from git, heraldd starts on them, herald_sync_result applied $first, under herald-sync.service's confinement (exposure $exposure)"
 
 printf '[[vip]]\nname = "nas"\naddress = "198.51.100.51"\n' >>"$dir/shared/pools.d/homelab.toml"
 good=$(commit "add nas")
