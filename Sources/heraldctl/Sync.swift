@@ -62,18 +62,20 @@ struct Sync: ParsableCommand {
     private func sync() -> (result: String, revision: String?, message: String, status: Int32) {
         let checkout = "\(state)/checkout"
         mkdir(state, 0o755)
-        // A fresh shallow clone the first time; then fetch from --repository (not the clone's
-        // origin: the setting may have moved since) and move to the branch's head, dropping
-        // anything local (the checkout is ours, never edited by hand).
-        let fetched: (status: Int32, output: String)
+        // Fetch from --repository (not the clone's origin: the setting may have moved since)
+        // and move to the branch's head, dropping anything local (the checkout is ours, never
+        // edited by hand). The first time, or when the checkout no longer fetches (a lock
+        // left by a run that was killed, a damaged clone), a fresh shallow clone: nothing is
+        // lost, and a run never stays stuck on its own leftovers.
+        var fetched = (status: Int32(1), output: "")
         if System.fileExists("\(checkout)/.git") {
             fetched = Self.run(["git", "-C", checkout, "fetch", "--quiet", "--depth", "1", "--", repository, branch])
             if fetched.status == 0 {
-                let reset = Self.run(["git", "-C", checkout, "reset", "--quiet", "--hard", "FETCH_HEAD"])
-                guard reset.status == 0 else { return ("fetch-failed", nil, "git reset: \(reset.output)", 1) }
-                _ = Self.run(["git", "-C", checkout, "clean", "-qfdx"])
+                fetched = Self.run(["git", "-C", checkout, "reset", "--quiet", "--hard", "FETCH_HEAD"])
             }
-        } else {
+            if fetched.status == 0 { _ = Self.run(["git", "-C", checkout, "clean", "-qfdx"]) }
+        }
+        if fetched.status != 0 {
             _ = Self.run(["rm", "-rf", checkout])
             fetched = Self.run(["git", "clone", "--quiet", "--depth", "1", "--branch", branch, "--", repository, checkout])
         }

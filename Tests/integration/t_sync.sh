@@ -104,3 +104,29 @@ sd_exec s1 sed -i "s|^REPOSITORY=.*|REPOSITORY=/mnt/share/moved|" /etc/herald/sy
 sync_run
 [ $result = ok ] && has "revision $moved: unchanged" <<<"$sync_log" || fail "after the move: $result $sync_log"
 pass "a moved repository: the next run fetches from the new REPOSITORY ($moved)"
+
+# A fetch that hangs (a server that stopped answering; here ssh is `sleep`, and the #
+# drops the arguments git adds) is stopped at the unit's TimeoutStartSec (3 s in a
+# drop-in), with nothing installed.
+[ "$(sd_show s1 herald-sync.service TimeoutStartUSec)" = 5min ] || fail "the packaged unit does not bound a run: $(sd_show s1 herald-sync.service TimeoutStartUSec)"
+sd_exec s1 mkdir -p /etc/systemd/system/herald-sync.service.d
+printf '[Service]\nTimeoutStartSec=3s\n' | sd_exec s1 tee /etc/systemd/system/herald-sync.service.d/timeout.conf >/dev/null
+sd_exec s1 systemctl daemon-reload
+sd_exec s1 sed -i -e 's|^REPOSITORY=.*|REPOSITORY=ssh://git.invalid/repo|' -e '$a GIT_SSH_COMMAND=sleep 600 #' /etc/herald/sync.env
+before=$(sd_exec s1 cat /etc/herald/herald.toml /etc/herald/pools.d/homelab.toml)
+started=$(date +%s)
+sync_run
+[ $result = failed ] && [ "$(sd_show s1 herald-sync.service Result)" = timeout ] \
+    || fail "a hung fetch: $result, Result=$(sd_show s1 herald-sync.service Result)"
+[ $(($(date +%s) - started)) -lt 30 ] || fail "the hung run was not stopped in time"
+[ "$(sd_exec s1 cat /etc/herald/herald.toml /etc/herald/pools.d/homelab.toml)" = "$before" ] || fail "a hung run changed /etc/herald"
+pass "a hung fetch: stopped at TimeoutStartSec (5min packaged, 3s here; Result=timeout), nothing installed"
+
+# The next run finds a lock a killed git would leave in the checkout: it clones afresh.
+sd_exec s1 sed -i -e "s|^REPOSITORY=.*|REPOSITORY=/mnt/share/moved|" -e '/^GIT_SSH_COMMAND=/d' /etc/herald/sync.env
+sd_exec s1 touch /var/lib/herald/sync/checkout/.git/shallow.lock
+git -C "$LAB_DIR/share/moved" -c user.email=ci@lab -c user.name=ci commit -q --allow-empty -m "after the lock"
+relocked=$(git -C "$LAB_DIR/share/moved" rev-parse --short=12 HEAD)
+sync_run
+[ $result = ok ] && has "revision $relocked: unchanged" <<<"$sync_log" || fail "after a stale lock: $result $sync_log"
+pass "a stale lock in the checkout: the next run clones afresh and runs $relocked"
