@@ -75,6 +75,13 @@ package enum System {
 
     package static func fileExists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 
+    /// Where `path` really is, every link followed; nil when it does not resolve.
+    package static func realPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
     package static func hostname() -> String {
         var buffer = [CChar](repeating: 0, count: 256)
         guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }

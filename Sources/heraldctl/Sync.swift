@@ -86,10 +86,16 @@ struct Sync: ParsableCommand {
         guard System.fileExists("\(hostDirectory)/herald.toml") else {
             return ("invalid", revision, "no herald.toml in \(directory.replacing("%H", with: host)) of the repository", ConfigLoader.exitStatus)
         }
+        let folder = "\(checkout)/\(secrets.replacing("%H", with: host))"
+        let secretFiles = secrets.isEmpty ? [] : System.listDirectory(folder).filter { $0.hasSuffix(".sops") }
+        if let refusal = Self.refusal(checkout: checkout, files: ["\(hostDirectory)/herald.toml"]
+            + System.listDirectory("\(hostDirectory)/pools.d").filter { $0.hasSuffix(".toml") }.map { "\(hostDirectory)/pools.d/\($0)" }
+            + secretFiles.map { "\(folder)/\($0)" }) {
+            return ("invalid", revision, refusal, ConfigLoader.exitStatus)
+        }
         if !secrets.isEmpty {
-            let folder = "\(checkout)/\(secrets.replacing("%H", with: host))"
             let herald = FileSafety.user(named: "herald")
-            for file in System.listDirectory(folder) where file.hasSuffix(".sops") {
+            for file in secretFiles {
                 // The secret's bytes as sops gives them: a key file, a certificate, anything.
                 let decrypted = Self.capture(["sops", "--decrypt", "--input-type", "binary", "--output-type", "binary",
                                               "\(folder)/\(file)"], environment: ["SOPS_AGE_KEY_FILE=\(ageIdentity)"])
@@ -117,6 +123,32 @@ struct Sync: ParsableCommand {
             let result = error.status == ConfigLoader.exitStatus ? "invalid" : "refused"
             return (result, revision, error.lines.joined(separator: "; "), error.status)
         }
+    }
+
+    /// The names a secret may not take in /etc/herald: the config (checked before it is
+    /// installed, which a secret is not), the age identity, and sync.env, which says what
+    /// this unit runs as root.
+    static let reservedNames: Set<String> = ["herald.toml", "pools.d", "sync.env", "age.key"]
+
+    /// Why the repository's files may not be used, or nil. The repository is trusted with
+    /// this host's Herald config, not with the host: every file it gives must lie inside the
+    /// checkout once links are followed (a link to /etc/shadow would be read as root and
+    /// echoed in an error), and a secret's name must be a plain file name of its own.
+    static func refusal(checkout: String, files: [String]) -> String? {
+        guard let inside = System.realPath(checkout) else { return "the checkout \(checkout) does not resolve" }
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+        for path in files {
+            let shown = path.dropFirst(checkout.count + 1)
+            guard let real = System.realPath(path), real.hasPrefix(inside + "/") else {
+                return "\(shown) leads out of the repository (\(System.realPath(path) ?? "a link that does not resolve")): nothing installed"
+            }
+            guard path.hasSuffix(".sops") else { continue }
+            let name = String(path.split(separator: "/").last!.dropLast(".sops".count))
+            if name.isEmpty || reservedNames.contains(name) || name.hasPrefix(".") || !name.allSatisfy(allowed.contains) {
+                return "\(shown): a secret may not be named \(name) (/etc/herald/\(name) is Herald's own, or not a plain file name): nothing installed"
+            }
+        }
+        return nil
     }
 
     /// Runs a command found on PATH with this environment plus `environment`; its exit

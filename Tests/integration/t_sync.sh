@@ -4,6 +4,8 @@
 # The first run installs the config and the key and heraldd starts on them; a good commit
 # is applied and reloaded; a bad commit is refused with nothing installed, the old config
 # still running, and the journal and heraldd's metrics say so; the next good commit heals.
+# Then what a repository or a network may do: move, hang a fetch, leave a lock, ship a
+# secret named sync.env or a link to /etc/shadow.
 source "$(dirname "$0")/lib.sh"
 source Tests/support/systemd-container.sh
 sd_test_lab s1
@@ -130,3 +132,36 @@ relocked=$(git -C "$LAB_DIR/share/moved" rev-parse --short=12 HEAD)
 sync_run
 [ $result = ok ] && has "revision $relocked: unchanged" <<<"$sync_log" || fail "after a stale lock: $result $sync_log"
 pass "a stale lock in the checkout: the next run clones afresh and runs $relocked"
+
+# The repository is trusted with the host's Herald config, not with the host. A secret
+# named sync.env would choose what this root unit runs next (GIT_SSH_COMMAND): refused,
+# with nothing decrypted or installed.
+moved_repo="$LAB_DIR/share/moved"
+mcommit() { git -C "$moved_repo" add -A && git -C "$moved_repo" -c user.email=ci@lab -c user.name=ci commit -qm "$1" && git -C "$moved_repo" rev-parse --short=12 HEAD; }
+printf 'GIT_SSH_COMMAND=touch /tmp/owned #\n' >"$LAB_DIR/sync.env.evil"
+sops --encrypt --age "$(age-keygen -y "$LAB_DIR/s1.age")" --input-type binary --output-type binary "$LAB_DIR/sync.env.evil" \
+    >"$moved_repo/clusters/lab/secrets/sync.env.sops"
+env_before=$(sd_exec s1 cat /etc/herald/sync.env)
+evil=$(mcommit "a secret named sync.env")
+sync_run
+[ $result = failed ] && [ "$(sd_show s1 herald-sync.service ExecMainStatus)" = 78 ] || fail "a secret named sync.env: $result $sync_log"
+has "revision $evil: invalid: clusters/lab/secrets/sync.env.sops: a secret may not be named sync.env" <<<"$sync_log" || fail "journal: $sync_log"
+[ "$(sd_exec s1 cat /etc/herald/sync.env)" = "$env_before" ] || fail "sync.env was replaced"
+pass "a secret named sync.env: refused (exit 78), sync.env untouched"
+git -C "$moved_repo" rm -q clusters/lab/secrets/sync.env.sops
+
+# A config file that is a link out of the repository (to a file only root may read) is
+# refused before anything reads it, and nothing of that file reaches the journal.
+ln -s /etc/shadow "$moved_repo/clusters/lab/shared/pools.d/zz.toml"
+out=$(mcommit "a link to /etc/shadow")
+before=$(sd_exec s1 cat /etc/herald/herald.toml /etc/herald/pools.d/homelab.toml)
+sync_run
+[ $result = failed ] && [ "$(sd_show s1 herald-sync.service ExecMainStatus)" = 78 ] || fail "a link out: $result $sync_log"
+has "revision $out: invalid: clusters/lab/hosts/s1/pools.d/zz.toml leads out of the repository (/etc/shadow)" <<<"$sync_log" || fail "journal: $sync_log"
+has '^root:' <<<"$sync_log" && fail "the journal shows /etc/shadow"
+[ "$(sd_exec s1 cat /etc/herald/herald.toml /etc/herald/pools.d/homelab.toml)" = "$before" ] || fail "a link out changed /etc/herald"
+rm "$moved_repo/clusters/lab/shared/pools.d/zz.toml"
+healed=$(mcommit "no link")
+sync_run
+[ $result = ok ] && has "revision $healed: unchanged" <<<"$sync_log" || fail "after the link went: $result $sync_log"
+pass "a config file linked to /etc/shadow: refused (exit 78) unread; links inside the repository (pools.d) still work"
