@@ -94,40 +94,6 @@ package enum System {
 
     package static func errorString(_ code: Int32) -> String { String(cString: strerror(code)) }
 
-    /// Starts `arguments[0]` (a path) as the leader of a new process group (so it can be
-    /// killed with everything it starts), with `environment` only, standard input and
-    /// output on /dev/null, every other descriptor of the daemon closed, every signal
-    /// unblocked and at its default action (the daemon ignores SIGPIPE and its threads may
-    /// block signals: a child inherits both). `nil` if it cannot be started.
-    package static func spawn(_ arguments: [String], environment: [String]) -> pid_t? {
-        var pid: pid_t = 0
-        var argv = arguments.map { strdup($0) } + [nil]
-        var envp = environment.map { strdup($0) } + [nil]
-        defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
-        }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        for fd: Int32 in [0, 1, 2] { posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", O_RDWR, 0) }
-        _ = withUnsafeMutablePointer(to: &actions) { posix_spawn_file_actions_addclosefrom_np($0, 3) }
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var none = sigset_t()
-        sigemptyset(&none)
-        posix_spawnattr_setsigmask(&attributes, &none)
-        var reset = sigset_t()
-        sigemptyset(&reset)
-        sigaddset(&reset, SIGPIPE)
-        posix_spawnattr_setsigdefault(&attributes, &reset)
-        posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
-        guard posix_spawn(&pid, arguments[0], &actions, &attributes, &argv, &envp) == 0 else { return nil }
-        return pid
-    }
-
     /// Writes all of `text` to a file descriptor, retrying short writes.
     package static func write(_ fd: Int32, _ text: String) {
         var bytes = Array(text.utf8)

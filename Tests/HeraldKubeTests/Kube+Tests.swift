@@ -1,3 +1,4 @@
+import CLinux
 import FoundationEssentials
 import Glibc
 import HeraldKube
@@ -26,7 +27,7 @@ final class TestAPIServer: @unchecked Sendable {
         address = "127.0.0.1:\(Int.random(in: 20000...45000))"
         #expect(Self.run(["/bin/bash", "\(Self.support)/kube-pki.sh", directory, address]) == 0)
         let token = try String(contentsOfFile: "\(directory)/token", encoding: .utf8).trimmingWhitespace
-        pid = System.spawn(["/usr/bin/python3", "\(Self.support)/kube-apiserver.py", "--listen", address,
+        pid = spawn(["/usr/bin/python3", "\(Self.support)/kube-apiserver.py", "--listen", address,
                             "--cert", "\(directory)/server.crt", "--key", "\(directory)/server.key",
                             "--client-ca", "\(directory)/ca.crt", "--token", token], environment: Self.environment) ?? 0
         // Ready when it answers /version (at most 10 s).
@@ -60,7 +61,7 @@ final class TestAPIServer: @unchecked Sendable {
     static let environment = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"]
 
     static func run(_ arguments: [String]) -> Int32 {
-        guard let pid = System.spawn(arguments, environment: environment) else { return -1 }
+        guard let pid = spawn(arguments, environment: environment) else { return -1 }
         var status: Int32 = 0
         waitpid(pid, &status, 0)
         return (status >> 8) & 0xFF
@@ -237,4 +238,37 @@ func serviceJSON(_ name: String, annotations: String = "{}") -> String {
         backoff.reset()
         #expect(backoff.next(using: &random) <= .milliseconds(600))
     }
+}
+
+/// Starts `arguments[0]` (a path) as the leader of a new process group (so it can be
+/// killed with everything it starts), with `environment` only, standard input and output
+/// on /dev/null, every other descriptor closed and every signal at its default (the test
+/// process ignores SIGPIPE; a child would inherit that). `nil` if it cannot be started.
+func spawn(_ arguments: [String], environment: [String]) -> pid_t? {
+    var pid: pid_t = 0
+    var argv = arguments.map { strdup($0) } + [nil]
+    var envp = environment.map { strdup($0) } + [nil]
+    defer {
+        argv.forEach { free($0) }
+        envp.forEach { free($0) }
+    }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    for fd: Int32 in [0, 1, 2] { posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", O_RDWR, 0) }
+    _ = withUnsafeMutablePointer(to: &actions) { posix_spawn_file_actions_addclosefrom_np($0, 3) }
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+    var none = sigset_t()
+    sigemptyset(&none)
+    posix_spawnattr_setsigmask(&attributes, &none)
+    var reset = sigset_t()
+    sigemptyset(&reset)
+    sigaddset(&reset, SIGPIPE)
+    posix_spawnattr_setsigdefault(&attributes, &reset)
+    posix_spawnattr_setpgroup(&attributes, 0)
+    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
+    guard posix_spawn(&pid, arguments[0], &actions, &attributes, &argv, &envp) == 0 else { return nil }
+    return pid
 }
