@@ -97,8 +97,13 @@ struct Sync: ParsableCommand {
             let herald = FileSafety.user(named: "herald")
             for file in secretFiles {
                 // The secret's bytes as sops gives them: a key file, a certificate, anything.
+                // sops sees the age identity and nothing else of root's: a file of the
+                // repository may name other key services (Vault, a cloud KMS), and root's
+                // tokens for them (environment, ~/.vault-token) must not go there.
                 let decrypted = Self.capture(["sops", "--decrypt", "--input-type", "binary", "--output-type", "binary",
-                                              "\(folder)/\(file)"], environment: ["SOPS_AGE_KEY_FILE=\(ageIdentity)"])
+                                              "\(folder)/\(file)"],
+                                             environment: ["PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/nonexistent",
+                                                           "SOPS_AGE_KEY_FILE=\(ageIdentity)"])
                 guard decrypted.status == 0 else {
                     return ("decrypt-failed", revision, "sops \(file): \(Self.trimmed(decrypted.error))", 1)
                 }
@@ -151,20 +156,20 @@ struct Sync: ParsableCommand {
         return nil
     }
 
-    /// Runs a command found on PATH with this environment plus `environment`; its exit
-    /// status and its standard output with standard error, as text without a trailing newline.
-    static func run(_ arguments: [String], environment: [String] = []) -> (status: Int32, output: String) {
-        let result = capture(arguments, environment: environment, mergeErrors: true)
+    /// Runs a command found on PATH with this process's environment; its exit status and
+    /// its standard output with standard error, as text without a trailing newline.
+    static func run(_ arguments: [String]) -> (status: Int32, output: String) {
+        let result = capture(arguments, mergeErrors: true)
         return (result.status, trimmed(result.output))
     }
 
     static func trimmed(_ bytes: [UInt8]) -> String { trimmed(String(decoding: bytes, as: UTF8.self)) }
     static func trimmed(_ text: String) -> String { text.hasSuffix("\n") ? String(text.dropLast()) : text }
 
-    /// Runs a command found on PATH with this environment plus `environment`; its exit
+    /// Runs a command found on PATH with `environment` (this process's when nil); its exit
     /// status, its standard output as bytes (with standard error, if `mergeErrors`) and its
     /// standard error (when not merged; the output when it printed nothing there).
-    static func capture(_ arguments: [String], environment: [String] = [], mergeErrors: Bool = false)
+    static func capture(_ arguments: [String], environment: [String]? = nil, mergeErrors: Bool = false)
         -> (status: Int32, output: [UInt8], error: [UInt8]) {
         var out: [Int32] = [0, 0], err: [Int32] = [0, 0]
         guard pipe(&out) == 0, pipe(&err) == 0 else { return (127, [], Array("cannot make a pipe".utf8)) }
@@ -178,11 +183,11 @@ struct Sync: ParsableCommand {
         var argv = arguments.map { strdup($0) } + [nil]
         var inherited: [String] = []
         var entry = Glibc.environ
-        while let pointer = entry.pointee {
+        while environment == nil, let pointer = entry.pointee {
             inherited.append(String(cString: pointer))
             entry += 1
         }
-        var envp = (inherited + environment).map { strdup($0) } + [nil]
+        var envp = (environment ?? inherited).map { strdup($0) } + [nil]
         defer {
             argv.forEach { free($0) }
             envp.forEach { free($0) }

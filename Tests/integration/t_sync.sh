@@ -34,7 +34,10 @@ cp .build/tools/bin/sops "$LAB_DIR/share/sops"
 
 sd_boot s1 s1 "$root" || fail "container s1 did not boot"
 sd_install s1
-sd_exec s1 install -m 0755 /mnt/share/sops /usr/local/bin/sops
+# sops behind a wrapper that notes the environment it is given (see "a good commit").
+sd_exec s1 install -m 0755 /mnt/share/sops /usr/local/bin/sops.real
+printf '#!/bin/sh\nenv >/var/lib/herald/sync/sops.env\nexec /usr/local/bin/sops.real "$@"\n' >"$LAB_DIR/share/sops-wrapper"
+sd_exec s1 install -m 0755 /mnt/share/sops-wrapper /usr/local/bin/sops
 [ "$(sd_show s1 herald-sync.timer UnitFileState)" = disabled ] || fail "herald-sync.timer is not disabled by default"
 # The installed unit is the confined one (every run below is under that confinement).
 exposure=$(sd_exec s1 systemd-analyze security herald-sync.service 2>/dev/null | sed -n 's/.*Overall exposure level for herald-sync.service: \([0-9.]*\).*/\1/p')
@@ -71,11 +74,17 @@ pass "gitops.md's pull setup, verbatim: the first sync installs config and key (
 
 printf '[[vip]]\nname = "nas"\naddress = "198.51.100.51"\n' >>"$dir/shared/pools.d/homelab.toml"
 good=$(commit "add nas")
+# Root's tokens (here one in sync.env) stay away from sops: a repository's file may name
+# a key service of its choosing.
+sd_exec s1 sed -i '$a VAULT_TOKEN=root-token' /etc/herald/sync.env
 sync_run
 [ $result = ok ] && has "revision $good: applied: installed; heraldd: config reloaded: vips +1" <<<"$sync_log" || fail "a good commit: $result $sync_log"
+sops_env=$(sd_exec s1 cat /var/lib/herald/sync/sops.env)
+has '^HOME=/nonexistent$' <<<"$sops_env" && ! has VAULT_TOKEN <<<"$sops_env" || fail "sops was given: $sops_env"
+sd_exec s1 sed -i '/^VAULT_TOKEN=/d' /etc/herald/sync.env
 for i in $(seq 30); do [ -n "$(arping_macs c 198.51.100.51 1)" ] && break; sleep 0.2; done
 [ -n "$(arping_macs c 198.51.100.51 1)" ] || fail "the new VIP is not answered"
-pass "a good commit: applied and reloaded, the new VIP answered"
+pass "a good commit: applied and reloaded, the new VIP answered; sops saw none of root's environment"
 
 before=$(sd_exec s1 cat /etc/herald/herald.toml /etc/herald/pools.d/homelab.toml)
 sed -i 's/198.51.100.51/192.0.2.51/' "$dir/shared/pools.d/homelab.toml"
