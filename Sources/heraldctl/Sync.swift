@@ -93,27 +93,25 @@ struct Sync: ParsableCommand {
             + secretFiles.map { "\(folder)/\($0)" }) {
             return ("invalid", revision, refusal, ConfigLoader.exitStatus)
         }
-        if !secrets.isEmpty {
-            let herald = FileSafety.user(named: "herald")
-            for file in secretFiles {
-                // The secret's bytes as sops gives them: a key file, a certificate, anything.
-                // sops sees the age identity and nothing else of root's: a file of the
-                // repository may name other key services (Vault, a cloud KMS), and root's
-                // tokens for them (environment, ~/.vault-token) must not go there.
-                let decrypted = Self.capture(["sops", "--decrypt", "--input-type", "binary", "--output-type", "binary",
-                                              "\(folder)/\(file)"],
-                                             environment: ["PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/nonexistent",
-                                                           "SOPS_AGE_KEY_FILE=\(ageIdentity)"])
-                guard decrypted.status == 0 else {
-                    return ("decrypt-failed", revision, "sops \(file): \(Self.trimmed(decrypted.error))", 1)
-                }
-                let target = "/etc/herald/\(file.dropLast(".sops".count))"
-                guard (try? System.readBytes(target)) != decrypted.output else { continue }
-                do {
-                    try System.writeFileAtomically(target, bytes: decrypted.output, mode: 0o600, owner: herald.map { ($0.uid, $0.gid) })
-                } catch {
-                    return ("decrypt-failed", revision, "\(error)", 1)
-                }
+        let herald = FileSafety.user(named: "herald")
+        for file in secretFiles {
+            // The secret's bytes as sops gives them: a key file, a certificate, anything.
+            // sops sees the age identity and nothing else of root's: a file of the
+            // repository may name other key services (Vault, a cloud KMS), and root's
+            // tokens for them (environment, ~/.vault-token) must not go there.
+            let decrypted = Self.capture(["sops", "--decrypt", "--input-type", "binary", "--output-type", "binary",
+                                          "\(folder)/\(file)"],
+                                         environment: ["PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/nonexistent",
+                                                       "SOPS_AGE_KEY_FILE=\(ageIdentity)"])
+            guard decrypted.status == 0 else {
+                return ("decrypt-failed", revision, "sops \(file): \(Self.trimmed(decrypted.error))", 1)
+            }
+            let target = "/etc/herald/\(file.dropLast(".sops".count))"
+            guard (try? System.readBytes(target)) != decrypted.output else { continue }
+            do {
+                try System.writeFileAtomically(target, bytes: decrypted.output, mode: 0o600, owner: herald.map { ($0.uid, $0.gid) })
+            } catch {
+                return ("decrypt-failed", revision, "\(error)", 1)
             }
         }
         let serviceUser = getuid() == 0 ? FileSafety.user(named: "herald") : nil
