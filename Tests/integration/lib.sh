@@ -173,9 +173,10 @@ wait_one_owner() {
 # mac_of HOST: the lab MAC of hN.
 mac_of() { printf '02:00:00:00:00:%02x' $((10 + ${1#h})); }
 
-# owner_of HOST VIP: the owner HOST's heraldd elects for VIP.
+# owner_of HOST VIP: the owner HOST's heraldd elects for VIP (empty while it has none, or
+# does not know the address yet).
 owner_of() {
-    lab_ctl "$1" vips --json | /usr/bin/python3 -c 'import json,sys; print(next(v.get("owner", "") for v in json.load(sys.stdin)["vips"] if v["address"] == sys.argv[1]))' "$2"
+    lab_ctl "$1" vips --json | /usr/bin/python3 -c 'import json,sys; print(next((v.get("owner", "") for v in json.load(sys.stdin)["vips"] if v["address"] == sys.argv[1]), ""))' "$2"
 }
 
 # runner_up HOST VIP: the next eligible candidate after the owner, in election order.

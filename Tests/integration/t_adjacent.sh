@@ -45,8 +45,13 @@ ip=$(external web)
 target=$(hash_order "$ip" n1 n2 n3 | head -n 1)
 wait_reach "$ip" "$target" 15 || fail "c does not reach $target at $ip (reaches '$(reach "$ip")'); a1: $(lab_ctl a1 vips)"
 [ "$(client_mac "$ip")" = "$(node_mac "$target")" ] || fail "c's neighbour entry for $ip is '$(client_mac "$ip")', want $target's $(node_mac "$target")"
-owner=$(owner_of a1 "$ip")
-[ "$owner" = "$(owner_of a2 "$ip")" ] && [ -n "$owner" ] || fail "a1 and a2 disagree on the owner of $ip"
+# One host answering does not mean the other has the Service yet (its watch may lag).
+for i in $(seq 50); do
+    owner=$(owner_of a1 "$ip")
+    [ "$owner" = "$(owner_of a2 "$ip")" ] && [ -n "$owner" ] && break
+    sleep 0.2
+done
+[ "$owner" = "$(owner_of a2 "$ip")" ] && [ -n "$owner" ] || fail "a1 and a2 disagree on the owner of $ip: '$owner', '$(owner_of a2 "$ip")'"
 answers=$(arp_answers "$ip" 3 | sort -u)
 [ "$answers" = "$(adjacent_mac "$owner") $(node_mac "$target")" ] \
     || fail "ARP answers for $ip (Ethernet source, sender MAC): '$answers', want from $owner carrying $target's MAC"

@@ -64,7 +64,7 @@ echo "$listing" | grep -s >/dev/null '^default *example-fixed *LoadBalancer *10\
 pass "kubectl get svc: example-service got 192.168.2.100 from the pool, example-fixed the requested 192.168.2.101"
 
 # "Verify ARP announcement: from another machine on network".
-owner=$(owner_of k3s-master 192.168.2.100)
+for i in $(seq 50); do owner=$(owner_of k3s-master 192.168.2.100); [ -n "$owner" ] && break; sleep 0.1; done
 [ -n "$owner" ] || fail "no owner of 192.168.2.100: $(lab_ctl k3s-master vips)"
 for i in $(seq 50); do [ "$(reach 192.168.2.100)" = "$owner" ] && break; sleep 0.1; done
 [ "$(reach 192.168.2.100)" = "$owner" ] || fail "curl http://192.168.2.100/ reaches '$(reach 192.168.2.100)', the owner is $owner"

@@ -21,7 +21,9 @@ lab_spawn asks c "$ARPBLAST" eth0 asks $vip 10
 pass "MetalLB's stand-in: $elected answers $vip (MetalLB's rule), a client asks every 10 ms"
 
 LAB_GOSSIP_PORT=7947 k8s_heraldd
-owner=$(owner_of h1 $vip)
+# Ready and alive is not yet settled: while a member still shows as starting, the address
+# may wait for it (at most startupWait), with no owner in a view.
+for i in $(seq 50); do owner=$(owner_of h1 $vip); [ -n "$owner" ] && break; sleep 0.1; done
 [ "$owner" = "$elected" ] || fail "Herald elected $owner for $vip, MetalLB's rule $elected"
 [ "$(kubectl get service nginx-test-lb -o jsonpath='{.status.loadBalancer.ingress[0].ip}')" = $vip ] \
     || fail "Herald moved the Service off $vip"
